@@ -1,0 +1,165 @@
+//! One table of error codes, each with its HTTP status; answers are problem+json (RFC 9457).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::FieldError;
+use crate::service::{FieldErrorDoc, ServiceError};
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// The body is not JSON.
+    MalformedJson(String),
+    /// Valid JSON that fails validation.
+    Invalid(Vec<FieldError>),
+    Unauthorized(String),
+    Forbidden(String),
+    NotFound(String),
+    TooLarge(String),
+    Unavailable(String),
+    /// Something unexpected; logged with its cause, answered opaquely.
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    /// (status, code, title)
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::MalformedJson(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "The body is not valid JSON",
+            ),
+            ApiError::Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "The request failed validation",
+            ),
+            ApiError::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid API key is required",
+            ),
+            ApiError::Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Not allowed for this key",
+            ),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request is too large",
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "A dependency is unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+
+    pub fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![FieldError::new(field, code, message)])
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (status, code, _) = self.parts();
+        write!(f, "{} {code}", status.as_u16())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            ServiceError::Invalid(errors) => ApiError::Invalid(errors),
+            ServiceError::Forbidden(why) => ApiError::Forbidden(why),
+            ServiceError::Unavailable(why) => ApiError::Unavailable(why),
+            ServiceError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// The problem+json body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem: `urn:creditgate:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable code a client can switch on, such as `validation_failed`.
+    pub code: String,
+    /// One entry per field problem (empty when the problem is not about a field).
+    #[schema(value_type = Vec<FieldErrorDoc>)]
+    pub errors: Vec<FieldError>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code, title) = self.parts();
+        let (detail, errors) = match self {
+            ApiError::Invalid(errors) => {
+                let detail = match errors.as_slice() {
+                    [one] => format!("{}: {}", one.field, one.message),
+                    many => format!("{} fields failed validation; see errors", many.len()),
+                };
+                (detail, errors.clone())
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                (
+                    "an unexpected error occurred; it has been logged".to_string(),
+                    vec![],
+                )
+            }
+            ApiError::Unavailable(why) => {
+                tracing::warn!(reason = %why, "dependency unavailable");
+                (
+                    "a dependency is unavailable; try again shortly".to_string(),
+                    vec![],
+                )
+            }
+            ApiError::MalformedJson(d)
+            | ApiError::Unauthorized(d)
+            | ApiError::Forbidden(d)
+            | ApiError::NotFound(d)
+            | ApiError::TooLarge(d) => (d.clone(), vec![]),
+        };
+        let body = Problem {
+            type_: format!("urn:creditgate:problem:{code}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_string(),
+            errors,
+        };
+        let mut resp = HttpResponse::build(status);
+        resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        match self {
+            ApiError::Unauthorized(_) => {
+                resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::Unavailable(_) => {
+                resp.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        resp.body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}

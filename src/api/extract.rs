@@ -1,0 +1,104 @@
+//! Extractors: the caller behind a bearer key, and a JSON body read within a size limit.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::{Caller, FieldError};
+use crate::service::keys;
+
+/// The authenticated caller. Missing or unknown key: 401.
+pub struct Auth(pub Caller);
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
+            let header = header.ok_or_else(|| {
+                ApiError::Unauthorized("send the API key as 'Authorization: Bearer <key>'".into())
+            })?;
+            let key = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| {
+                    ApiError::Unauthorized("the Authorization header must be 'Bearer <key>'".into())
+                })?;
+            match keys::authenticate(&state.ctx, key).await? {
+                Some(caller) => Ok(Auth(caller)),
+                None => Err(ApiError::Unauthorized(
+                    "the API key is unknown or revoked".into(),
+                )),
+            }
+        })
+    }
+}
+
+/// A JSON body: over the limit 413, not JSON 400, wrong shape 422 naming the field.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.max_body_bytes)
+            .unwrap_or(1 << 20);
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let too_large = || {
+                ApiError::TooLarge(format!(
+                    "the body is over the limit of {limit} bytes; send fewer records per call"
+                ))
+            };
+            if declared.is_some_and(|n| n > limit) {
+                return Err(too_large());
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ApiError::MalformedJson(format!("the body could not be read: {e}"))
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let value: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {e}")))?;
+            let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." { String::new() } else { path };
+                ApiError::Invalid(vec![FieldError::new(
+                    field,
+                    "invalid_type",
+                    e.into_inner().to_string(),
+                )])
+            })?;
+            Ok(JsonBody(parsed))
+        })
+    }
+}

@@ -1,0 +1,120 @@
+//! `/healthz`, `/readyz`, `/metrics`: no key needed.
+
+use actix_web::{get, web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use crate::cache::CacheHealth;
+use crate::store;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` while the process runs.
+    pub status: String,
+}
+
+/// 200 while the process runs.
+#[utoipa::path(tag = "service", responses((status = 200, body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Component {
+    /// `ok`, `degraded`, `down`, `off`, `loaded`.
+    pub status: String,
+    /// Which implementation: `sqlite`, `postgres`, `redis`, `memory`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, `degraded` (answering, some part impaired) or `unavailable`.
+    pub status: String,
+    pub database: Component,
+    pub cache: Component,
+    pub rules: Component,
+    pub sync: Component,
+}
+
+/// 200 when the database answers (a cache that is down is reported as degraded, still 200);
+/// 503 when the database does not.
+#[utoipa::path(tag = "service", responses(
+    (status = 200, description = "Ready or degraded", body = Readiness),
+    (status = 503, description = "The database does not answer", body = Readiness),
+))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let ctx = &state.ctx;
+    let db = ctx.db.run(store::ping).await;
+    let cache = ctx.cache.health().await;
+    let lists = ctx.catalog.read().map(|c| c.len()).unwrap_or(0);
+    let database = Component {
+        status: if db.is_ok() { "ok" } else { "down" }.into(),
+        kind: Some(ctx.db.backend().as_str().into()),
+        detail: db.err().map(|e| e.to_string()),
+    };
+    let cache = Component {
+        status: match cache {
+            CacheHealth::Ok => "ok",
+            CacheHealth::Degraded => "degraded",
+        }
+        .into(),
+        kind: Some(ctx.cache.kind().into()),
+        detail: (cache == CacheHealth::Degraded)
+            .then(|| "cache unreachable: answering from the database".to_string()),
+    };
+    let db_ok = database.status == "ok";
+    let status = if !db_ok {
+        "unavailable"
+    } else if cache.status != "ok" {
+        "degraded"
+    } else {
+        "ready"
+    };
+    let body = Readiness {
+        status: status.into(),
+        database,
+        cache,
+        rules: Component {
+            status: "loaded".into(),
+            kind: None,
+            detail: Some(format!("list catalog with {lists} lists")),
+        },
+        sync: Component {
+            status: "off".into(),
+            kind: None,
+            detail: Some("CREDITGATE_PROVINCIAL_URL is not set".into()),
+        },
+    };
+    if db_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Prometheus text format.
+#[utoipa::path(tag = "service", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    use prometheus::Encoder;
+    let pool = state.ctx.db.pool().state();
+    state.metrics.pool_connections.set(pool.connections as i64);
+    state.metrics.pool_idle.set(pool.idle_connections as i64);
+    let mut buf = Vec::new();
+    let encoder = prometheus::TextEncoder::new();
+    if let Err(e) = encoder.encode(&state.metrics.registry.gather(), &mut buf) {
+        tracing::error!(error = %e, "metrics encoding failed");
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(buf)
+}

@@ -1,0 +1,185 @@
+//! The HTTP API: handlers, extractors, problem+json errors, the OpenAPI document.
+
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod records;
+pub mod subjects;
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::service::Ctx;
+use error::ApiError;
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub pool_connections: IntGauge,
+    pub pool_idle: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("creditgate".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by route and status"),
+            &["method", "route", "status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request duration").buckets(
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            ),
+            &["method", "route"],
+        )?;
+        let pool_connections = IntGauge::new("db_pool_connections", "Open database connections")?;
+        let pool_idle = IntGauge::new("db_pool_idle_connections", "Idle database connections")?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(pool_connections.clone()))?;
+        registry.register(Box::new(pool_idle.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            duration,
+            pool_connections,
+            pool_idle,
+        })
+    }
+}
+
+pub struct AppState {
+    pub ctx: Ctx,
+    pub metrics: Metrics,
+    pub max_body_bytes: usize,
+}
+
+/// Counts and times every request by its route pattern (never by the raw path, which may carry
+/// a credit code).
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        let status = res.status().as_u16().to_string();
+        state
+            .metrics
+            .requests
+            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .inc();
+        state
+            .metrics
+            .duration
+            .with_label_values(&[method.as_str(), route.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key: `Authorization: Bearer <key>`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "creditgate",
+        description = "A city's credit-information query and joint-sanction service. Errors are application/problem+json with `code` and per-field `errors`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        records::submit_batch,
+        records::get_record,
+        subjects::get_subject,
+    ),
+    components(schemas(error::Problem, crate::service::FieldErrorDoc)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "service", description = "Health, readiness, metrics"),
+        (name = "records", description = "Credit records from data providers"),
+        (name = "subjects", description = "Credit profiles by unified social credit code"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as served at `/openapi.json` (pretty, with a trailing newline).
+pub fn openapi_json() -> String {
+    let mut s = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+async fn openapi_handler() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("application/json")
+        .body(openapi_json())
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default().error_handler(|e, _| {
+            ApiError::invalid("query", "invalid_query", e.to_string()).into()
+        }),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::invalid("path", "invalid_path", e.to_string()).into()),
+    )
+    .service(health::healthz)
+    .service(health::readyz)
+    .service(health::metrics)
+    .service(records::submit_batch)
+    .service(records::get_record)
+    .service(subjects::get_subject)
+    .route("/openapi.json", web::get().to(openapi_handler))
+    .service(
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+            .config(utoipa_swagger_ui::Config::from("/openapi.json").try_it_out_enabled(true)),
+    )
+    .service(web::redirect("/docs", "/docs/"))
+    .default_service(web::to(not_found));
+}

@@ -1,0 +1,33 @@
+//! `GET /api/v1/subjects/{uscc}`.
+
+use actix_web::{get, web, HttpResponse};
+
+use super::error::{ApiError, Problem};
+use super::extract::Auth;
+use super::records::PurposeQuery;
+use super::AppState;
+use crate::service::query::{self, Profile};
+
+/// A subject's credit profile: the subject and the records the caller may see.
+#[utoipa::path(
+    tag = "subjects",
+    params(("uscc" = String, Path, description = "Unified social credit code"), PurposeQuery),
+    responses(
+        (status = 200, description = "The profile", body = Profile),
+        (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not read profiles", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Valid code, no subject known", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid code or missing purpose", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/subjects/{uscc}")]
+pub async fn get_subject(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    uscc: web::Path<String>,
+    q: web::Query<PurposeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let profile = query::subject_profile(&state.ctx, &caller, &uscc, q.purpose.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(profile))
+}

@@ -1,0 +1,224 @@
+//! The profile cache: one trait, a Redis and an in-process implementation.
+//!
+//! A cache failure is never an error to the caller: the service answers from the database, logs
+//! the failure and reports itself degraded on `/readyz`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheHealth {
+    Ok,
+    Degraded,
+}
+
+#[async_trait]
+pub trait Cache: Send + Sync {
+    /// `memory` or `redis`.
+    fn kind(&self) -> &'static str;
+    async fn get(&self, key: &str) -> Option<String>;
+    async fn set(&self, key: &str, value: &str, ttl: Duration);
+    async fn delete(&self, keys: &[String]);
+    /// Checks the backend now.
+    async fn health(&self) -> CacheHealth;
+}
+
+/// In-process cache with expiry, for the embedded default.
+pub struct MemoryCache {
+    entries: Mutex<HashMap<String, (Instant, String)>>,
+    max_entries: usize,
+}
+
+impl MemoryCache {
+    pub fn new(max_entries: usize) -> Self {
+        MemoryCache {
+            entries: Mutex::new(HashMap::new()),
+            max_entries,
+        }
+    }
+}
+
+#[async_trait]
+impl Cache for MemoryCache {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn get(&self, key: &str) -> Option<String> {
+        let mut map = self.entries.lock().ok()?;
+        match map.get(key) {
+            Some((exp, v)) if *exp > Instant::now() => Some(v.clone()),
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Duration) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= self.max_entries {
+                // Crude bound: drop expired entries, and everything if that is not enough.
+                let now = Instant::now();
+                map.retain(|_, (exp, _)| *exp > now);
+                if map.len() >= self.max_entries {
+                    map.clear();
+                }
+            }
+            map.insert(key.to_string(), (Instant::now() + ttl, value.to_string()));
+        }
+    }
+
+    async fn delete(&self, keys: &[String]) {
+        if let Ok(mut map) = self.entries.lock() {
+            for k in keys {
+                map.remove(k);
+            }
+        }
+    }
+
+    async fn health(&self) -> CacheHealth {
+        CacheHealth::Ok
+    }
+}
+
+/// Redis cache. Connects lazily and reconnects on its own (redis `ConnectionManager`); while
+/// Redis is unreachable every call falls through and the cache reports itself degraded.
+pub struct RedisCache {
+    client: redis::Client,
+    manager: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
+    last_attempt: Mutex<Option<Instant>>,
+    degraded: AtomicBool,
+}
+
+impl RedisCache {
+    pub fn new(url: &str) -> Result<Self, String> {
+        let client =
+            redis::Client::open(url).map_err(|e| format!("invalid CREDITGATE_REDIS_URL: {e}"))?;
+        Ok(RedisCache {
+            client,
+            manager: tokio::sync::Mutex::new(None),
+            last_attempt: Mutex::new(None),
+            degraded: AtomicBool::new(false),
+        })
+    }
+
+    async fn conn(&self) -> Option<redis::aio::ConnectionManager> {
+        let mut guard = self.manager.lock().await;
+        if let Some(m) = guard.as_ref() {
+            return Some(m.clone());
+        }
+        // At most one connection attempt per second while Redis is away.
+        {
+            let mut last = self.last_attempt.lock().ok()?;
+            if let Some(t) = *last {
+                if t.elapsed() < Duration::from_secs(1) {
+                    return None;
+                }
+            }
+            *last = Some(Instant::now());
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_millis(500)))
+            .set_number_of_retries(1);
+        match redis::aio::ConnectionManager::new_with_config(self.client.clone(), config).await {
+            Ok(m) => {
+                *guard = Some(m.clone());
+                Some(m)
+            }
+            Err(e) => {
+                self.failed("connect", &e);
+                None
+            }
+        }
+    }
+
+    fn failed(&self, op: &str, e: &redis::RedisError) {
+        if !self.degraded.swap(true, Ordering::Relaxed) {
+            tracing::warn!(op, error = %e, "redis unavailable: serving from the database");
+        }
+    }
+
+    fn succeeded(&self) {
+        if self.degraded.swap(false, Ordering::Relaxed) {
+            tracing::info!("redis available again");
+        }
+    }
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn get(&self, key: &str) -> Option<String> {
+        let mut c = self.conn().await?;
+        match redis::cmd("GET")
+            .arg(key)
+            .query_async::<Option<String>>(&mut c)
+            .await
+        {
+            Ok(v) => {
+                self.succeeded();
+                v
+            }
+            Err(e) => {
+                self.failed("get", &e);
+                None
+            }
+        }
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Duration) {
+        let Some(mut c) = self.conn().await else {
+            return;
+        };
+        let r = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async::<()>(&mut c)
+            .await;
+        match r {
+            Ok(()) => self.succeeded(),
+            Err(e) => self.failed("set", &e),
+        }
+    }
+
+    async fn delete(&self, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        let Some(mut c) = self.conn().await else {
+            return;
+        };
+        match redis::cmd("DEL").arg(keys).query_async::<()>(&mut c).await {
+            Ok(()) => self.succeeded(),
+            Err(e) => self.failed("delete", &e),
+        }
+    }
+
+    async fn health(&self) -> CacheHealth {
+        let Some(mut c) = self.conn().await else {
+            return CacheHealth::Degraded;
+        };
+        match redis::cmd("PING").query_async::<String>(&mut c).await {
+            Ok(_) => {
+                self.succeeded();
+                CacheHealth::Ok
+            }
+            Err(e) => {
+                self.failed("ping", &e);
+                CacheHealth::Degraded
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Configuration from the environment (API.md "Running it").
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: String,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub rules_dir: PathBuf,
+    pub admin_key: Option<Secret>,
+    pub provincial_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub db_pool_size: u32,
+    pub cache_prefix: String,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/creditgate.db";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8080".into(),
+            database_url: DEFAULT_DATABASE_URL.into(),
+            redis_url: None,
+            rules_dir: PathBuf::from("rules"),
+            admin_key: None,
+            provincial_url: None,
+            // 1000 records of a few KiB each fit well below this.
+            max_body_bytes: 8 * 1024 * 1024,
+            db_pool_size: 8,
+            cache_prefix: "cg".into(),
+        }
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Reads `CREDITGATE_*` variables over the defaults; names the variable that is wrong.
+    pub fn from_env() -> Result<Config, String> {
+        let mut c = Config::default();
+        if let Some(v) = var("CREDITGATE_BIND") {
+            c.bind = v;
+        }
+        if let Some(v) = var("CREDITGATE_DATABASE_URL") {
+            c.database_url = v;
+        }
+        c.redis_url = var("CREDITGATE_REDIS_URL");
+        if let Some(v) = var("CREDITGATE_RULES_DIR") {
+            c.rules_dir = PathBuf::from(v);
+        }
+        c.admin_key = var("CREDITGATE_ADMIN_KEY").map(Secret::new);
+        c.provincial_url = var("CREDITGATE_PROVINCIAL_URL");
+        if let Some(v) = var("CREDITGATE_MAX_BODY_BYTES") {
+            c.max_body_bytes = v.parse().map_err(|_| {
+                format!("CREDITGATE_MAX_BODY_BYTES must be a number of bytes, found '{v}'")
+            })?;
+        }
+        if let Some(v) = var("CREDITGATE_DB_POOL_SIZE") {
+            c.db_pool_size = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("CREDITGATE_DB_POOL_SIZE must be a positive number, found '{v}'")
+            })?;
+        }
+        if let Some(v) = var("CREDITGATE_CACHE_PREFIX") {
+            c.cache_prefix = v;
+        }
+        crate::store::backend_of(&c.database_url)
+            .map_err(|e| format!("CREDITGATE_DATABASE_URL: {e}"))?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,136 @@
+//! Pure domain types that validate on construction. No I/O here.
+
+pub mod access;
+pub mod id_number;
+pub mod money;
+pub mod record;
+pub mod uscc;
+
+pub use access::{Caller, Role};
+pub use id_number::{IdNumber, IdNumberError};
+pub use money::Yuan;
+pub use record::*;
+pub use uscc::{Uscc, UsccError};
+
+use serde::Serialize;
+
+/// One problem with one field of the input, as shown to the caller in problem+json `errors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Path of the field in the request, such as `subject.uscc` or `records[3].version`.
+    pub field: String,
+    /// Stable snake_case code a client can switch on, such as `uscc_check_digit`.
+    pub code: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error under a parent path (`subject` + `uscc` → `subject.uscc`).
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.field = if self.field.is_empty() {
+            prefix.to_string()
+        } else if self.field.starts_with('[') {
+            format!("{prefix}{}", self.field)
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
+        self
+    }
+}
+
+/// Declares a closed set of snake_case values with parsing that names the allowed ones.
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+
+            /// The allowed values, for error messages: `a, b, c`.
+            pub fn allowed() -> String {
+                [$($text),+].join(", ")
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use string_enum;
+
+/// JSON text with object keys sorted at every level, whatever order the value was built in, so
+/// that equal content always hashes equal.
+pub fn canonical_json(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String((*k).clone()).to_string());
+                    out.push(':');
+                    write(&m[*k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    #[test]
+    fn sorts_keys_at_every_level() {
+        let a = serde_json::json!({"b": 1, "a": {"d": [1, {"y": 2, "x": 1}], "c": null}});
+        assert_eq!(
+            super::canonical_json(&a),
+            r#"{"a":{"c":null,"d":[1,{"x":1,"y":2}]},"b":1}"#
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! Money in yuan, held as integer fen so that thresholds such as 2,000,000 yuan compare exactly.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Yuan {
+    fen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error(
+        "an amount is a decimal number of yuan with at most 2 decimals, such as \"2500000.00\""
+    )]
+    Format,
+    #[error("an amount may not be negative")]
+    Negative,
+    #[error("the amount is too large")]
+    TooLarge,
+}
+
+impl Yuan {
+    pub fn from_fen(fen: i64) -> Yuan {
+        Yuan { fen }
+    }
+
+    pub fn fen(self) -> i64 {
+        self.fen
+    }
+
+    /// Parses yuan written as `2500000`, `2500000.5` or `2500000.00`.
+    pub fn parse(s: &str) -> Result<Yuan, MoneyError> {
+        Self::parse_scaled(s, 2, 2)
+    }
+
+    /// Parses 万元 (units of 10,000 yuan) as used in 双公示 files (CF_NR_FK, REFERENCE.md §3.2:
+    /// `0.2` means 2,000 yuan). At most 6 decimals, the precision of the exchange DDL; the result
+    /// must come out in whole fen.
+    pub fn parse_wan(s: &str) -> Result<Yuan, MoneyError> {
+        Self::parse_scaled(s, 6, 6)
+    }
+
+    /// `shift`: decimal places from the input unit to fen (2 for yuan, 6 for 万元), so that the
+    /// scaled integer is in fen.
+    fn parse_scaled(s: &str, max_decimals: usize, shift: u32) -> Result<Yuan, MoneyError> {
+        let s = s.trim();
+        if s.starts_with('-') {
+            return Err(MoneyError::Negative);
+        }
+        let s = s.strip_prefix('+').unwrap_or(s);
+        let (int, frac) = match s.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (s, ""),
+        };
+        if int.is_empty()
+            || !int.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || frac.len() > max_decimals
+            || (s.contains('.') && frac.is_empty())
+        {
+            return Err(MoneyError::Format);
+        }
+        let int: i64 = int.parse().map_err(|_| MoneyError::TooLarge)?;
+        let mut frac_val: i64 = 0;
+        for (i, b) in frac.bytes().enumerate() {
+            frac_val += (b - b'0') as i64 * 10i64.pow(shift - 1 - i as u32);
+        }
+        let scale = 10i64.pow(shift);
+        let units = int
+            .checked_mul(scale)
+            .and_then(|v| v.checked_add(frac_val))
+            .ok_or(MoneyError::TooLarge)?;
+        // `shift` is chosen so that one unit of the last decimal is one fen.
+        Ok(Yuan { fen: units })
+    }
+}
+
+impl fmt::Display for Yuan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}", self.fen / 100, self.fen % 100)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_yuan() {
+        assert_eq!(Yuan::parse("2500000.00").unwrap().fen(), 250_000_000);
+        assert_eq!(Yuan::parse("2500000").unwrap().fen(), 250_000_000);
+        assert_eq!(Yuan::parse("1999999.99").unwrap().fen(), 199_999_999);
+        assert_eq!(Yuan::parse("0.5").unwrap().to_string(), "0.50");
+        assert_eq!(Yuan::parse("2500000").unwrap().to_string(), "2500000.00");
+    }
+
+    #[test]
+    fn rejects_bad_yuan() {
+        assert_eq!(Yuan::parse("1.234"), Err(MoneyError::Format));
+        assert_eq!(Yuan::parse("-3"), Err(MoneyError::Negative));
+        assert_eq!(Yuan::parse("abc"), Err(MoneyError::Format));
+        assert_eq!(Yuan::parse("1."), Err(MoneyError::Format));
+        assert_eq!(Yuan::parse(""), Err(MoneyError::Format));
+        assert_eq!(Yuan::parse("1e6"), Err(MoneyError::Format));
+        assert_eq!(
+            Yuan::parse("99999999999999999999"),
+            Err(MoneyError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn converts_wan_yuan() {
+        assert_eq!(Yuan::parse_wan("0.2").unwrap().to_string(), "2000.00");
+        assert_eq!(Yuan::parse_wan("250").unwrap().to_string(), "2500000.00");
+        assert_eq!(Yuan::parse_wan("0.000001").unwrap().to_string(), "0.01");
+        assert_eq!(Yuan::parse_wan("0.0000001"), Err(MoneyError::Format));
+    }
+}

@@ -1,0 +1,10 @@
+//! creditgate: a city's credit-information query and joint-sanction service.
+
+pub mod api;
+pub mod app;
+pub mod cache;
+pub mod config;
+pub mod domain;
+pub mod import;
+pub mod service;
+pub mod store;

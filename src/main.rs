@@ -1,0 +1,193 @@
+//! The `creditgate` command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use creditgate::app::{build_ctx, Application};
+use creditgate::config::Config;
+use creditgate::domain::Role;
+use creditgate::service::{demo, keys, Clock};
+use creditgate::store;
+
+#[derive(Parser)]
+#[command(
+    name = "creditgate",
+    version,
+    about = "City credit-information query and joint-sanction service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (CREDITGATE_BIND, default 127.0.0.1:8080).
+    Serve {
+        /// Load sample organisations, subjects and records, and print a key for each role.
+        #[arg(long)]
+        demo: bool,
+        /// How many generated subjects the demo loads.
+        #[arg(long, default_value_t = 300)]
+        demo_subjects: u64,
+    },
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Bulk import of CSV or XLSX files in the 双公示 layout.
+    Import(creditgate::import::ImportArgs),
+    /// Print the OpenAPI document the server serves.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; prints the key alone on standard output (shown once).
+    Create {
+        /// Organisation code (made if needed); for a provider, its source code.
+        #[arg(long)]
+        org: String,
+        /// admin, provider, officer, system, partner or auditor.
+        #[arg(long)]
+        role: String,
+        /// Organisation name, when the organisation is new.
+        #[arg(long)]
+        name: Option<String>,
+        /// A note on what the key is for.
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CREDITGATE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve {
+            demo,
+            demo_subjects,
+        } => serve(config, demo, demo_subjects),
+        Command::Migrate => migrate(&config),
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    org,
+                    role,
+                    name,
+                    label,
+                },
+        } => create_key(&config, &org, &role, name.as_deref(), label.as_deref()),
+        Command::Import(args) => creditgate::import::run(&config, args),
+        Command::Openapi => {
+            print!("{}", creditgate::api::openapi_json());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn serve(config: Config, with_demo: bool, demo_subjects: u64) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let cfg = config.clone();
+        let ctx = tokio::task::spawn_blocking(move || build_ctx(&cfg, Clock::system())).await??;
+        if with_demo {
+            let out = demo::load(&ctx, demo_subjects).await?;
+            if out.already_loaded {
+                println!("Demo data already present; new keys for this run:");
+            } else {
+                println!(
+                    "Demo data loaded: {} subjects, {} records (showcase: {}).",
+                    out.subjects,
+                    out.records,
+                    demo::SHOWCASE_USCC
+                );
+            }
+            for k in &out.keys {
+                println!("  {:<9} {:<11} {}", k.role.as_str(), k.org_code, k.key);
+            }
+        }
+        let app = Application::with_ctx(&config, ctx)?;
+        let base = format!("http://{}", config.bind.replace("0.0.0.0", "127.0.0.1"));
+        println!("creditgate listening on {base} (API docs: {base}/docs)");
+        if with_demo {
+            println!(
+                "Try: curl -H 'Authorization: Bearer <officer key>' '{base}/api/v1/subjects/{}?purpose=demo'",
+                demo::SHOWCASE_USCC
+            );
+        }
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn migrate(config: &Config) -> anyhow::Result<()> {
+    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
+    let mut conn = pool.get()?;
+    let applied = store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    if applied.is_empty() {
+        eprintln!("database is up to date");
+    } else {
+        for m in applied {
+            eprintln!("applied {m}");
+        }
+    }
+    Ok(())
+}
+
+fn create_key(
+    config: &Config,
+    org: &str,
+    role: &str,
+    name: Option<&str>,
+    label: Option<&str>,
+) -> anyhow::Result<()> {
+    let role = Role::parse(role)
+        .ok_or_else(|| anyhow::anyhow!("unknown role '{role}': use one of {}", Role::allowed()))?;
+    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
+    let mut conn = pool.get()?;
+    store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    let created =
+        keys::create_key_blocking(&mut conn, org, name, role, label).map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "created {} key {} for {}",
+        created.role.as_str(),
+        created.id,
+        created.org_code
+    );
+    println!("{}", created.key);
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! Demo data for `creditgate serve --demo`: sample organisations, a key for each role, and a few
+//! hundred generated subjects with records, loaded through the ordinary ingestion path.
+
+use serde_json::json;
+
+use super::generate;
+use super::ingest::{self, Parsed, Submitter};
+use super::keys::{self, CreatedKey};
+use super::{Ctx, ServiceError, ServiceResult};
+use crate::domain::{Caller, Role};
+use crate::store::subjects;
+
+/// The showcase subject: on the 失信被执行人 list, with a 2,500,000-yuan fine.
+pub const SHOWCASE_USCC: &str = "91110000MA00000152";
+
+pub struct DemoOutcome {
+    pub keys: Vec<CreatedKey>,
+    pub subjects: u64,
+    pub records: usize,
+    pub already_loaded: bool,
+}
+
+fn submitter(source: &str) -> Submitter {
+    Submitter {
+        caller: Caller {
+            key_id: "demo".into(),
+            org_code: source.into(),
+            role: Role::Provider,
+        },
+    }
+}
+
+fn parse(ctx: &Ctx, source: &str, v: serde_json::Value) -> Parsed {
+    let known = |c: &str| ctx.known_list(c);
+    ingest::parse_item(v, &submitter(source), &known)
+}
+
+/// Loads the demo data once; a second start finds it and only makes new keys.
+pub async fn load(ctx: &Ctx, subjects_count: u64) -> ServiceResult<DemoOutcome> {
+    let roles = [
+        ("ADMIN-DEMO", "市信用办 (demo)", Role::Admin),
+        ("SCJG", "市市场监督管理局", Role::Provider),
+        ("ZWFW", "市政务服务中心 审批科", Role::Officer),
+        ("ZFCG-SYS", "市政府采购交易系统", Role::System),
+        ("BANK-DEMO", "示例银行 (demo)", Role::Partner),
+        ("AUDIT", "市审计局", Role::Auditor),
+    ];
+    let keys = ctx
+        .db
+        .run(move |conn| {
+            let mut out = Vec::new();
+            for (org, name, role) in roles {
+                let k = keys::create_key_blocking(conn, org, Some(name), role, Some("demo"))
+                    .map_err(crate::store::StoreError::Corrupt)?;
+                out.push(k);
+            }
+            for (code, name, _) in generate::PROVIDERS {
+                crate::store::orgs::ensure(conn, code, name)?;
+            }
+            Ok(out)
+        })
+        .await?;
+    let exists = ctx
+        .db
+        .run(|conn| subjects::find_by_key(conn, &format!("uscc:{SHOWCASE_USCC}")))
+        .await?
+        .is_some();
+    if exists {
+        return Ok(DemoOutcome {
+            keys,
+            subjects: 0,
+            records: 0,
+            already_loaded: true,
+        });
+    }
+
+    let showcase = json!({"uscc": SHOWCASE_USCC, "name": "北京示例科技有限公司", "kind": "legal_person",
+        "legal_rep": {"name": "张三", "id_number": "110101199003070011"}});
+    let mut items: Vec<Parsed> = vec![
+        parse(
+            ctx,
+            "FY",
+            json!({
+            "source_record_id": "FY-SX-2025-0001", "kind": "list_entry", "list_code": "court.dishonest_debtor",
+            "subject": showcase, "decision_no": "(2025)京01执123号", "decision_date": "2025-06-01",
+            "valid_from": "2025-06-01", "authority": {"name": "北京市第一中级人民法院"},
+            "sharing_class": "unconditional", "open_class": "open"}),
+        ),
+        parse(
+            ctx,
+            "SCJG",
+            json!({
+            "source_record_id": "SCJG-CF-2026-000123", "kind": "penalty", "subject": showcase,
+            "decision_no": "京市监罚〔2026〕12号", "decision_date": "2026-03-01", "severity": "serious",
+            "penalty_types": ["fine", "licence_revoked"], "fine_amount": "2500000.00",
+            "authority": {"name": "北京市市场监督管理局", "uscc": "11110000MB0000000U"},
+            "sharing_class": "unconditional", "open_class": "open",
+            "details": {"CF_WFXW": "虚假宣传", "CF_SY": "发布虚假广告", "CF_YJ": "《中华人民共和国广告法》第五十五条"}}),
+        ),
+    ];
+    let mut rng = generate::rng(20261124);
+    for n in 1..=subjects_count {
+        let subject = generate::subject(&mut rng, 100_000 + n);
+        let count = rand::Rng::gen_range(&mut rng, 1..=4u64);
+        for i in 0..count {
+            let (source, v) = generate::record(&mut rng, n, i, &subject);
+            items.push(parse(ctx, &source, v));
+        }
+    }
+    let mut records = 0;
+    for chunk in items.chunks(500) {
+        let result = ingest::store_batch(ctx, chunk.to_vec()).await?;
+        if result.summary.rejected > 0 {
+            let first = result.results.iter().find_map(|r| r.errors.clone());
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "demo data rejected: {first:?}"
+            )));
+        }
+        records += result.summary.created;
+    }
+    Ok(DemoOutcome {
+        keys,
+        subjects: subjects_count + 1,
+        records,
+        already_loaded: false,
+    })
+}

@@ -1,0 +1,145 @@
+//! API keys: 32 random bytes shown once, stored only as a SHA-256 hash (DESIGN.md "Security").
+
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::{Ctx, ServiceError, ServiceResult};
+use crate::domain::{Caller, Role};
+use crate::store::{self, keys, orgs, DbConn, StoreError, StoreResult};
+
+/// Keys start with this prefix so that a leaked key is recognisable in a scan.
+pub const KEY_PREFIX: &str = "cg_";
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+pub fn generate_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!(
+        "{KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// A created key: the secret is in `key` and is not stored.
+#[derive(Debug, Clone)]
+pub struct CreatedKey {
+    pub id: String,
+    pub key: String,
+    pub org_code: String,
+    pub role: Role,
+}
+
+fn validate_org_code(code: &str) -> Result<(), String> {
+    let ok = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "organisation code '{code}' must be 1 to 64 letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
+/// Inserts a key with a known secret (used for `CREDITGATE_ADMIN_KEY` and by `create`).
+pub fn insert_key(
+    conn: &mut DbConn,
+    org_code: &str,
+    org_name: Option<&str>,
+    role: Role,
+    key: &str,
+    label: Option<&str>,
+) -> StoreResult<String> {
+    orgs::ensure(conn, org_code, org_name.unwrap_or(org_code))?;
+    let id = format!("key_{}", ulid::Ulid::new());
+    keys::insert(
+        conn,
+        &keys::KeyRow {
+            id: id.clone(),
+            org_code: org_code.to_string(),
+            role: role.as_str().to_string(),
+            key_hash: hash_key(key),
+            label: label.map(str::to_string),
+            created_at: store::now(),
+            revoked_at: None,
+        },
+    )?;
+    Ok(id)
+}
+
+/// Creates the organisation if needed and a new key for it (synchronous: CLI and demo).
+pub fn create_key_blocking(
+    conn: &mut DbConn,
+    org_code: &str,
+    org_name: Option<&str>,
+    role: Role,
+    label: Option<&str>,
+) -> Result<CreatedKey, String> {
+    validate_org_code(org_code)?;
+    let key = generate_key();
+    let id = insert_key(conn, org_code, org_name, role, &key, label).map_err(|e| e.to_string())?;
+    Ok(CreatedKey {
+        id,
+        key,
+        org_code: org_code.to_string(),
+        role,
+    })
+}
+
+/// Makes sure the configured admin key exists (idempotent across restarts and instances).
+pub fn ensure_admin_key(conn: &mut DbConn, key: &str) -> Result<(), String> {
+    if key.len() < 16 {
+        return Err("CREDITGATE_ADMIN_KEY must be at least 16 characters".into());
+    }
+    if keys::find_active_by_hash(conn, &hash_key(key))
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Ok(());
+    }
+    match insert_key(
+        conn,
+        "ADMIN",
+        Some("creditgate administration"),
+        Role::Admin,
+        key,
+        Some("CREDITGATE_ADMIN_KEY"),
+    ) {
+        Ok(_) => Ok(()),
+        // Another instance inserted it at the same moment.
+        Err(e) if e.is_unique_violation() => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The caller that a bearer key stands for; `None` for an unknown or revoked key.
+pub async fn authenticate(ctx: &Ctx, key: &str) -> ServiceResult<Option<Caller>> {
+    let hash = hash_key(key);
+    let row = ctx
+        .db
+        .run(move |conn| keys::find_active_by_hash(conn, &hash))
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => {
+            let role = Role::parse(&r.role).ok_or_else(|| {
+                ServiceError::from(StoreError::Corrupt(format!(
+                    "key {} has unknown role {}",
+                    r.id, r.role
+                )))
+            })?;
+            Ok(Some(Caller {
+                key_id: r.id,
+                org_code: r.org_code,
+                role,
+            }))
+        }
+    }
+}

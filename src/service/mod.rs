@@ -1,0 +1,140 @@
+//! Use cases: ingest, query, keys. Transactions live here; SQL stays in `store`.
+
+pub mod catalog;
+pub mod demo;
+pub mod generate;
+pub mod ingest;
+pub mod keys;
+pub mod policy;
+pub mod query;
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+
+use crate::cache::Cache;
+use crate::domain::FieldError;
+use crate::store::{Backend, DbConn, Pool, StoreError};
+
+/// Errors a use case returns; the API maps each to one status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => ServiceError::Unavailable(m),
+            other => ServiceError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// The database pool, with a helper that runs blocking diesel work off the async threads.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl Db {
+    pub fn new(pool: Pool, backend: Backend) -> Self {
+        Db { pool, backend }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool, in the caller's span.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+}
+
+/// The time source; tests fix it.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock(Arc::new(Utc::now))
+    }
+
+    pub fn fixed(at: DateTime<Utc>) -> Self {
+        Clock(Arc::new(move || at))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+
+    /// Today's date in China Standard Time (UTC+8, no daylight saving), the date the law's
+    /// periods are counted in.
+    pub fn today(&self) -> NaiveDate {
+        let cst = FixedOffset::east_opt(8 * 3600).unwrap_or(FixedOffset::east_opt(0).unwrap());
+        self.now().with_timezone(&cst).date_naive()
+    }
+}
+
+/// Everything a use case needs.
+#[derive(Clone)]
+pub struct Ctx {
+    pub db: Db,
+    pub cache: Arc<dyn Cache>,
+    /// Prefix of every cache key, so that several deployments (or tests) can share one Redis.
+    pub cache_prefix: String,
+    pub catalog: Arc<RwLock<catalog::Catalog>>,
+    pub clock: Clock,
+}
+
+impl Ctx {
+    pub fn known_list(&self, code: &str) -> bool {
+        self.catalog
+            .read()
+            .map(|c| c.contains(code))
+            .unwrap_or(false)
+    }
+}
+
+/// The shape of one field error in answers (documentation of `domain::FieldError`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FieldErrorDoc {
+    /// Path of the field in the request, such as `subject.uscc`.
+    #[schema(example = "subject.uscc")]
+    pub field: String,
+    /// Stable snake_case code, such as `uscc_check_digit`.
+    #[schema(example = "uscc_check_digit")]
+    pub code: String,
+    /// What is wrong and how to fix it.
+    #[schema(example = "check character should be 'E', found '3'")]
+    pub message: String,
+}

@@ -1,0 +1,346 @@
+//! Reading credit data: a record, a subject's profile. Every answer goes through `policy`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveDateTime, SecondsFormat};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{policy, Ctx, ServiceError, ServiceResult};
+use crate::domain::{
+    id_number, Caller, RecordKind, RecordStatus, Role, SharingClass, SubjectKey, Uscc,
+};
+use crate::store::records::RecordRow;
+use crate::store::subjects::SubjectRow;
+use crate::store::{records, subjects, StoreError};
+
+const PROFILE_TTL: Duration = Duration::from_secs(300);
+
+/// Roles that may read credit data in this version (partners wait for agreements, auditors read
+/// the access log).
+const READERS: &[Role] = &[Role::Admin, Role::Provider, Role::Officer, Role::System];
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct PersonView {
+    pub name: String,
+    /// Masked (`110101********0011`) unless the caller's role may see it in full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct AuthorityView {
+    pub name: Option<String>,
+    pub uscc: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct SubjectView {
+    /// The unified social credit code (the placeholder for a 个体工商户 without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uscc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reg_no: Option<String>,
+    /// Natural persons: masked ID number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_number: Option<String>,
+    pub name: String,
+    /// `legal_person`, `other_org`, `individual_business` or `natural_person`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legal_rep: Option<PersonView>,
+    /// The code failed the GB 32100 check but was accepted from the provincial platform.
+    pub checksum_warning: bool,
+}
+
+/// A record as the caller may see it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct RecordView {
+    #[schema(example = "rec_01JD4S0M8Q3Z6Y2B5X7C9V1N0K")]
+    pub id: String,
+    pub source_code: String,
+    pub source_record_id: String,
+    pub kind: String,
+    pub list_code: Option<String>,
+    /// Whom the record is about (in `GET /records/{id}`; omitted inside a profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<SubjectView>,
+    pub decision_no: Option<String>,
+    pub decision_date: Option<NaiveDate>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    pub severity: Option<String>,
+    pub penalty_types: Vec<String>,
+    /// Yuan, two decimals.
+    #[schema(example = "2500000.00")]
+    pub fine_amount: Option<String>,
+    pub authority: AuthorityView,
+    /// The legal representative named on the record.
+    pub legal_rep: Option<PersonView>,
+    pub sharing_class: String,
+    pub open_class: String,
+    pub status: String,
+    pub version: i64,
+    /// `local` or `provincial`.
+    pub origin: String,
+    pub checksum_warning: bool,
+    pub under_objection: bool,
+    #[schema(value_type = Object)]
+    pub details: Value,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ProfileSummary {
+    /// Visible records by kind.
+    pub by_kind: BTreeMap<String, usize>,
+    /// Codes of the lists the subject is on today (visible entries in force).
+    pub active_lists: Vec<String>,
+    /// Records that exist but that the caller's sharing class does not reach.
+    pub restricted_records: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Profile {
+    pub subject: SubjectView,
+    pub records: Vec<RecordView>,
+    pub summary: ProfileSummary,
+    /// RFC 3339, UTC: when the answer was made.
+    pub as_of: String,
+}
+
+/// What the cache holds for a subject: every record, unfiltered, with identifiers already
+/// masked; the caller's view is cut from it on each request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CachedProfile {
+    subject: SubjectView,
+    records: Vec<RecordView>,
+}
+
+pub fn profile_cache_key(ctx: &Ctx, subject_key: &str) -> String {
+    format!("{}:profile:{subject_key}", ctx.cache_prefix)
+}
+
+fn ts(t: NaiveDateTime) -> String {
+    t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn masked(id: &Option<String>) -> Option<String> {
+    id.as_deref().map(id_number::mask)
+}
+
+fn subject_view(s: &SubjectRow) -> SubjectView {
+    SubjectView {
+        uscc: s.uscc.clone(),
+        reg_no: s.reg_no.clone(),
+        id_number: masked(&s.id_number),
+        name: s.name.clone(),
+        kind: s.kind.clone(),
+        legal_rep: s.legal_rep_name.as_ref().map(|n| PersonView {
+            name: n.clone(),
+            id_number: masked(&s.legal_rep_id_number),
+        }),
+        checksum_warning: s.checksum_warning,
+    }
+}
+
+fn record_view(r: &RecordRow) -> Result<RecordView, StoreError> {
+    let penalty_types: Vec<String> = serde_json::from_str(&r.penalty_types)
+        .map_err(|e| StoreError::Corrupt(format!("record {}: penalty_types: {e}", r.id)))?;
+    let details: Value = serde_json::from_str(&r.details)
+        .map_err(|e| StoreError::Corrupt(format!("record {}: details: {e}", r.id)))?;
+    Ok(RecordView {
+        id: r.id.clone(),
+        source_code: r.source_code.clone(),
+        source_record_id: r.source_record_id.clone(),
+        kind: r.kind.clone(),
+        list_code: r.list_code.clone(),
+        subject: None,
+        decision_no: r.decision_no.clone(),
+        decision_date: r.decision_date,
+        valid_from: r.valid_from,
+        valid_to: r.valid_to,
+        severity: r.severity.clone(),
+        penalty_types,
+        fine_amount: r
+            .fine_amount_fen
+            .map(|f| crate::domain::Yuan::from_fen(f).to_string()),
+        authority: AuthorityView {
+            name: r.authority_name.clone(),
+            uscc: r.authority_uscc.clone(),
+        },
+        legal_rep: r.legal_rep_name.as_ref().map(|n| PersonView {
+            name: n.clone(),
+            id_number: masked(&r.legal_rep_id_number),
+        }),
+        sharing_class: r.sharing_class.clone(),
+        open_class: r.open_class.clone(),
+        status: r.status.clone(),
+        version: r.version,
+        origin: r.origin.clone(),
+        checksum_warning: r.checksum_warning,
+        under_objection: r.under_objection,
+        details,
+        created_at: ts(r.created_at),
+        updated_at: ts(r.updated_at),
+    })
+}
+
+fn visible(caller: &Caller, r: &RecordView) -> bool {
+    let sharing = SharingClass::parse(&r.sharing_class).unwrap_or(SharingClass::Special);
+    policy::can_see(caller, sharing, &r.source_code)
+}
+
+/// Checks the stated purpose (the governing measures Art. 20, 22; API.md: 2 to 200 characters).
+pub fn check_purpose(purpose: Option<&str>) -> ServiceResult<String> {
+    let p = purpose.map(str::trim).unwrap_or("");
+    let n = p.chars().count();
+    if (2..=200).contains(&n) {
+        Ok(p.to_string())
+    } else {
+        Err(ServiceError::Invalid(vec![crate::domain::FieldError::new(
+            "purpose",
+            if n == 0 { "required" } else { "invalid_length" },
+            "state the purpose of this query in 2 to 200 characters (the governing measures Art. 20), such as 政府采购资格审查",
+        )]))
+    }
+}
+
+/// One record, if it exists and the caller may see it.
+#[tracing::instrument(skip_all, fields(record_id = %id, role = %caller.role))]
+pub async fn get_record(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: String,
+    purpose: Option<&str>,
+) -> ServiceResult<RecordView> {
+    caller
+        .require(READERS, "read credit records")
+        .map_err(ServiceError::Forbidden)?;
+    check_purpose(purpose)?;
+    let lookup = id.clone();
+    let found = ctx
+        .db
+        .run(move |conn| {
+            let Some(r) = records::find(conn, &lookup)? else {
+                return Ok(None);
+            };
+            let s = subjects::find(conn, &r.subject_id)?
+                .ok_or_else(|| StoreError::Corrupt(format!("record {} has no subject", r.id)))?;
+            let mut v = record_view(&r)?;
+            v.subject = Some(subject_view(&s));
+            Ok(Some(v))
+        })
+        .await?;
+    match found {
+        // A record the caller may not see is answered as absent, so that its existence leaks nothing.
+        Some(v) if visible(caller, &v) => Ok(v),
+        _ => Err(ServiceError::NotFound(format!("record {id}"))),
+    }
+}
+
+/// Orders records for display: newest decision (or start) first, then by id.
+fn sort_records(records: &mut [RecordView]) {
+    records.sort_by(|a, b| {
+        let da = a.decision_date.or(a.valid_from);
+        let db = b.decision_date.or(b.valid_from);
+        db.cmp(&da).then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+async fn load_profile(ctx: &Ctx, key: String) -> ServiceResult<Option<CachedProfile>> {
+    let cache_key = profile_cache_key(ctx, &key);
+    if let Some(text) = ctx.cache.get(&cache_key).await {
+        match serde_json::from_str::<CachedProfile>(&text) {
+            Ok(p) => return Ok(Some(p)),
+            Err(e) => tracing::warn!(error = %e, "unreadable cache entry; reloading"),
+        }
+    }
+    let loaded = ctx
+        .db
+        .run(move |conn| {
+            let Some(s) = subjects::find_by_key(conn, &key)? else {
+                return Ok(None);
+            };
+            let rows = records::by_subject(conn, &s.id)?;
+            let mut views = rows
+                .iter()
+                .map(record_view)
+                .collect::<Result<Vec<_>, _>>()?;
+            sort_records(&mut views);
+            Ok(Some(CachedProfile {
+                subject: subject_view(&s),
+                records: views,
+            }))
+        })
+        .await?;
+    if let Some(p) = &loaded {
+        if let Ok(text) = serde_json::to_string(p) {
+            ctx.cache.set(&cache_key, &text, PROFILE_TTL).await;
+        }
+    }
+    Ok(loaded)
+}
+
+/// A subject's profile: the subject and the records the caller may see.
+#[tracing::instrument(skip_all, fields(role = %caller.role))]
+pub async fn subject_profile(
+    ctx: &Ctx,
+    caller: &Caller,
+    uscc: &str,
+    purpose: Option<&str>,
+) -> ServiceResult<Profile> {
+    caller
+        .require(READERS, "read credit profiles")
+        .map_err(ServiceError::Forbidden)?;
+    let uscc = Uscc::parse(uscc).map_err(|e| {
+        ServiceError::Invalid(vec![crate::domain::FieldError::new(
+            "uscc",
+            e.code(),
+            e.to_string(),
+        )])
+    })?;
+    check_purpose(purpose)?;
+    let key = SubjectKey::Uscc(uscc.clone()).storage_key();
+    let Some(cached) = load_profile(ctx, key).await? else {
+        return Err(ServiceError::NotFound(format!("subject {uscc}")));
+    };
+    let today = ctx.clock.today();
+    let total = cached.records.len();
+    let records: Vec<RecordView> = cached
+        .records
+        .into_iter()
+        .filter(|r| visible(caller, r))
+        .collect();
+    let mut by_kind = BTreeMap::new();
+    let mut active_lists = Vec::new();
+    for r in &records {
+        *by_kind.entry(r.kind.clone()).or_insert(0) += 1;
+        let in_force = r.status == RecordStatus::Active.as_str()
+            && r.valid_from.is_none_or(|f| f <= today)
+            && r.valid_to.is_none_or(|t| t >= today);
+        if r.kind == RecordKind::ListEntry.as_str() && in_force {
+            if let Some(c) = &r.list_code {
+                if !active_lists.contains(c) {
+                    active_lists.push(c.clone());
+                }
+            }
+        }
+    }
+    active_lists.sort();
+    Ok(Profile {
+        subject: cached.subject,
+        summary: ProfileSummary {
+            by_kind,
+            active_lists,
+            restricted_records: total - records.len(),
+        },
+        records,
+        as_of: ctx.clock.now().to_rfc3339_opts(SecondsFormat::Secs, true),
+    })
+}

@@ -1,0 +1,247 @@
+//! Storage: the diesel schema, row types, one module of queries per aggregate, the pool and the
+//! migrations. SQL lives here and nowhere else.
+
+pub mod keys;
+pub mod orgs;
+pub mod records;
+pub mod schema;
+pub mod subjects;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::time::Duration;
+
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// One connection type over both backends (vaultwarden's pattern).
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which backend a URL names. Unknown schemes are refused with the accepted ones named.
+pub fn backend_of(url: &str) -> Result<Backend, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else if url.starts_with("sqlite://") || url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else {
+        Err(format!(
+            "unsupported database URL '{}': use sqlite://PATH or postgres://USER@HOST/DB",
+            redact_url(url)
+        ))
+    }
+}
+
+/// The URL without a password, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+}
+
+/// An r2d2 manager that picks the backend by URL scheme, so that a failed connection shows the
+/// real libpq or SQLite message (diesel's `AnyConnection::establish` hides it, STACK.md).
+#[derive(Debug, Clone)]
+pub struct ConnManager {
+    url: String,
+    backend: Backend,
+}
+
+impl ConnManager {
+    pub fn new(url: &str) -> Result<Self, String> {
+        Ok(ConnManager {
+            url: url.to_string(),
+            backend: backend_of(url)?,
+        })
+    }
+
+    pub fn establish(&self) -> Result<DbConn, diesel::ConnectionError> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url).map(DbConn::Pg),
+            Backend::Sqlite => {
+                let path = sqlite_path(&self.url);
+                if let Some(dir) = std::path::Path::new(path).parent() {
+                    if !dir.as_os_str().is_empty() && path != ":memory:" {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                }
+                let mut c = SqliteConnection::establish(path)?;
+                // On every new connection: a busy timeout first, so that writers wait instead of
+                // failing, referential integrity, and WAL for concurrent readers (STACK.md). WAL
+                // is a property of the file; setting it again is a no-op once it holds.
+                c.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(c))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnManager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        self.establish()
+            .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnManager>;
+
+/// Builds the pool and checks one connection at once, so that a wrong URL or password fails at
+/// start with the backend's own message.
+pub fn connect(url: &str, max_size: u32) -> Result<Pool, String> {
+    let manager = ConnManager::new(url)?;
+    // A first direct connection gives the real error text instead of r2d2's time-out.
+    manager
+        .establish()
+        .map_err(|e| format!("cannot connect to {}: {e}", redact_url(url)))?;
+    let size = if manager.backend == Backend::Sqlite {
+        max_size.min(4)
+    } else {
+        max_size
+    };
+    r2d2::Pool::builder()
+        .max_size(size)
+        .connection_timeout(Duration::from_secs(5))
+        .build(manager)
+        .map_err(|e| format!("cannot build the connection pool: {e}"))
+}
+
+pub fn backend(conn: &DbConn) -> Backend {
+    match conn {
+        DbConn::Pg(_) => Backend::Postgres,
+        DbConn::Sqlite(_) => Backend::Sqlite,
+    }
+}
+
+/// Applies pending migrations from the backend's own folder; returns the names applied.
+pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, String> {
+    let applied = match conn {
+        DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+    }
+    .map_err(|e| format!("migration failed: {e}"))?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
+}
+
+/// Reverts every migration (used by the migrations test: up, down, up).
+pub fn revert_all(conn: &mut DbConn) -> Result<usize, String> {
+    let reverted = match conn {
+        DbConn::Pg(c) => c.revert_all_migrations(PG_MIGRATIONS),
+        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS),
+    }
+    .map_err(|e| format!("revert failed: {e}"))?;
+    Ok(reverted.len())
+}
+
+/// `SELECT 1`, for readiness.
+pub fn ping(conn: &mut DbConn) -> StoreResult<()> {
+    conn.batch_execute("SELECT 1")?;
+    Ok(())
+}
+
+/// Current UTC time, truncated to microseconds so that both backends store the same value.
+pub fn now() -> chrono::NaiveDateTime {
+    let t = chrono::Utc::now().naive_utc();
+    chrono::DurationRound::duration_trunc(t, chrono::TimeDelta::microseconds(1)).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_backend_by_scheme() {
+        assert_eq!(backend_of("sqlite://data/x.db"), Ok(Backend::Sqlite));
+        assert_eq!(backend_of("postgres://u@h/db"), Ok(Backend::Postgres));
+        let e = backend_of("mysql://root:secret@h/db").unwrap_err();
+        assert!(e.contains("sqlite://") && !e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

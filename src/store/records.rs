@@ -1,0 +1,143 @@
+//! Credit records and their version history.
+
+use super::schema::{credit_record_versions, credit_records};
+use super::{DbConn, StoreResult};
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = credit_records)]
+pub struct RecordRow {
+    pub id: String,
+    pub source_code: String,
+    pub source_record_id: String,
+    pub subject_id: String,
+    pub kind: String,
+    pub list_code: Option<String>,
+    pub decision_no: Option<String>,
+    pub decision_date: Option<NaiveDate>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    pub severity: Option<String>,
+    pub penalty_types: String,
+    pub fine_amount_fen: Option<i64>,
+    pub authority_name: Option<String>,
+    pub authority_uscc: Option<String>,
+    pub legal_rep_name: Option<String>,
+    pub legal_rep_id_number: Option<String>,
+    pub sharing_class: String,
+    pub open_class: String,
+    pub status: String,
+    pub version: i64,
+    pub origin: String,
+    pub checksum_warning: bool,
+    pub under_objection: bool,
+    pub details: String,
+    pub content_hash: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Everything a newer version replaces (id, source pair, subject link and creation time stay).
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = credit_records, treat_none_as_null = true)]
+pub struct RecordChanges {
+    pub subject_id: String,
+    pub kind: String,
+    pub list_code: Option<String>,
+    pub decision_no: Option<String>,
+    pub decision_date: Option<NaiveDate>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    pub severity: Option<String>,
+    pub penalty_types: String,
+    pub fine_amount_fen: Option<i64>,
+    pub authority_name: Option<String>,
+    pub authority_uscc: Option<String>,
+    pub legal_rep_name: Option<String>,
+    pub legal_rep_id_number: Option<String>,
+    pub sharing_class: String,
+    pub open_class: String,
+    pub status: String,
+    pub version: i64,
+    pub origin: String,
+    pub checksum_warning: bool,
+    pub details: String,
+    pub content_hash: String,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = credit_record_versions)]
+pub struct VersionRow {
+    pub record_id: String,
+    pub version: i64,
+    pub content: String,
+    pub content_hash: String,
+    pub recorded_at: NaiveDateTime,
+}
+
+pub fn find_by_source(
+    conn: &mut DbConn,
+    source_code: &str,
+    source_record_id: &str,
+) -> StoreResult<Option<RecordRow>> {
+    Ok(credit_records::table
+        .filter(credit_records::source_code.eq(source_code))
+        .filter(credit_records::source_record_id.eq(source_record_id))
+        .select(RecordRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<RecordRow>> {
+    Ok(credit_records::table
+        .find(id)
+        .select(RecordRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert(conn: &mut DbConn, row: &RecordRow) -> StoreResult<()> {
+    diesel::insert_into(credit_records::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn update(conn: &mut DbConn, id: &str, changes: &RecordChanges) -> StoreResult<()> {
+    diesel::update(credit_records::table.find(id))
+        .set(changes)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn insert_version(conn: &mut DbConn, row: &VersionRow) -> StoreResult<()> {
+    diesel::insert_into(credit_record_versions::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A record's versions, oldest first.
+pub fn versions(conn: &mut DbConn, record_id: &str) -> StoreResult<Vec<VersionRow>> {
+    Ok(credit_record_versions::table
+        .filter(credit_record_versions::record_id.eq(record_id))
+        .order(credit_record_versions::version)
+        .select(VersionRow::as_select())
+        .load(conn)?)
+}
+
+/// All records of a subject, by id (NULL dates sort differently on the two backends, so callers
+/// order by date themselves).
+pub fn by_subject(conn: &mut DbConn, subject_id: &str) -> StoreResult<Vec<RecordRow>> {
+    Ok(credit_records::table
+        .filter(credit_records::subject_id.eq(subject_id))
+        .order(credit_records::id.asc())
+        .select(RecordRow::as_select())
+        .load(conn)?)
+}
+
+pub fn count(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(credit_records::table.count().get_result(conn)?)
+}

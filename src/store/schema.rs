@@ -1,0 +1,93 @@
+//! The portable schema, kept by hand: only types both backends share (STACK.md).
+
+diesel::table! {
+    organisations (code) {
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        org_code -> Text,
+        role -> Text,
+        key_hash -> Text,
+        label -> Nullable<Text>,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    subjects (id) {
+        id -> Text,
+        subject_key -> Text,
+        kind -> Text,
+        uscc -> Nullable<Text>,
+        reg_no -> Nullable<Text>,
+        id_number -> Nullable<Text>,
+        name -> Text,
+        legal_rep_name -> Nullable<Text>,
+        legal_rep_id_number -> Nullable<Text>,
+        checksum_warning -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    credit_records (id) {
+        id -> Text,
+        source_code -> Text,
+        source_record_id -> Text,
+        subject_id -> Text,
+        kind -> Text,
+        list_code -> Nullable<Text>,
+        decision_no -> Nullable<Text>,
+        decision_date -> Nullable<Date>,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        severity -> Nullable<Text>,
+        penalty_types -> Text,
+        fine_amount_fen -> Nullable<BigInt>,
+        authority_name -> Nullable<Text>,
+        authority_uscc -> Nullable<Text>,
+        legal_rep_name -> Nullable<Text>,
+        legal_rep_id_number -> Nullable<Text>,
+        sharing_class -> Text,
+        open_class -> Text,
+        status -> Text,
+        version -> BigInt,
+        origin -> Text,
+        checksum_warning -> Bool,
+        under_objection -> Bool,
+        details -> Text,
+        content_hash -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    credit_record_versions (record_id, version) {
+        record_id -> Text,
+        version -> BigInt,
+        content -> Text,
+        content_hash -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(api_keys -> organisations (org_code));
+diesel::joinable!(credit_records -> subjects (subject_id));
+diesel::joinable!(credit_record_versions -> credit_records (record_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    api_keys,
+    subjects,
+    credit_records,
+    credit_record_versions,
+);

@@ -1,0 +1,79 @@
+//! Subjects: the entities and persons that records are about.
+
+use super::schema::subjects;
+use super::{DbConn, StoreResult};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = subjects)]
+pub struct SubjectRow {
+    pub id: String,
+    pub subject_key: String,
+    pub kind: String,
+    pub uscc: Option<String>,
+    pub reg_no: Option<String>,
+    pub id_number: Option<String>,
+    pub name: String,
+    pub legal_rep_name: Option<String>,
+    pub legal_rep_id_number: Option<String>,
+    pub checksum_warning: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// What a newer record may change about its subject.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = subjects)]
+pub struct SubjectChanges {
+    pub kind: String,
+    pub name: String,
+    pub legal_rep_name: Option<String>,
+    pub legal_rep_id_number: Option<String>,
+    pub checksum_warning: bool,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn find_by_key(conn: &mut DbConn, key: &str) -> StoreResult<Option<SubjectRow>> {
+    Ok(subjects::table
+        .filter(subjects::subject_key.eq(key))
+        .select(SubjectRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<SubjectRow>> {
+    Ok(subjects::table
+        .find(id)
+        .select(SubjectRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn insert(conn: &mut DbConn, row: &SubjectRow) -> StoreResult<()> {
+    diesel::insert_into(subjects::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn update(conn: &mut DbConn, id: &str, changes: &SubjectChanges) -> StoreResult<()> {
+    diesel::update(subjects::table.find(id))
+        .set(changes)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn count(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(subjects::table.count().get_result(conn)?)
+}
+
+/// Subject keys from `offset` in key order (the load generator picks codes this way).
+pub fn keys_page(conn: &mut DbConn, offset: i64, limit: i64) -> StoreResult<Vec<String>> {
+    Ok(subjects::table
+        .order(subjects::subject_key)
+        .offset(offset)
+        .limit(limit)
+        .select(subjects::subject_key)
+        .load(conn)?)
+}

@@ -1,0 +1,447 @@
+//! The HTTP contract of API.md, through the real application, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const CODE_A: &str = "91110000MA00000152";
+const CODE_B: &str = "91420100MA0000015F";
+const CODE_C: &str = "914201001234567883";
+
+fn statuses(body: &Value) -> Vec<String> {
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn service_endpoints_answer(b: Backend) {
+    let app = spawn_app(b).await;
+    let h = app.get("/healthz", None).await;
+    assert_eq!(h.status, 200);
+    let r = app.get("/readyz", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "ready");
+    assert_eq!(r.body["database"]["status"], "ok");
+    let expected_backend = match b {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(r.body["database"]["kind"], expected_backend);
+    assert_eq!(r.body["cache"]["kind"], "memory");
+
+    let spec = app.get("/openapi.json", None).await;
+    assert_eq!(spec.status, 200);
+    assert!(spec.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(spec.body["paths"]["/api/v1/records/batch"]["post"].is_object());
+
+    // The docs page and its assets come from this server only (government networks are closed).
+    let docs = app.get("/docs/", None).await;
+    assert_eq!(docs.status, 200);
+    assert!(docs.text.contains("swagger"), "{}", docs.text);
+    for marker in ["src=\"http", "href=\"http", "cdn", "unpkg"] {
+        assert!(
+            !docs.text.contains(marker),
+            "docs page refers to another host: {marker}"
+        );
+    }
+
+    let m = app.get("/metrics", None).await;
+    assert_eq!(m.status, 200);
+    assert!(
+        m.text.contains("creditgate_http_requests_total"),
+        "{}",
+        m.text
+    );
+    assert!(m.text.contains("route=\"/readyz\""));
+
+    let missing = app.get("/api/v1/nothing-here", Some(&app.admin_key)).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.content_type, "application/problem+json");
+}
+
+async fn keys_are_required_and_roles_enforced(b: Backend) {
+    let app = spawn_app(b).await;
+    let none = app.batch_without_key().await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.content_type, "application/problem+json");
+    assert_eq!(none.body["code"], "unauthorized");
+
+    let unknown = app.subject("cg_not_a_key", CODE_A).await;
+    assert_eq!(unknown.status, 401);
+
+    let officer = app.key("ZWFW", "officer").await;
+    let denied = app.batch(&officer, vec![penalty("X-1", CODE_A)]).await;
+    assert_eq!(denied.status, 403, "{}", denied.text);
+    assert!(denied.body["detail"].as_str().unwrap().contains("provider"));
+
+    let partner = app.key("BANK", "partner").await;
+    let p = app.subject(&partner, CODE_A).await;
+    assert_eq!(p.status, 403);
+}
+
+async fn bad_check_character_rejects_only_that_item(b: Backend) {
+    let app = spawn_app(b).await;
+    let provider = app.key("SCJG", "provider").await;
+    let mut bad = penalty("SCJG-2", CODE_B);
+    bad["subject"]["uscc"] = json!("91420100MA00000153");
+    let r = app
+        .batch(
+            &provider,
+            vec![penalty("SCJG-1", CODE_A), bad, penalty("SCJG-3", CODE_C)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(statuses(&r.body), ["created", "rejected", "created"]);
+    assert_eq!(
+        r.body["summary"],
+        json!({"created": 2, "updated": 0, "unchanged": 0, "rejected": 1})
+    );
+    let err = &r.body["results"][1]["errors"][0];
+    assert_eq!(err["field"], "subject.uscc");
+    assert_eq!(err["code"], "uscc_check_digit");
+    assert_eq!(err["message"], "check character should be 'F', found '3'");
+    assert_eq!(r.body["results"][1]["index"], 1);
+    assert!(r.body["results"][0]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("rec_"));
+
+    let officer = app.key("ZWFW", "officer").await;
+    assert_eq!(app.subject(&officer, CODE_A).await.status, 200);
+    assert_eq!(app.subject(&officer, CODE_C).await.status, 200);
+    // Nothing of the rejected item was written: not even its subject.
+    assert_eq!(
+        app.subject(&officer, "91420100MA0000015F").await.status,
+        404
+    );
+}
+
+async fn versions_decide_replacement(b: Backend) {
+    let app = spawn_app(b).await;
+    let provider = app.key("SCJG", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    let first = app.batch(&provider, vec![penalty("V-1", CODE_A)]).await;
+    assert_eq!(statuses(&first.body), ["created"]);
+    let id = first.body["results"][0]["id"].as_str().unwrap().to_string();
+
+    let again = app.batch(&provider, vec![penalty("V-1", CODE_A)]).await;
+    assert_eq!(statuses(&again.body), ["unchanged"]);
+    assert_eq!(again.body["results"][0]["id"], id.as_str());
+
+    let mut v2 = penalty("V-1", CODE_A);
+    v2["version"] = json!(2);
+    v2["fine_amount"] = json!(3000000);
+    let upd = app.batch(&provider, vec![v2]).await;
+    assert_eq!(statuses(&upd.body), ["updated"]);
+    assert_eq!(upd.body["results"][0]["id"], id.as_str());
+
+    let mut stale = penalty("V-1", CODE_A);
+    stale["fine_amount"] = json!("100.00");
+    let s = app.batch(&provider, vec![stale]).await;
+    assert_eq!(statuses(&s.body), ["rejected"]);
+    assert_eq!(s.body["results"][0]["errors"][0]["code"], "stale_version");
+    assert_eq!(s.body["results"][0]["errors"][0]["field"], "version");
+
+    let rec = app
+        .get(
+            &format!("/api/v1/records/{id}?purpose=核查"),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(rec.status, 200, "{}", rec.text);
+    assert_eq!(rec.body["version"], 2);
+    assert_eq!(rec.body["fine_amount"], "3000000.00");
+    assert_eq!(rec.body["subject"]["uscc"], CODE_A);
+
+    // The earlier version is kept in the history.
+    let url = app.db.url.clone();
+    let versions = tokio::task::spawn_blocking(move || {
+        let pool = creditgate::store::connect(&url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        creditgate::store::records::versions(&mut conn, &id).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let v1: Value = serde_json::from_str(&versions[0].content).unwrap();
+    assert_eq!(v1["fine_amount"], "2500000.00");
+}
+
+async fn malformed_and_oversized_bodies(b: Backend) {
+    let app = spawn_app_with(
+        b,
+        Options {
+            max_body_bytes: Some(64 * 1024),
+            ..Options::default()
+        },
+    )
+    .await;
+    let provider = app.key("SCJG", "provider").await;
+    let bad = app
+        .post_raw(
+            "/api/v1/records/batch",
+            Some(&provider),
+            b"{\"records\": [".to_vec(),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.content_type, "application/problem+json");
+    assert_eq!(bad.body["code"], "malformed_json");
+
+    let shape = app
+        .post(
+            "/api/v1/records/batch",
+            Some(&provider),
+            &json!({"records": "x"}),
+        )
+        .await;
+    assert_eq!(shape.status, 422);
+    assert_eq!(shape.body["errors"][0]["field"], "records");
+
+    let empty = app.batch(&provider, vec![]).await;
+    assert_eq!(empty.status, 422);
+
+    let too_many: Vec<Value> = (0..1001).map(|i| json!({"source_record_id": i})).collect();
+    let many = app.batch(&provider, too_many).await;
+    assert_eq!(many.status, 413);
+
+    let big = vec![b' '; 70 * 1024];
+    let huge = app
+        .post_raw("/api/v1/records/batch", Some(&provider), big)
+        .await;
+    assert_eq!(huge.status, 413);
+    assert_eq!(huge.content_type, "application/problem+json");
+}
+
+async fn item_errors_name_fields(b: Backend) {
+    let app = spawn_app(b).await;
+    let provider = app.key("SCJG", "provider").await;
+    let mut typo = penalty("E-1", CODE_A);
+    typo["fine_ammount"] = json!("1");
+    let mut wrong_type = penalty("E-2", CODE_A);
+    wrong_type["version"] = json!("two");
+    let mut unknown_list = list_entry("E-3", CODE_A, "court.dishonest_debtor");
+    unknown_list["list_code"] = json!("no.such_list");
+    let mut no_fine = penalty("E-4", CODE_A);
+    no_fine["fine_amount"] = json!("12.345");
+    let mut other_source = penalty("E-5", CODE_A);
+    other_source["source_code"] = json!("SW");
+    let mut bad_id = penalty("E-6", CODE_A);
+    bad_id["subject"]["legal_rep"]["id_number"] = json!("110101199003070012");
+    let r = app
+        .batch(
+            &provider,
+            vec![
+                typo,
+                wrong_type,
+                unknown_list,
+                no_fine,
+                other_source,
+                bad_id,
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let errs: Vec<(String, String)> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["errors"][0]["field"].as_str().unwrap().to_string(),
+                x["errors"][0]["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errs,
+        [
+            ("fine_ammount".to_string(), "unknown_field".to_string()),
+            ("version".into(), "invalid_type".into()),
+            ("list_code".into(), "unknown_list_code".into()),
+            ("fine_amount".into(), "invalid_amount".into()),
+            ("source_code".into(), "source_code_forbidden".into()),
+            (
+                "subject.legal_rep.id_number".into(),
+                "id_number_check_digit".into()
+            ),
+        ]
+    );
+    assert!(r.body["results"][0]["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("fine_ammount"));
+    // An admin may file under another source.
+    let mut as_admin = penalty("E-7", CODE_A);
+    as_admin["source_code"] = json!("SW");
+    let a = app.batch(&app.admin_key, vec![as_admin]).await;
+    assert_eq!(statuses(&a.body), ["created"]);
+}
+
+async fn placeholder_and_pilot_codes(b: Backend) {
+    let app = spawn_app(b).await;
+    let provider = app.key("SCJG", "provider").await;
+    let mut ind = penalty("P-1", "00000000000000000X");
+    ind["subject"]["kind"] = json!("individual_business");
+    let mut ind_reg = ind.clone();
+    ind_reg["source_record_id"] = json!("P-2");
+    ind_reg["subject"]["reg_no"] = json!("110105600123456");
+    let pilot = penalty("P-3", "91350100M0001TGQXM");
+    let r = app
+        .batch(&provider, vec![ind, ind_reg, pilot.clone()])
+        .await;
+    assert_eq!(statuses(&r.body), ["rejected", "created", "rejected"]);
+    assert_eq!(
+        r.body["results"][0]["errors"][0]["code"],
+        "uscc_placeholder_needs_reg_no"
+    );
+    assert_eq!(
+        r.body["results"][2]["errors"][0]["code"],
+        "uscc_check_digit"
+    );
+
+    // Relayed from the provincial platform, a pilot-era code is kept with a warning.
+    let mut relayed = pilot;
+    relayed["origin"] = json!("provincial");
+    relayed["source_code"] = json!("PROVINCE");
+    let a = app.batch(&app.admin_key, vec![relayed]).await;
+    assert_eq!(statuses(&a.body), ["created"], "{}", a.text);
+    let officer = app.key("ZWFW", "officer").await;
+    let id = a.body["results"][0]["id"].as_str().unwrap();
+    let rec = app
+        .get(
+            &format!("/api/v1/records/{id}?purpose=核查"),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(rec.body["checksum_warning"], true);
+    assert_eq!(rec.body["origin"], "provincial");
+    assert_eq!(rec.body["subject"]["checksum_warning"], true);
+}
+
+async fn profile_masks_and_filters(b: Backend) {
+    let app = spawn_app(b).await;
+    let court = app.key("FY", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    let mut hidden = penalty("C-2", CODE_A);
+    hidden["sharing_class"] = json!("conditional");
+    let r = app
+        .batch(
+            &court,
+            vec![
+                list_entry("C-1", CODE_A, "court.dishonest_debtor"),
+                penalty("C-3", CODE_A),
+                hidden,
+            ],
+        )
+        .await;
+    assert_eq!(statuses(&r.body), ["created", "created", "created"]);
+    let hidden_id = r.body["results"][2]["id"].as_str().unwrap().to_string();
+
+    let p = app.subject(&officer, CODE_A).await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert_eq!(p.body["subject"]["uscc"], CODE_A);
+    assert_eq!(
+        p.body["subject"]["legal_rep"]["id_number"],
+        "110101********0011"
+    );
+    assert!(
+        !p.text.contains("110101199003070011"),
+        "full ID number in answer"
+    );
+    assert_eq!(p.body["records"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        p.body["summary"]["by_kind"],
+        json!({"list_entry": 1, "penalty": 1})
+    );
+    assert_eq!(
+        p.body["summary"]["active_lists"],
+        json!(["court.dishonest_debtor"])
+    );
+    assert_eq!(p.body["summary"]["restricted_records"], 1);
+    assert_eq!(p.body["as_of"], "2026-11-24T08:30:00Z");
+    assert_eq!(p.body["records"][0]["under_objection"], false);
+    assert_eq!(p.body["records"][0]["source_code"], "FY");
+
+    // The conditional record: its provider sees it, an officer does not.
+    let path = format!("/api/v1/records/{hidden_id}?purpose=核查");
+    assert_eq!(app.get(&path, Some(&officer)).await.status, 404);
+    assert_eq!(app.get(&path, Some(&court)).await.status, 200);
+    assert_eq!(
+        app.subject(&court, CODE_A).await.body["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let invalid = app.subject(&officer, "91110000MA00000153").await;
+    assert_eq!(invalid.status, 422);
+    assert_eq!(invalid.body["errors"][0]["code"], "uscc_check_digit");
+    assert_eq!(app.subject(&officer, CODE_C).await.status, 404);
+    let no_purpose = app
+        .get(&format!("/api/v1/subjects/{CODE_A}"), Some(&officer))
+        .await;
+    assert_eq!(no_purpose.status, 422);
+    assert_eq!(no_purpose.body["errors"][0]["field"], "purpose");
+    let lower = app.subject(&officer, &CODE_A.to_lowercase()).await;
+    assert_eq!(lower.status, 200);
+}
+
+async fn ended_list_entries_are_not_active(b: Backend) {
+    let app = spawn_app(b).await;
+    let p = app.key("CZ", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    let mut ended = list_entry("L-1", CODE_A, "procurement.serious_dishonesty");
+    ended["valid_to"] = json!("2026-11-23");
+    let mut running = list_entry("L-2", CODE_A, "tax.major_violation");
+    running["valid_to"] = json!("2026-11-24");
+    let mut revoked = list_entry("L-3", CODE_A, "labor.wage_arrears");
+    revoked["status"] = json!("revoked");
+    let r = app.batch(&p, vec![ended, running, revoked]).await;
+    assert_eq!(
+        statuses(&r.body),
+        ["created", "created", "created"],
+        "{}",
+        r.text
+    );
+    let prof = app.subject(&officer, CODE_A).await;
+    assert_eq!(
+        prof.body["summary"]["active_lists"],
+        json!(["tax.major_violation"])
+    );
+}
+
+trait NoKey {
+    async fn batch_without_key(&self) -> Answer;
+}
+
+impl NoKey for TestApp {
+    async fn batch_without_key(&self) -> Answer {
+        self.post(
+            "/api/v1/records/batch",
+            None,
+            &json!({"records": [penalty("A", CODE_A)]}),
+        )
+        .await
+    }
+}
+
+on_both_backends!(
+    service_endpoints_answer,
+    keys_are_required_and_roles_enforced,
+    bad_check_character_rejects_only_that_item,
+    versions_decide_replacement,
+    malformed_and_oversized_bodies,
+    item_errors_name_fields,
+    placeholder_and_pilot_codes,
+    profile_masks_and_filters,
+    ended_list_entries_are_not_active,
+);

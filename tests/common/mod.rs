@@ -1,0 +1,310 @@
+//! Test harness: the real application on port 0, against a fresh SQLite file or a fresh
+//! PostgreSQL database, with a fixed clock; helpers that speak HTTP as a client would.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use creditgate::app::Application;
+use creditgate::config::{Config, Secret};
+use creditgate::service::Clock;
+use diesel::{Connection, RunQueryDsl};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("CREDITGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("CREDITGATE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The fixed "now" of every test: 2026-11-24T08:30:00Z (16:30 in Beijing).
+pub fn test_now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-24T08:30:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path: PathBuf = dir.path().join("creditgate.db");
+                TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("cg_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let admin = postgres_admin_url();
+                let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin} is needed for the tests: {e}")
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    pg_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_name {
+            if let Ok(mut conn) = diesel::PgConnection::establish(&postgres_admin_url()) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub admin_key: String,
+    pub db: TestDb,
+    pub config: Config,
+}
+
+#[derive(Default)]
+pub struct Options {
+    pub redis: Option<String>,
+    pub max_body_bytes: Option<usize>,
+}
+
+/// The application on an existing test database (for tests that prepared it with the CLI).
+pub async fn spawn_on(db: &TestDb) -> ServerOn {
+    let config = Config {
+        bind: "127.0.0.1:0".into(),
+        database_url: db.url.clone(),
+        rules_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules"),
+        cache_prefix: format!("cgtest:{}", ulid::Ulid::new()),
+        db_pool_size: 2,
+        ..Config::default()
+    };
+    let app = Application::build(&config, Clock::fixed(test_now()))
+        .await
+        .expect("application builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    ServerOn {
+        base,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// A server on a database the test owns elsewhere.
+pub struct ServerOn {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl ServerOn {
+    pub async fn subject(&self, key: &str, uscc: &str) -> Answer {
+        let resp = self
+            .client
+            .get(format!(
+                "{}/api/v1/subjects/{uscc}?purpose=资格审查",
+                self.base
+            ))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request");
+        TestApp::answer(resp).await
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, Options::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, opts: Options) -> TestApp {
+    let db = TestDb::new(backend);
+    let admin_key = format!("cg_test_admin_{}", ulid::Ulid::new());
+    let mut config = Config {
+        bind: "127.0.0.1:0".into(),
+        database_url: db.url.clone(),
+        redis_url: opts.redis,
+        rules_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules"),
+        admin_key: Some(Secret::new(admin_key.clone())),
+        cache_prefix: format!("cgtest:{}", ulid::Ulid::new()),
+        db_pool_size: 4,
+        ..Config::default()
+    };
+    if let Some(n) = opts.max_body_bytes {
+        config.max_body_bytes = n;
+    }
+    let app = Application::build(&config, Clock::fixed(test_now()))
+        .await
+        .expect("application builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        admin_key,
+        db,
+        config,
+    }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub async fn answer(resp: reqwest::Response) -> Answer {
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            content_type,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> Answer {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        Self::answer(req.send().await.expect("request")).await
+    }
+
+    pub async fn post_raw(&self, path: &str, key: Option<&str>, body: Vec<u8>) -> Answer {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        Self::answer(req.send().await.expect("request")).await
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> Answer {
+        self.post_raw(path, key, serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    pub async fn batch(&self, key: &str, records: Vec<Value>) -> Answer {
+        self.post(
+            "/api/v1/records/batch",
+            Some(key),
+            &json!({ "records": records }),
+        )
+        .await
+    }
+
+    pub async fn subject(&self, key: &str, uscc: &str) -> Answer {
+        self.get(
+            &format!("/api/v1/subjects/{uscc}?purpose=资格审查"),
+            Some(key),
+        )
+        .await
+    }
+
+    /// A new key made the way an operator would (the service's own key creation).
+    pub async fn key(&self, org: &str, role: &str) -> String {
+        let url = self.db.url.clone();
+        let org = org.to_string();
+        let role = creditgate::domain::Role::parse(role).expect("role");
+        tokio::task::spawn_blocking(move || {
+            let pool = creditgate::store::connect(&url, 1).expect("db");
+            let mut conn = pool.get().expect("conn");
+            creditgate::service::keys::create_key_blocking(&mut conn, &org, None, role, None)
+                .expect("key")
+                .key
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// A valid penalty record; change fields with `json` merges in the test.
+pub fn penalty(id: &str, uscc: &str) -> Value {
+    json!({
+        "source_record_id": id,
+        "kind": "penalty",
+        "subject": {"uscc": uscc, "name": "北京示例科技有限公司", "kind": "legal_person",
+                    "legal_rep": {"name": "张三", "id_number": "110101199003070011"}},
+        "decision_no": "京市监罚〔2026〕12号",
+        "decision_date": "2026-03-01",
+        "severity": "serious",
+        "penalty_types": ["fine"],
+        "fine_amount": "2500000.00",
+        "authority": {"name": "北京市市场监督管理局", "uscc": "11110000MB0000000U"},
+        "sharing_class": "unconditional",
+        "open_class": "open",
+        "status": "active",
+        "version": 1,
+        "details": {"CF_WFXW": "虚假宣传"}
+    })
+}
+
+pub fn list_entry(id: &str, uscc: &str, list: &str) -> Value {
+    json!({
+        "source_record_id": id,
+        "kind": "list_entry",
+        "list_code": list,
+        "subject": {"uscc": uscc, "name": "上海示例贸易有限公司", "kind": "legal_person"},
+        "decision_no": "(2025)京01执123号",
+        "decision_date": "2025-06-01",
+        "valid_from": "2025-06-01",
+        "sharing_class": "unconditional",
+        "open_class": "open"
+    })
+}
+
+/// Runs each listed test function once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Backend::Postgres).await })*
+        }
+    };
+}

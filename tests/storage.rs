@@ -1,0 +1,140 @@
+//! Migrations on both backends, the committed OpenAPI document, and the profile cache against
+//! the real Redis.
+
+mod common;
+
+use common::*;
+use creditgate::store;
+use serde_json::json;
+
+async fn migrations_go_up_down_up(b: Backend) {
+    let db = TestDb::new(b);
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let pool = store::connect(&url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        let first = store::migrate(&mut conn).unwrap();
+        assert!(!first.is_empty());
+        assert_eq!(store::subjects::count(&mut conn).unwrap(), 0);
+        let reverted = store::revert_all(&mut conn).unwrap();
+        assert_eq!(reverted, first.len());
+        assert!(
+            store::subjects::count(&mut conn).is_err(),
+            "tables remain after down"
+        );
+        let again = store::migrate(&mut conn).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(store::records::count(&mut conn).unwrap(), 0);
+        assert!(store::migrate(&mut conn).unwrap().is_empty());
+    })
+    .await
+    .unwrap();
+}
+
+async fn cache_survives_unreachable_redis(b: Backend) {
+    // Nothing listens on port 1: Redis is unreachable for the whole test.
+    let app = spawn_app_with(
+        b,
+        Options {
+            redis: Some("redis://127.0.0.1:1".into()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let provider = app.key("SCJG", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    let r = app
+        .batch(&provider, vec![penalty("R-1", "91110000MA00000152")])
+        .await;
+    assert_eq!(r.status, 200);
+    let p = app.subject(&officer, "91110000MA00000152").await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert_eq!(p.body["records"].as_array().unwrap().len(), 1);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body["status"], "degraded");
+    assert_eq!(ready.body["cache"]["status"], "degraded");
+    assert_eq!(ready.body["cache"]["kind"], "redis");
+}
+
+async fn redis_cache_is_filled_and_invalidated(b: Backend) {
+    let app = spawn_app_with(
+        b,
+        Options {
+            redis: Some(redis_url()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let provider = app.key("SCJG", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    let code = "91110000MA00000152";
+    app.batch(&provider, vec![penalty("R-1", code)]).await;
+    let first = app.subject(&officer, code).await;
+    assert_eq!(first.body["records"][0]["fine_amount"], "2500000.00");
+
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}:profile:uscc:{code}", app.config.cache_prefix);
+    let cached: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        cached.unwrap().contains("2500000.00"),
+        "profile not cached in Redis"
+    );
+
+    let mut v2 = penalty("R-1", code);
+    v2["version"] = json!(2);
+    v2["fine_amount"] = json!("10.00");
+    app.batch(&provider, vec![v2]).await;
+    let gone: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(gone.is_none(), "cache entry not invalidated");
+    let second = app.subject(&officer, code).await;
+    assert_eq!(second.body["records"][0]["fine_amount"], "10.00");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.body["cache"]["status"], "ok");
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+on_both_backends!(
+    migrations_go_up_down_up,
+    cache_survives_unreachable_redis,
+    redis_cache_is_filled_and_invalidated,
+);
+
+#[test]
+fn migration_folders_hold_the_same_names() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let names = |backend: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(root.join(backend))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!names("postgres").is_empty());
+    assert_eq!(names("postgres"), names("sqlite"));
+}
+
+#[test]
+fn committed_openapi_document_is_what_the_server_generates() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let generated = creditgate::api::openapi_json();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is out of date: run `cargo run -q -- openapi > openapi/openapi.json`"
+    );
+}
