@@ -42,6 +42,20 @@ enum Command {
     Import(creditgate::import::ImportArgs),
     /// Print the OpenAPI document the server serves.
     Openapi,
+    /// Generate synthetic subjects and records (deterministic by seed) for load tests.
+    Gen {
+        /// Number of subjects.
+        #[arg(long)]
+        subjects: u64,
+        /// Records per subject.
+        #[arg(long, default_value_t = 5)]
+        records_per_subject: u64,
+        /// Number the subjects from here (to add to a database that already has generated ones).
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +113,12 @@ fn main() -> ExitCode {
                 },
         } => create_key(&config, &org, &role, name.as_deref(), label.as_deref()),
         Command::Import(args) => creditgate::import::run(&config, args),
+        Command::Gen {
+            subjects,
+            records_per_subject,
+            offset,
+            seed,
+        } => gen(&config, subjects, records_per_subject, offset, seed),
         Command::Openapi => {
             print!("{}", creditgate::api::openapi_json());
             Ok(())
@@ -190,4 +210,44 @@ fn create_key(
     );
     println!("{}", created.key);
     Ok(())
+}
+
+fn gen(
+    config: &Config,
+    subjects: u64,
+    per_subject: u64,
+    offset: u64,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let cfg = config.clone();
+        let ctx = tokio::task::spawn_blocking(move || build_ctx(&cfg, Clock::system())).await??;
+        let bar = indicatif::ProgressBar::new(subjects);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} subjects {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let r = creditgate::service::generate::load_generated(
+            &ctx,
+            subjects,
+            per_subject,
+            offset,
+            seed,
+            &|n| bar.inc(n),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        bar.finish_and_clear();
+        eprintln!(
+            "generated {} subjects and {} records in {:.1} s ({:.0} records/s)",
+            r.subjects,
+            r.records,
+            r.seconds,
+            r.records as f64 / r.seconds.max(1e-9)
+        );
+        Ok(())
+    })
 }

@@ -585,7 +585,7 @@ pub fn content_hash(record: &NewRecord) -> String {
     format!("sha256:{}", hex::encode(digest))
 }
 
-fn new_id(prefix: &str) -> String {
+pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new())
 }
 
@@ -595,26 +595,15 @@ fn upsert_subject(
     s: &SubjectData,
     now: chrono::NaiveDateTime,
 ) -> Result<String, StoreError> {
-    let key = s.key.storage_key();
-    let (uscc, reg_no, id_number) = match &s.key {
-        SubjectKey::Uscc(u) => (Some(u.as_str().to_string()), None, None),
-        SubjectKey::RegNo(r) => (Some(uscc::PLACEHOLDER.to_string()), Some(r.clone()), None),
-        SubjectKey::Person(p) => (None, None, Some(p.expose().to_string())),
-    };
-    let legal_rep_name = s.legal_rep.as_ref().map(|p| p.name.clone());
-    let legal_rep_id = s
-        .legal_rep
-        .as_ref()
-        .and_then(|p| p.id_number.as_ref())
-        .map(|i| i.expose().to_string());
-    match subjects::find_by_key(conn, &key)? {
+    let new = subject_row(s, new_id("sub"), now);
+    match subjects::find_by_key(conn, &new.subject_key)? {
         Some(row) => {
             let changes = subjects::SubjectChanges {
-                kind: s.kind.as_str().to_string(),
-                name: s.name.clone(),
-                legal_rep_name: legal_rep_name.or(row.legal_rep_name.clone()),
-                legal_rep_id_number: legal_rep_id.or(row.legal_rep_id_number.clone()),
-                checksum_warning: s.checksum_warning,
+                kind: new.kind,
+                name: new.name,
+                legal_rep_name: new.legal_rep_name.or(row.legal_rep_name.clone()),
+                legal_rep_id_number: new.legal_rep_id_number.or(row.legal_rep_id_number.clone()),
+                checksum_warning: new.checksum_warning,
                 updated_at: now,
             };
             if changes.kind != row.kind
@@ -628,26 +617,112 @@ fn upsert_subject(
             Ok(row.id)
         }
         None => {
-            let id = new_id("sub");
-            subjects::insert(
-                conn,
-                &subjects::SubjectRow {
-                    id: id.clone(),
-                    subject_key: key,
-                    kind: s.kind.as_str().to_string(),
-                    uscc,
-                    reg_no,
-                    id_number,
-                    name: s.name.clone(),
-                    legal_rep_name,
-                    legal_rep_id_number: legal_rep_id,
-                    checksum_warning: s.checksum_warning,
-                    created_at: now,
-                    updated_at: now,
-                },
-            )?;
+            let id = new.id.clone();
+            subjects::insert(conn, &new)?;
             Ok(id)
         }
+    }
+}
+
+/// The stored row of a record (the same for the ingest path and the bulk generator).
+pub fn record_row(
+    r: &NewRecord,
+    id: String,
+    source_code: &str,
+    subject_id: String,
+    content_hash: String,
+    now: chrono::NaiveDateTime,
+) -> records::RecordRow {
+    records::RecordRow {
+        id,
+        source_code: source_code.to_string(),
+        source_record_id: r.source_record_id.clone(),
+        subject_id,
+        kind: r.kind.as_str().to_string(),
+        list_code: r.list_code.clone(),
+        decision_no: r.decision_no.clone(),
+        decision_date: r.decision_date,
+        valid_from: r.valid_from,
+        valid_to: r.valid_to,
+        severity: r.severity.map(|s| s.as_str().to_string()),
+        penalty_types: canonical_json(&Value::from(
+            r.penalty_types
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>(),
+        )),
+        fine_amount_fen: r.fine_amount.map(|f| f.fen()),
+        authority_name: r.authority.name.clone(),
+        authority_uscc: r.authority.uscc.clone(),
+        legal_rep_name: r.subject.legal_rep.as_ref().map(|p| p.name.clone()),
+        legal_rep_id_number: r
+            .subject
+            .legal_rep
+            .as_ref()
+            .and_then(|p| p.id_number.as_ref())
+            .map(|i| i.expose().to_string()),
+        sharing_class: r.sharing_class.as_str().to_string(),
+        open_class: r.open_class.as_str().to_string(),
+        status: r.status.as_str().to_string(),
+        version: r.version,
+        origin: r.origin.as_str().to_string(),
+        checksum_warning: r.subject.checksum_warning,
+        under_objection: false,
+        details: canonical_json(&Value::Object(r.details.clone())),
+        content_hash,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The history row of one version, as submitted.
+pub fn version_row(
+    r: &NewRecord,
+    record_id: String,
+    source_code: &str,
+    content_hash: String,
+    now: chrono::NaiveDateTime,
+) -> records::VersionRow {
+    let mut content = r.content();
+    content["version"] = Value::from(r.version);
+    content["source_code"] = Value::from(source_code);
+    records::VersionRow {
+        record_id,
+        version: r.version,
+        content: canonical_json(&content),
+        content_hash,
+        recorded_at: now,
+    }
+}
+
+/// The stored row of a new subject.
+pub fn subject_row(
+    s: &SubjectData,
+    id: String,
+    now: chrono::NaiveDateTime,
+) -> subjects::SubjectRow {
+    let (uscc, reg_no, id_number) = match &s.key {
+        SubjectKey::Uscc(u) => (Some(u.as_str().to_string()), None, None),
+        SubjectKey::RegNo(r) => (Some(uscc::PLACEHOLDER.to_string()), Some(r.clone()), None),
+        SubjectKey::Person(p) => (None, None, Some(p.expose().to_string())),
+    };
+    subjects::SubjectRow {
+        id,
+        subject_key: s.key.storage_key(),
+        kind: s.kind.as_str().to_string(),
+        uscc,
+        reg_no,
+        id_number,
+        name: s.name.clone(),
+        legal_rep_name: s.legal_rep.as_ref().map(|p| p.name.clone()),
+        legal_rep_id_number: s
+            .legal_rep
+            .as_ref()
+            .and_then(|p| p.id_number.as_ref())
+            .map(|i| i.expose().to_string()),
+        checksum_warning: s.checksum_warning,
+        created_at: now,
+        updated_at: now,
     }
 }
 
@@ -671,105 +746,27 @@ fn store_item(
         }
     }
     let subject_id = upsert_subject(conn, &r.subject, now)?;
-    let penalty_types = serde_json::to_string(
-        &r.penalty_types
-            .iter()
-            .map(|p| p.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let details = canonical_json(&Value::Object(r.details.clone()));
-    let legal_rep_name = r.subject.legal_rep.as_ref().map(|p| p.name.clone());
-    let legal_rep_id = r
-        .subject
-        .legal_rep
-        .as_ref()
-        .and_then(|p| p.id_number.as_ref())
-        .map(|i| i.expose().to_string());
-    let mut content = r.content();
-    content["version"] = Value::from(r.version);
-    content["source_code"] = Value::from(source_code);
     let (id, outcome) = match existing {
         None => {
             let id = new_id("rec");
-            records::insert(
-                conn,
-                &records::RecordRow {
-                    id: id.clone(),
-                    source_code: source_code.to_string(),
-                    source_record_id: r.source_record_id.clone(),
-                    subject_id,
-                    kind: r.kind.as_str().to_string(),
-                    list_code: r.list_code.clone(),
-                    decision_no: r.decision_no.clone(),
-                    decision_date: r.decision_date,
-                    valid_from: r.valid_from,
-                    valid_to: r.valid_to,
-                    severity: r.severity.map(|s| s.as_str().to_string()),
-                    penalty_types,
-                    fine_amount_fen: r.fine_amount.map(|f| f.fen()),
-                    authority_name: r.authority.name.clone(),
-                    authority_uscc: r.authority.uscc.clone(),
-                    legal_rep_name,
-                    legal_rep_id_number: legal_rep_id,
-                    sharing_class: r.sharing_class.as_str().to_string(),
-                    open_class: r.open_class.as_str().to_string(),
-                    status: r.status.as_str().to_string(),
-                    version: r.version,
-                    origin: r.origin.as_str().to_string(),
-                    checksum_warning: r.subject.checksum_warning,
-                    under_objection: false,
-                    details,
-                    content_hash: hash.clone(),
-                    created_at: now,
-                    updated_at: now,
-                },
-            )?;
+            let row = record_row(r, id.clone(), source_code, subject_id, hash.clone(), now);
+            records::insert(conn, &row)?;
             (id.clone(), Stored::Created(id))
         }
         Some(old) => {
-            records::update(
-                conn,
-                &old.id,
-                &records::RecordChanges {
-                    subject_id,
-                    kind: r.kind.as_str().to_string(),
-                    list_code: r.list_code.clone(),
-                    decision_no: r.decision_no.clone(),
-                    decision_date: r.decision_date,
-                    valid_from: r.valid_from,
-                    valid_to: r.valid_to,
-                    severity: r.severity.map(|s| s.as_str().to_string()),
-                    penalty_types,
-                    fine_amount_fen: r.fine_amount.map(|f| f.fen()),
-                    authority_name: r.authority.name.clone(),
-                    authority_uscc: r.authority.uscc.clone(),
-                    legal_rep_name,
-                    legal_rep_id_number: legal_rep_id,
-                    sharing_class: r.sharing_class.as_str().to_string(),
-                    open_class: r.open_class.as_str().to_string(),
-                    status: r.status.as_str().to_string(),
-                    version: r.version,
-                    origin: r.origin.as_str().to_string(),
-                    checksum_warning: r.subject.checksum_warning,
-                    details,
-                    content_hash: hash.clone(),
-                    updated_at: now,
-                },
-            )?;
+            let row = record_row(
+                r,
+                old.id.clone(),
+                source_code,
+                subject_id,
+                hash.clone(),
+                now,
+            );
+            records::update(conn, &old.id, &records::RecordChanges::from(&row))?;
             (old.id.clone(), Stored::Updated(old.id))
         }
     };
-    records::insert_version(
-        conn,
-        &records::VersionRow {
-            record_id: id,
-            version: r.version,
-            content: canonical_json(&content),
-            content_hash: hash,
-            recorded_at: now,
-        },
-    )?;
+    records::insert_version(conn, &version_row(r, id, source_code, hash, now))?;
     Ok(outcome)
 }
 

@@ -67,6 +67,36 @@ pub struct RecordChanges {
     pub updated_at: NaiveDateTime,
 }
 
+impl From<&RecordRow> for RecordChanges {
+    fn from(r: &RecordRow) -> Self {
+        RecordChanges {
+            subject_id: r.subject_id.clone(),
+            kind: r.kind.clone(),
+            list_code: r.list_code.clone(),
+            decision_no: r.decision_no.clone(),
+            decision_date: r.decision_date,
+            valid_from: r.valid_from,
+            valid_to: r.valid_to,
+            severity: r.severity.clone(),
+            penalty_types: r.penalty_types.clone(),
+            fine_amount_fen: r.fine_amount_fen,
+            authority_name: r.authority_name.clone(),
+            authority_uscc: r.authority_uscc.clone(),
+            legal_rep_name: r.legal_rep_name.clone(),
+            legal_rep_id_number: r.legal_rep_id_number.clone(),
+            sharing_class: r.sharing_class.clone(),
+            open_class: r.open_class.clone(),
+            status: r.status.clone(),
+            version: r.version,
+            origin: r.origin.clone(),
+            checksum_warning: r.checksum_warning,
+            details: r.details.clone(),
+            content_hash: r.content_hash.clone(),
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = credit_record_versions)]
 pub struct VersionRow {
