@@ -419,6 +419,33 @@ async fn ended_list_entries_are_not_active(b: Backend) {
     );
 }
 
+async fn concurrent_batches_about_the_same_subjects(b: Backend) {
+    let app = spawn_app(b).await;
+    let provider = app.key("SCJG", "provider").await;
+    let codes = [CODE_A, CODE_B, CODE_C];
+    let batches = (0..6).map(|k| {
+        let records: Vec<Value> = (0..30)
+            .map(|i| penalty(&format!("CC-{k}-{i}"), codes[i % codes.len()]))
+            .collect();
+        app.batch(&provider, records)
+    });
+    // The same records twice at once as well: one creates, the other finds them unchanged.
+    let same = (0..2).map(|_| app.batch(&provider, vec![penalty("CC-same", CODE_A)]));
+    let answers = futures_util::future::join_all(batches.chain(same)).await;
+    let mut created = 0;
+    let mut unchanged = 0;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.body["summary"]["rejected"], 0, "{}", a.text);
+        created += a.body["summary"]["created"].as_u64().unwrap();
+        unchanged += a.body["summary"]["unchanged"].as_u64().unwrap();
+    }
+    assert_eq!((created, unchanged), (181, 1));
+    let officer = app.key("ZWFW", "officer").await;
+    let p = app.subject(&officer, CODE_A).await;
+    assert_eq!(p.body["records"].as_array().unwrap().len(), 61);
+}
+
 trait NoKey {
     async fn batch_without_key(&self) -> Answer;
 }
@@ -444,4 +471,5 @@ on_both_backends!(
     placeholder_and_pilot_codes,
     profile_masks_and_filters,
     ended_list_entries_are_not_active,
+    concurrent_batches_about_the_same_subjects,
 );

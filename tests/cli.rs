@@ -181,6 +181,31 @@ async fn import_xlsx_licences(b: Backend) {
     assert_eq!(p.body["records"][0]["details"]["XK_XKWS"], "食品经营许可证");
 }
 
+#[test]
+fn database_errors_are_the_backends_own() {
+    let run = |url: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_creditgate"))
+            .env("CREDITGATE_DATABASE_URL", url)
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let base = postgres_admin_url();
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base);
+    let missing = run(&format!("{base}/cg_no_such_database"));
+    assert!(
+        missing.contains("cg_no_such_database") && missing.contains("does not exist"),
+        "{missing}"
+    );
+    let scheme = run("mysql://root:secret@127.0.0.1/db");
+    assert!(
+        scheme.contains("sqlite://") && !scheme.contains("secret"),
+        "{scheme}"
+    );
+}
+
 async fn gen_is_deterministic_and_readable(b: Backend) {
     let mut digests = Vec::new();
     for _ in 0..2 {

@@ -287,7 +287,7 @@ pub async fn load_generated(
         }
         let (s, r) = ctx
             .db
-            .run(move |conn| {
+            .run_write(move |conn| {
                 diesel::Connection::transaction(conn, |conn| {
                     let s = bulk::insert_subjects(conn, &subject_rows)?;
                     let r = bulk::insert_records(conn, &record_rows)?;

@@ -618,8 +618,16 @@ fn upsert_subject(
         }
         None => {
             let id = new.id.clone();
-            subjects::insert(conn, &new)?;
-            Ok(id)
+            if subjects::insert_if_absent(conn, &new)? {
+                Ok(id)
+            } else {
+                // Another request made the subject between our look-up and insert.
+                subjects::find_by_key(conn, &new.subject_key)?
+                    .map(|row| row.id)
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("subject {} vanished", new.subject_key))
+                    })
+            }
         }
     }
 }
@@ -779,7 +787,7 @@ pub async fn store_batch(ctx: &Ctx, parsed: Vec<Parsed>) -> ServiceResult<BatchR
     let now = store::now();
     let (results, touched) = ctx
         .db
-        .run(move |conn| {
+        .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
                 let mut results = Vec::with_capacity(parsed.len());
                 let mut touched = BTreeSet::new();
@@ -791,7 +799,15 @@ pub async fn store_batch(ctx: &Ctx, parsed: Vec<Parsed>) -> ServiceResult<BatchR
                             continue;
                         }
                     };
-                    let outcome = conn.transaction::<_, StoreError, _>(|conn| store_item(conn, &record, &source_code, now));
+                    let attempt = |conn: &mut DbConn| {
+                        conn.transaction::<_, StoreError, _>(|conn| store_item(conn, &record, &source_code, now))
+                    };
+                    let mut outcome = attempt(conn);
+                    if outcome.as_ref().is_err_and(|e| e.is_unique_violation()) {
+                        // A concurrent request created the same record first; the savepoint is
+                        // rolled back, and a second attempt finds the stored row.
+                        outcome = attempt(conn);
+                    }
                     let result = match outcome {
                         Ok(Stored::Created(id)) => {
                             touched.insert(record.subject.key.storage_key());

@@ -47,11 +47,28 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    /// SQLite has one writer: write transactions of this process take turns here instead of
+    /// failing with SQLITE_BUSY when a read snapshot would have to be upgraded.
+    sqlite_writer: Arc<std::sync::Mutex<()>>,
 }
 
 impl Db {
     pub fn new(pool: Pool, backend: Backend) -> Self {
-        Db { pool, backend }
+        Db {
+            pool,
+            backend,
+            sqlite_writer: Arc::new(std::sync::Mutex::new(())),
+        }
+    }
+
+    /// Like [`Db::run`], for work that writes: on SQLite, one writer at a time.
+    pub async fn run_write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = (self.backend == Backend::Sqlite).then(|| self.sqlite_writer.clone());
+        self.run_with(writer, f).await
     }
 
     pub fn backend(&self) -> Backend {
@@ -68,10 +85,26 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
     {
+        self.run_with(None, f).await
+    }
+
+    async fn run_with<T, F>(
+        &self,
+        writer: Option<Arc<std::sync::Mutex<()>>>,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+    {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
+            // Take the writer's turn before a connection, so waiting writers hold none.
+            let _turn = writer
+                .as_ref()
+                .map(|w| w.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
             let mut conn = pool.get()?;
             f(&mut conn)
         })

@@ -57,6 +57,24 @@ pub fn insert(conn: &mut DbConn, row: &SubjectRow) -> StoreResult<()> {
     Ok(())
 }
 
+/// Inserts the subject unless one with the same key exists (a concurrent writer may have just
+/// made it); returns whether this call inserted it. Upserts differ per backend (STACK.md).
+pub fn insert_if_absent(conn: &mut DbConn, row: &SubjectRow) -> StoreResult<bool> {
+    let n = match conn {
+        DbConn::Pg(c) => diesel::insert_into(subjects::table)
+            .values(row)
+            .on_conflict(subjects::subject_key)
+            .do_nothing()
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(subjects::table)
+            .values(row)
+            .on_conflict(subjects::subject_key)
+            .do_nothing()
+            .execute(c)?,
+    };
+    Ok(n == 1)
+}
+
 pub fn update(conn: &mut DbConn, id: &str, changes: &SubjectChanges) -> StoreResult<()> {
     diesel::update(subjects::table.find(id))
         .set(changes)
