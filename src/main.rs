@@ -161,7 +161,9 @@ fn serve(config: Config, with_demo: bool, demo_subjects: u64) -> anyhow::Result<
             }
         }
         let app = Application::with_ctx(&config, ctx)?;
-        let base = format!("http://{}", config.bind.replace("0.0.0.0", "127.0.0.1"));
+        let host = config.bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+        let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
+        let base = format!("http://{host}:{}", app.port());
         println!("creditgate listening on {base} (API docs: {base}/docs)");
         if with_demo {
             println!(

@@ -181,6 +181,67 @@ async fn import_xlsx_licences(b: Backend) {
     assert_eq!(p.body["records"][0]["details"]["XK_XKWS"], "食品经营许可证");
 }
 
+/// The README's run command: `serve --demo` on the embedded default, in a fresh directory.
+#[tokio::test]
+async fn serve_demo_on_the_embedded_default() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_creditgate"))
+        .current_dir(dir.path())
+        .env_remove("CREDITGATE_DATABASE_URL")
+        .env_remove("CREDITGATE_REDIS_URL")
+        .env(
+            "CREDITGATE_RULES_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
+        )
+        .env("CREDITGATE_BIND", "127.0.0.1:0")
+        .env("CREDITGATE_LOG", "warn")
+        .args(["serve", "--demo", "--demo-subjects", "30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut keys = std::collections::HashMap::new();
+    let mut base = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() == 3 && words[2].starts_with("cg_") {
+            keys.insert(words[0].to_string(), words[2].to_string());
+        }
+        if let Some(rest) = line.strip_prefix("creditgate listening on ") {
+            base = rest.split_whitespace().next().unwrap().to_string();
+            break;
+        }
+    }
+    assert_eq!(keys.len(), 6, "a key for each role: {keys:?}");
+    assert!(
+        dir.path().join("data/creditgate.db").exists(),
+        "the SQLite default file"
+    );
+    let resp = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/v1/subjects/91110000MA00000152?purpose=demo"
+        ))
+        .bearer_auth(&keys["officer"])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["summary"]["active_lists"],
+        json!(["court.dishonest_debtor"])
+    );
+    assert_eq!(
+        body["subject"]["legal_rep"]["id_number"],
+        "110101********0011"
+    );
+}
+
 #[test]
 fn database_errors_are_the_backends_own() {
     let run = |url: &str| {
