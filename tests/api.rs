@@ -158,7 +158,7 @@ async fn versions_decide_replacement(b: Backend) {
     assert_eq!(rec.body["subject"]["uscc"], CODE_A);
 
     // The earlier version is kept in the history.
-    let url = app.db.url.clone();
+    let url = app.db_url.clone();
     let versions = tokio::task::spawn_blocking(move || {
         let pool = creditgate::store::connect(&url, 1).unwrap();
         let mut conn = pool.get().unwrap();

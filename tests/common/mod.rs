@@ -87,7 +87,9 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub admin_key: String,
-    pub db: TestDb,
+    pub db_url: String,
+    /// The database, when the app owns it (dropped with the app).
+    _db: Option<TestDb>,
     pub config: Config,
 }
 
@@ -97,47 +99,9 @@ pub struct Options {
     pub max_body_bytes: Option<usize>,
 }
 
-/// The application on an existing test database (for tests that prepared it with the CLI).
-pub async fn spawn_on(db: &TestDb) -> ServerOn {
-    let config = Config {
-        bind: "127.0.0.1:0".into(),
-        database_url: db.url.clone(),
-        rules_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules"),
-        cache_prefix: format!("cgtest:{}", ulid::Ulid::new()),
-        db_pool_size: 2,
-        ..Config::default()
-    };
-    let app = Application::build(&config, Clock::fixed(test_now()))
-        .await
-        .expect("application builds");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    ServerOn {
-        base,
-        client: reqwest::Client::new(),
-    }
-}
-
-/// A server on a database the test owns elsewhere.
-pub struct ServerOn {
-    pub base: String,
-    pub client: reqwest::Client,
-}
-
-impl ServerOn {
-    pub async fn subject(&self, key: &str, uscc: &str) -> Answer {
-        let resp = self
-            .client
-            .get(format!(
-                "{}/api/v1/subjects/{uscc}?purpose=资格审查",
-                self.base
-            ))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("request");
-        TestApp::answer(resp).await
-    }
+/// The application on a database the test prepared itself (with the CLI, say); no admin key.
+pub async fn spawn_on(db: &TestDb) -> TestApp {
+    start(db.url.clone(), None, Options::default()).await
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -146,10 +110,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, opts: Options) -> TestApp {
     let db = TestDb::new(backend);
+    start(db.url.clone(), Some(db), opts).await
+}
+
+async fn start(database_url: String, db: Option<TestDb>, opts: Options) -> TestApp {
     let admin_key = format!("cg_test_admin_{}", ulid::Ulid::new());
     let mut config = Config {
         bind: "127.0.0.1:0".into(),
-        database_url: db.url.clone(),
+        database_url: database_url.clone(),
         redis_url: opts.redis,
         rules_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules"),
         admin_key: Some(Secret::new(admin_key.clone())),
@@ -169,7 +137,8 @@ pub async fn spawn_app_with(backend: Backend, opts: Options) -> TestApp {
         base,
         client: reqwest::Client::new(),
         admin_key,
-        db,
+        db_url: database_url,
+        _db: db,
         config,
     }
 }
@@ -244,7 +213,7 @@ impl TestApp {
 
     /// A new key made the way an operator would (the service's own key creation).
     pub async fn key(&self, org: &str, role: &str) -> String {
-        let url = self.db.url.clone();
+        let url = self.db_url.clone();
         let org = org.to_string();
         let role = creditgate::domain::Role::parse(role).expect("role");
         tokio::task::spawn_blocking(move || {
