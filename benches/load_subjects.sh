@@ -43,7 +43,7 @@ run() { # name url paths [header]
   # Warm-up: fills the profile cache and the connection pools.
   WRK_PATHS=$paths wrk -t2 -c"$CONNECTIONS" -d5s -s benches/wrk_paths.lua "$@" "$url" > /dev/null
   WRK_PATHS=$paths wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/wrk_paths.lua "$@" "$url" \
-    | grep '^RESULT' | sed "s/^RESULT/$name/"
+    | grep "^RESULT" | sed "s|^RESULT|$name|"
 }
 run "baseline (actix+diesel one-row lookup)" http://127.0.0.1:18081 "$work/baseline.paths"
 run "creditgate GET /api/v1/subjects/{uscc}" http://127.0.0.1:18080 "$work/creditgate.paths" -H "Authorization: Bearer $key"
