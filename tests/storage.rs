@@ -107,7 +107,76 @@ async fn redis_cache_is_filled_and_invalidated(b: Backend) {
         .unwrap();
 }
 
+/// A change made while Redis is away must not be hidden by the profile cached before the outage
+/// once Redis is back: the missed invalidation is applied before the cache is used again.
+async fn invalidation_missed_during_a_redis_outage_is_applied_on_recovery(b: Backend) {
+    let proxy = CutProxy::start(redis_url().trim_start_matches("redis://")).await;
+    let app = spawn_app_with(
+        b,
+        Options {
+            redis: Some(format!("redis://127.0.0.1:{}", proxy.port)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let provider = app.key("SCJG", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    let code = "91110000MA00000152";
+    app.batch(&provider, vec![penalty("R-1", code)]).await;
+    let first = app.subject(&officer, code).await;
+    assert_eq!(first.body["records"][0]["fine_amount"], "2500000.00");
+    let key = format!("{}:profile:uscc:{code}", app.config.cache_prefix);
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let cached: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(cached.is_some(), "profile not cached before the outage");
+
+    proxy.cut();
+    let mut v2 = penalty("R-1", code);
+    v2["version"] = json!(2);
+    v2["fine_amount"] = json!("10.00");
+    let r = app.batch(&provider, vec![v2]).await;
+    assert_eq!(r.body["results"][0]["status"], "updated", "{}", r.text);
+    let during = app.subject(&officer, code).await;
+    assert_eq!(during.body["records"][0]["fine_amount"], "10.00");
+    let stale: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        stale.is_some(),
+        "the outage should have kept the old entry in Redis"
+    );
+
+    proxy.restore();
+    let mut ready = app.get("/readyz", None).await;
+    for _ in 0..50 {
+        if ready.body["cache"]["status"] == "ok" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        ready = app.get("/readyz", None).await;
+    }
+    assert_eq!(ready.body["cache"]["status"], "ok", "{}", ready.text);
+    let after = app.subject(&officer, code).await;
+    assert_eq!(
+        after.body["records"][0]["fine_amount"], "10.00",
+        "stale profile served after Redis came back"
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
 on_both_backends!(
+    invalidation_missed_during_a_redis_outage_is_applied_on_recovery,
     migrations_go_up_down_up,
     cache_survives_unreachable_redis,
     redis_cache_is_filled_and_invalidated,

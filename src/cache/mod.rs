@@ -3,7 +3,7 @@
 //! A cache failure is never an error to the caller: the service answers from the database, logs
 //! the failure and reports itself degraded on `/readyz`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -89,12 +89,23 @@ impl Cache for MemoryCache {
 
 /// Redis cache. Connects lazily and reconnects on its own (redis `ConnectionManager`); while
 /// Redis is unreachable every call falls through and the cache reports itself degraded.
+///
+/// An invalidation that could not reach Redis is not forgotten: its keys are kept in `pending`
+/// and deleted before the cache serves or stores anything again, so that a profile cached before
+/// an outage is never served after a change made during it. While `pending` cannot be flushed
+/// the cache is bypassed entirely. (Another instance that never lost Redis may still serve such
+/// an entry until its TTL ends; the bound is the profile TTL.)
 pub struct RedisCache {
     client: redis::Client,
     manager: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
     last_attempt: Mutex<Option<Instant>>,
     degraded: AtomicBool,
+    pending: Mutex<HashSet<String>>,
 }
+
+/// Beyond this many missed invalidations the cache stays bypassed until they are all flushed;
+/// the keys are still kept, so nothing stale is served.
+const PENDING_WARN: usize = 100_000;
 
 impl RedisCache {
     pub fn new(url: &str) -> Result<Self, String> {
@@ -105,7 +116,43 @@ impl RedisCache {
             manager: tokio::sync::Mutex::new(None),
             last_attempt: Mutex::new(None),
             degraded: AtomicBool::new(false),
+            pending: Mutex::new(HashSet::new()),
         })
+    }
+
+    fn remember(&self, keys: &[String]) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.extend(keys.iter().cloned());
+            if p.len() == PENDING_WARN {
+                tracing::warn!(
+                    pending = p.len(),
+                    "many cache invalidations wait for redis; the cache is bypassed meanwhile"
+                );
+            }
+        }
+    }
+
+    /// Deletes the invalidations missed while Redis was away. True when none remain, so the
+    /// cache may be used.
+    async fn flush_pending(&self, c: &mut redis::aio::ConnectionManager) -> bool {
+        let keys: Vec<String> = match self.pending.lock() {
+            Ok(p) if p.is_empty() => return true,
+            Ok(p) => p.iter().cloned().collect(),
+            Err(_) => return false,
+        };
+        for chunk in keys.chunks(1000) {
+            if let Err(e) = redis::cmd("DEL").arg(chunk).query_async::<()>(c).await {
+                self.failed("delete", &e);
+                return false;
+            }
+            if let Ok(mut p) = self.pending.lock() {
+                for k in chunk {
+                    p.remove(k);
+                }
+            }
+        }
+        tracing::info!(keys = keys.len(), "missed cache invalidations applied");
+        true
     }
 
     async fn conn(&self) -> Option<redis::aio::ConnectionManager> {
@@ -160,6 +207,9 @@ impl Cache for RedisCache {
 
     async fn get(&self, key: &str) -> Option<String> {
         let mut c = self.conn().await?;
+        if !self.flush_pending(&mut c).await {
+            return None;
+        }
         match redis::cmd("GET")
             .arg(key)
             .query_async::<Option<String>>(&mut c)
@@ -180,6 +230,9 @@ impl Cache for RedisCache {
         let Some(mut c) = self.conn().await else {
             return;
         };
+        if !self.flush_pending(&mut c).await {
+            return;
+        }
         let r = redis::cmd("SET")
             .arg(key)
             .arg(value)
@@ -198,11 +251,15 @@ impl Cache for RedisCache {
             return;
         }
         let Some(mut c) = self.conn().await else {
+            self.remember(keys);
             return;
         };
         match redis::cmd("DEL").arg(keys).query_async::<()>(&mut c).await {
             Ok(()) => self.succeeded(),
-            Err(e) => self.failed("delete", &e),
+            Err(e) => {
+                self.remember(keys);
+                self.failed("delete", &e);
+            }
         }
     }
 
@@ -211,6 +268,7 @@ impl Cache for RedisCache {
             return CacheHealth::Degraded;
         };
         match redis::cmd("PING").query_async::<String>(&mut c).await {
+            Ok(_) if !self.flush_pending(&mut c).await => CacheHealth::Degraded,
             Ok(_) => {
                 self.succeeded();
                 CacheHealth::Ok
