@@ -12,7 +12,6 @@ use anyhow::Context as _;
 use crate::api::{self, AppState, Metrics};
 use crate::cache::{Cache, MemoryCache, RedisCache};
 use crate::config::Config;
-use crate::service::catalog::Catalog;
 use crate::service::{keys, Clock, Ctx, Db};
 use crate::store;
 
@@ -31,7 +30,15 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
             keys::ensure_admin_key(&mut conn, key.expose()).map_err(anyhow::Error::msg)?;
         }
     }
-    let catalog = Catalog::load(&config.rules_dir).map_err(anyhow::Error::msg)?;
+    let rules = crate::rules::load::load_dir(&config.rules_dir).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!(
+            "the rule files in {} are not valid ({} problems; `creditgate rules check` lists them):\n{}",
+            config.rules_dir.display(),
+            errors.len(),
+            lines.join("\n")
+        )
+    })?;
     let cache: Arc<dyn Cache> = match &config.redis_url {
         Some(url) => Arc::new(RedisCache::new(url).map_err(anyhow::Error::msg)?),
         None => Arc::new(MemoryCache::new(100_000)),
@@ -39,14 +46,15 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
     tracing::info!(
         database = %store::redact_url(&config.database_url),
         cache = cache.kind(),
-        lists = catalog.len(),
+        rules = %rules.version,
+        rules_digest = %rules.digest,
         "context ready"
     );
     Ok(Ctx {
         db: Db::new(pool, backend),
         cache,
         cache_prefix: config.cache_prefix.clone(),
-        catalog: Arc::new(RwLock::new(catalog)),
+        rules: Arc::new(RwLock::new(Arc::new(rules))),
         clock,
     })
 }

@@ -6,5 +6,6 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod import;
+pub mod rules;
 pub mod service;
 pub mod store;

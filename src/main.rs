@@ -40,6 +40,11 @@ enum Command {
     },
     /// Bulk import of CSV or XLSX files in the 双公示 layout.
     Import(creditgate::import::ImportArgs),
+    /// Check the rule files, or run their fixtures.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Print the OpenAPI document the server serves.
     Openapi,
     /// Generate synthetic subjects and records (deterministic by seed) for load tests.
@@ -75,6 +80,18 @@ enum KeysCommand {
         #[arg(long)]
         label: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate the rule files; prints every problem with file and line; non-zero exit on any.
+    Check {
+        /// The rules directory (default: CREDITGATE_RULES_DIR, or `rules`).
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Run the fixtures under DIR/tests; non-zero exit on a failed case or a measure that no
+    /// case triggers or guards with a near miss.
+    Test { dir: Option<std::path::PathBuf> },
 }
 
 fn init_tracing() {
@@ -119,6 +136,14 @@ fn main() -> ExitCode {
             offset,
             seed,
         } => gen(&config, subjects, records_per_subject, offset, seed),
+        Command::Rules { command } => {
+            let (dir, test) = match command {
+                RulesCommand::Check { dir } => (dir, false),
+                RulesCommand::Test { dir } => (dir, true),
+            };
+            let dir = dir.unwrap_or_else(|| config.rules_dir.clone());
+            return rules_command(&dir, test);
+        }
         Command::Openapi => {
             print!("{}", creditgate::api::openapi_json());
             Ok(())
@@ -130,6 +155,73 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `rules check` and `rules test`: exit 0 when all is well, 1 otherwise.
+fn rules_command(dir: &std::path::Path, test: bool) -> ExitCode {
+    use creditgate::rules::{fixtures, load};
+    let set = match load::load_dir(dir) {
+        Ok(set) => set,
+        Err(errors) => {
+            for e in &errors {
+                println!("error: {e}");
+            }
+            println!(
+                "{}: {} problems; the rule set was not loaded",
+                dir.display(),
+                errors.len()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if !test {
+        println!(
+            "{}: rule set {} ({}) is valid: {} scenarios ({}), {} measures, {} lists",
+            dir.display(),
+            set.version,
+            set.digest,
+            set.scenarios.len(),
+            set.scenario_names().join(", "),
+            set.measures().len(),
+            set.catalog.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let sources = match fixtures::read_dir(dir) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors {
+                println!("error: {e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = fixtures::run(&set, &sources);
+    for r in &report.results {
+        match &r.failure {
+            None => println!("ok    {} — {}", r.file, r.name),
+            Some(why) => println!("FAIL  {} — {}: {why}", r.file, r.name),
+        }
+    }
+    for id in &report.untriggered {
+        println!("uncovered: no case triggers {id}");
+    }
+    for id in &report.unguarded {
+        println!("uncovered: no near miss guards {id}");
+    }
+    println!(
+        "{} cases, {} failed; {} measures, {} without a triggering case, {} without a near miss",
+        report.results.len(),
+        report.failed(),
+        set.measures().len(),
+        report.untriggered.len(),
+        report.unguarded.len()
+    );
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -55,7 +55,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ctx = &state.ctx;
     let db = ctx.db.run(store::ping).await;
     let cache = ctx.cache.health().await;
-    let lists = ctx.catalog.read().map(|c| c.len()).unwrap_or(0);
+    let rules = ctx.rules();
     let database = Component {
         status: if db.is_ok() { "ok" } else { "down" }.into(),
         kind: Some(ctx.db.backend().as_str().into()),
@@ -85,8 +85,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         cache,
         rules: Component {
             status: "loaded".into(),
-            kind: None,
-            detail: Some(format!("list catalog with {lists} lists")),
+            kind: Some(rules.version.clone()),
+            detail: Some(format!(
+                "{} scenarios, {} measures, {} lists; {}",
+                rules.scenarios.len(),
+                rules.measures().len(),
+                rules.catalog.len(),
+                rules.digest
+            )),
         },
         sync: Component {
             status: "off".into(),

@@ -1,14 +1,18 @@
 //! Pure domain types that validate on construction. No I/O here.
 
 pub mod access;
+pub mod calendar;
 pub mod id_number;
 pub mod money;
+pub mod period;
 pub mod record;
 pub mod uscc;
 
 pub use access::{Caller, Role};
+pub use calendar::{Deadline, WorkingCalendar};
 pub use id_number::{IdNumber, IdNumberError};
 pub use money::Yuan;
+pub use period::Period;
 pub use record::*;
 pub use uscc::{Uscc, UsccError};
 

@@ -88,6 +88,39 @@ string_enum!(
     }
 );
 
+impl PenaltyType {
+    /// The category's name in 行政处罚法 (2021) Art. 9, for explanations.
+    pub fn label_zh(self) -> &'static str {
+        use PenaltyType::*;
+        match self {
+            Warning => "警告",
+            PublicCriticism => "通报批评",
+            Fine => "罚款",
+            ConfiscationOfGains => "没收违法所得",
+            ConfiscationOfProperty => "没收非法财物",
+            LicenceSuspended => "暂扣许可证件",
+            QualificationDowngraded => "降低资质等级",
+            LicenceRevoked => "吊销许可证件",
+            BusinessRestricted => "限制开展生产经营活动",
+            ProductionSuspended => "责令停产停业",
+            OrderedClosed => "责令关闭",
+            EmploymentRestricted => "限制从业",
+            Detention => "行政拘留",
+            Other => "其他",
+        }
+    }
+}
+
+impl Severity {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Severity::Minor => "轻微",
+            Severity::General => "一般",
+            Severity::Serious => "严重",
+        }
+    }
+}
+
 /// How a subject is identified (the governing measures Art. 16).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubjectKey {

@@ -1,6 +1,5 @@
 //! Use cases: ingest, query, keys. Transactions live here; SQL stays in `store`.
 
-pub mod catalog;
 pub mod demo;
 pub mod generate;
 pub mod ingest;
@@ -14,6 +13,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 
 use crate::cache::Cache;
 use crate::domain::FieldError;
+use crate::rules::RuleSet;
 use crate::store::{Backend, DbConn, Pool, StoreError};
 
 /// Errors a use case returns; the API maps each to one status.
@@ -145,16 +145,31 @@ pub struct Ctx {
     pub cache: Arc<dyn Cache>,
     /// Prefix of every cache key, so that several deployments (or tests) can share one Redis.
     pub cache_prefix: String,
-    pub catalog: Arc<RwLock<catalog::Catalog>>,
+    /// The active rule set; a reload swaps the `Arc` whole, so a check sees one set throughout.
+    pub rules: Arc<RwLock<Arc<RuleSet>>>,
     pub clock: Clock,
 }
 
 impl Ctx {
     pub fn known_list(&self, code: &str) -> bool {
-        self.catalog
-            .read()
-            .map(|c| c.contains(code))
-            .unwrap_or(false)
+        self.rules().catalog.contains(code)
+    }
+
+    /// The active rule set.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        match self.rules.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Makes `set` the active rule set.
+    pub fn replace_rules(&self, set: RuleSet) {
+        let new = Arc::new(set);
+        match self.rules.write() {
+            Ok(mut r) => *r = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
     }
 }
 
