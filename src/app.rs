@@ -17,19 +17,6 @@ use crate::store;
 
 /// Connects, migrates, loads the catalog and the cache: everything but the listener.
 pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
-    let backend = store::backend_of(&config.database_url).map_err(anyhow::Error::msg)?;
-    let pool =
-        store::connect(&config.database_url, config.db_pool_size).map_err(anyhow::Error::msg)?;
-    {
-        let mut conn = pool.get().context("no database connection")?;
-        let applied = store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
-        if !applied.is_empty() {
-            tracing::info!(migrations = ?applied, "applied migrations");
-        }
-        if let Some(key) = &config.admin_key {
-            keys::ensure_admin_key(&mut conn, key.expose()).map_err(anyhow::Error::msg)?;
-        }
-    }
     let rules = crate::rules::load::load_dir(&config.rules_dir).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         anyhow::anyhow!(
@@ -39,6 +26,21 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
             lines.join("\n")
         )
     })?;
+
+    let backend = store::backend_of(&config.database_url).map_err(anyhow::Error::msg)?;
+    let pool =
+        store::connect(&config.database_url, config.db_pool_size).map_err(anyhow::Error::msg)?;
+    {
+        let mut conn = pool.get().context("no database connection")?;
+        let applied = store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied migrations");
+        }
+        crate::service::checks::keep_rule_set(&mut conn, &rules).map_err(anyhow::Error::msg)?;
+        if let Some(key) = &config.admin_key {
+            keys::ensure_admin_key(&mut conn, key.expose()).map_err(anyhow::Error::msg)?;
+        }
+    }
     let cache: Arc<dyn Cache> = match &config.redis_url {
         Some(url) => Arc::new(RedisCache::new(url).map_err(anyhow::Error::msg)?),
         None => Arc::new(MemoryCache::new(100_000)),
@@ -55,6 +57,7 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         cache,
         cache_prefix: config.cache_prefix.clone(),
         rules: Arc::new(RwLock::new(Arc::new(rules))),
+        rules_dir: config.rules_dir.clone(),
         clock,
     })
 }

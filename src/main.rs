@@ -252,6 +252,7 @@ fn serve(config: Config, with_demo: bool, demo_subjects: u64) -> anyhow::Result<
                 println!("  {:<9} {:<11} {}", k.role.as_str(), k.org_code, k.key);
             }
         }
+        reload_on_sighup(ctx.clone());
         let app = Application::with_ctx(&config, ctx)?;
         let host = config.bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
         let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
@@ -266,6 +267,37 @@ fn serve(config: Config, with_demo: bool, demo_subjects: u64) -> anyhow::Result<
         app.run_until_stopped().await?;
         Ok(())
     })
+}
+
+/// SIGHUP reloads the rule files, as `POST /api/v1/admin/rules/reload` does.
+fn reload_on_sighup(ctx: creditgate::service::Ctx) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use creditgate::service::rules::{reload, ReloadError};
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload through the API");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            match reload(&ctx).await {
+                Ok(o) => {
+                    tracing::info!(digest = %o.digest, changed = o.changed, "SIGHUP: rules reloaded")
+                }
+                Err(ReloadError::Invalid(errors)) => {
+                    for e in &errors {
+                        tracing::error!(problem = %e, "SIGHUP: rule files not valid; the active set stays");
+                    }
+                }
+                Err(ReloadError::Failed(e)) => tracing::error!(error = %e, "SIGHUP: reload failed"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = ctx;
 }
 
 fn migrate(config: &Config) -> anyhow::Result<()> {

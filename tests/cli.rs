@@ -22,6 +22,80 @@ fn creditgate(db: &TestDb) -> Command {
 
 const CF_HEADER: &str = "CF_XDR_MC,CF_XDR_LB,CF_XDR_SHXYM,CF_XDR_GSZC,CF_FRDB,CF_FR_ZJLX,CF_FR_ZJHM,CF_WSH,CF_WFXW,CF_SY,CF_YJ,CF_CFLB,CF_NR,CF_NR_FK,CF_JDRQ,CF_CFJG,CF_CFJGDM";
 
+/// `rules check` and `rules test` on the shipped set pass; a broken copy fails naming file and line.
+#[test]
+fn rules_check_and_test() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_creditgate"))
+            .args(args)
+            .env("CREDITGATE_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+    let (ok, out) = run(&["rules", "check", shipped]);
+    assert!(ok, "{out}");
+    assert!(out.contains("is valid: 4 scenarios"), "{out}");
+    let (ok, out) = run(&["rules", "test", shipped]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("0 failed")
+            && out.contains("0 without a triggering case, 0 without a near miss"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["catalog", "scenarios", "calendar", "tests"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(format!("{shipped}/{sub}")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.path().join(sub).join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(
+        format!("{shipped}/ruleset.yaml"),
+        dir.path().join("ruleset.yaml"),
+    )
+    .unwrap();
+    let copy = dir.path().to_str().unwrap();
+    // A fixture whose expectation is wrong fails the test run.
+    let fixture = dir.path().join("tests/procurement.yaml");
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    std::fs::write(
+        &fixture,
+        text.replacen("verdict: prohibited", "verdict: clear", 1),
+    )
+    .unwrap();
+    let (ok, out) = run(&["rules", "test", copy]);
+    assert!(!ok);
+    assert!(out.contains("FAIL  tests/procurement.yaml"), "{out}");
+    // A measure without a basis and an unknown key: both reported with file and line.
+    let scen = dir.path().join("scenarios/subsidy.yaml");
+    let text = std::fs::read_to_string(&scen).unwrap();
+    let broken = text
+        .replacen("      in_force: true\n", "      in_force: true\n      colour: red\n", 1)
+        .replace(
+            "    basis:\n      - text: 《国务院关于建立完善守信联合激励和失信联合惩戒制度加快推进社会诚信建设的指导意见》（国发〔2016〕33号）\n        confidence: uncertain\n",
+            "    basis: []\n",
+        );
+    assert_ne!(broken, text);
+    std::fs::write(&scen, broken).unwrap();
+    let (ok, out) = run(&["rules", "check", copy]);
+    assert!(!ok);
+    assert!(
+        out.contains("error: scenarios/subsidy.yaml:") && out.contains("unknown field `colour`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("subsidy.market_serious_illegal has no legal basis"),
+        "{out}"
+    );
+}
+
 async fn keys_create_prints_only_the_key(b: Backend) {
     let db = TestDb::new(b);
     let out = creditgate(&db)

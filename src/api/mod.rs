@@ -1,5 +1,6 @@
 //! The HTTP API: handlers, extractors, problem+json errors, the OpenAPI document.
 
+pub mod checks;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -125,6 +126,13 @@ impl Modify for BearerAuth {
         records::submit_batch,
         records::get_record,
         subjects::get_subject,
+        checks::create_check,
+        checks::create_batch,
+        checks::get_check,
+        checks::verify_check,
+        checks::post_feedback,
+        checks::get_rules,
+        checks::reload_rules,
     ),
     components(schemas(error::Problem, crate::service::FieldErrorDoc)),
     modifiers(&BearerAuth),
@@ -132,6 +140,8 @@ impl Modify for BearerAuth {
         (name = "service", description = "Health, readiness, metrics"),
         (name = "records", description = "Credit records from data providers"),
         (name = "subjects", description = "Credit profiles by unified social credit code"),
+        (name = "checks", description = "Joint-sanction checks: verdicts, findings with their legal basis, stored verifiable reports"),
+        (name = "rules", description = "The active rule set"),
     )
 )]
 pub struct ApiDoc;
@@ -175,6 +185,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(records::submit_batch)
     .service(records::get_record)
     .service(subjects::get_subject)
+    .service(checks::create_batch)
+    .service(checks::verify_check)
+    .service(checks::post_feedback)
+    .service(checks::get_check)
+    .service(checks::create_check)
+    .service(checks::get_rules)
+    .service(checks::reload_rules)
     .route("/openapi.json", web::get().to(openapi_handler))
     .service(
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

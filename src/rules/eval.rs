@@ -256,11 +256,28 @@ fn until_of(duration: Duration, r: &RecordFact) -> Option<NaiveDate> {
     }
 }
 
+fn label(role: AppliesTo, name: &str, id_masked: Option<&str>) -> String {
+    match (role, id_masked) {
+        (AppliesTo::Subject, _) => format!("被核查主体「{name}」"),
+        (role, Some(id)) => format!("{} {name}（{id}）", role.label_zh()),
+        (role, None) => format!("{} {name}", role.label_zh()),
+    }
+}
+
 fn party_label(p: &Party) -> String {
-    match (p.role, &p.id_masked) {
-        (AppliesTo::Subject, _) => format!("被核查主体「{}」", p.name),
-        (role, Some(id)) => format!("{} {}（{id}）", role.label_zh(), p.name),
-        (role, None) => format!("{} {}", role.label_zh(), p.name),
+    label(p.role, &p.name, p.id_masked.as_deref())
+}
+
+/// How a finding names its party, for explanations composed elsewhere.
+pub fn finding_party_label(f: &Finding) -> String {
+    label(f.applies_to, &f.party_name, f.party_id_masked.as_deref())
+}
+
+/// The closing sentence of an explanation: how long the measure lasts.
+pub fn until_sentence(until: Option<NaiveDate>) -> String {
+    match until {
+        Some(u) => format!("措施持续至 {u}。"),
+        None => "措施持续至记录移出或修复之日。".into(),
     }
 }
 
@@ -298,10 +315,7 @@ fn evaluate_measure(m: &Measure, party: &Party, as_of: NaiveDate) -> Option<Find
             r.conditions.join("；")
         ));
     }
-    explanation.push_str(&match until {
-        Some(u) => format!("措施持续至 {u}。"),
-        None => "措施持续至记录移出或修复之日。".into(),
-    });
+    explanation.push_str(&until_sentence(until));
     Some(Finding {
         measure_id: m.id.clone(),
         measure: m.measure,

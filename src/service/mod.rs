@@ -1,11 +1,13 @@
 //! Use cases: ingest, query, keys. Transactions live here; SQL stays in `store`.
 
+pub mod checks;
 pub mod demo;
 pub mod generate;
 pub mod ingest;
 pub mod keys;
 pub mod policy;
 pub mod query;
+pub mod rules;
 
 use std::sync::{Arc, RwLock};
 
@@ -147,6 +149,8 @@ pub struct Ctx {
     pub cache_prefix: String,
     /// The active rule set; a reload swaps the `Arc` whole, so a check sees one set throughout.
     pub rules: Arc<RwLock<Arc<RuleSet>>>,
+    /// Where the rule files are read from on reload.
+    pub rules_dir: std::path::PathBuf,
     pub clock: Clock,
 }
 

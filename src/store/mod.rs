@@ -2,6 +2,7 @@
 //! migrations. SQL lives here and nowhere else.
 
 pub mod bulk;
+pub mod checks;
 pub mod keys;
 pub mod orgs;
 pub mod records;

@@ -168,6 +168,21 @@ pub fn by_subject(conn: &mut DbConn, subject_id: &str) -> StoreResult<Vec<Record
         .load(conn)?)
 }
 
+/// Records that name this person (by ID number) as the legal representative of their subject,
+/// with the subject's name.
+pub fn naming_legal_rep(
+    conn: &mut DbConn,
+    id_number: &str,
+) -> StoreResult<Vec<(RecordRow, String)>> {
+    use super::schema::subjects;
+    Ok(credit_records::table
+        .inner_join(subjects::table)
+        .filter(credit_records::legal_rep_id_number.eq(id_number))
+        .order(credit_records::id.asc())
+        .select((RecordRow::as_select(), subjects::name))
+        .load(conn)?)
+}
+
 pub fn count(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(credit_records::table.count().get_result(conn)?)
 }

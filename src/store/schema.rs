@@ -80,6 +80,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rule_sets (digest) {
+        digest -> Text,
+        version -> Text,
+        sources -> Text,
+        first_loaded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    report_counters (day) {
+        day -> Text,
+        last_no -> BigInt,
+    }
+}
+
+diesel::table! {
+    check_reports (report_no) {
+        report_no -> Text,
+        scenario -> Text,
+        subject_key -> Text,
+        verdict -> Text,
+        rule_set_digest -> Text,
+        requester_org -> Text,
+        requester_role -> Text,
+        requester_key_id -> Text,
+        purpose -> Text,
+        reference -> Nullable<Text>,
+        as_of -> Date,
+        checked_at -> Timestamp,
+        report -> Text,
+        facts -> Text,
+        digest -> Text,
+    }
+}
+
+diesel::table! {
+    check_feedback (id) {
+        id -> Text,
+        report_no -> Text,
+        org_code -> Text,
+        action -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(check_feedback -> check_reports (report_no));
 diesel::joinable!(api_keys -> organisations (org_code));
 diesel::joinable!(credit_records -> subjects (subject_id));
 diesel::joinable!(credit_record_versions -> credit_records (record_id));
@@ -90,4 +138,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     subjects,
     credit_records,
     credit_record_versions,
+    rule_sets,
+    report_counters,
+    check_reports,
+    check_feedback,
 );

@@ -97,6 +97,8 @@ pub struct TestApp {
 pub struct Options {
     pub redis: Option<String>,
     pub max_body_bytes: Option<usize>,
+    /// Rule files other than the shipped ones.
+    pub rules_dir: Option<PathBuf>,
 }
 
 /// The application on a database the test prepared itself (with the CLI, say); no admin key.
@@ -119,7 +121,10 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options) -> TestA
         bind: "127.0.0.1:0".into(),
         database_url: database_url.clone(),
         redis_url: opts.redis,
-        rules_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules"),
+        rules_dir: opts
+            .rules_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")),
         admin_key: Some(Secret::new(admin_key.clone())),
         cache_prefix: format!("cgtest:{}", ulid::Ulid::new()),
         db_pool_size: 4,
@@ -261,6 +266,14 @@ pub fn list_entry(id: &str, uscc: &str, list: &str) -> Value {
         "sharing_class": "unconditional",
         "open_class": "open"
     })
+}
+
+/// A valid code for test subject `n` (GB 32100 and GB 11714 check characters computed).
+pub fn code(n: u32) -> String {
+    creditgate::domain::uscc::compose("91", "110105", &format!("MA{n:06}"))
+        .expect("valid code")
+        .as_str()
+        .to_string()
 }
 
 /// Runs each listed test function once per backend.
