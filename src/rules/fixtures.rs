@@ -346,3 +346,34 @@ pub fn run(set: &RuleSet, fixtures: &Sources) -> FixtureReport {
         .collect();
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{schema_fields, serde_fields};
+    use super::*;
+
+    #[test]
+    fn the_fixture_schema_names_the_same_keys_as_the_runner() {
+        let f = "fixtures.schema.json";
+        assert_eq!(
+            serde_fields::<FixtureFile>(),
+            schema_fields(f, "/properties")
+        );
+        assert_eq!(
+            serde_fields::<Case>(),
+            schema_fields(f, "/$defs/case/properties")
+        );
+        assert_eq!(
+            serde_fields::<CaseRecord>(),
+            schema_fields(f, "/$defs/record/properties")
+        );
+        assert_eq!(
+            serde_fields::<CasePerson>(),
+            schema_fields(f, "/$defs/case/properties/related_persons/items/properties")
+        );
+        assert_eq!(
+            serde_fields::<Expect>(),
+            schema_fields(f, "/$defs/case/properties/expect/properties")
+        );
+    }
+}

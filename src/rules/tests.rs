@@ -316,3 +316,90 @@ fn a_record_decided_after_the_as_of_date_did_not_exist_then() {
     );
     assert_eq!(ev.verdict, Verdict::Clear, "{:?}", ev.findings);
 }
+
+/// The field names serde accepts for `T` (read from its unknown-field error).
+pub(crate) fn serde_fields<T: serde::de::DeserializeOwned>() -> std::collections::BTreeSet<String> {
+    let err = match serde_json::from_str::<T>(r#"{"__probe__": 0}"#) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a probe field was accepted: the type does not deny unknown fields"),
+    };
+    let expected = err.split("expected").nth(1).unwrap_or_default();
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect()
+}
+
+/// The property names the editor schema gives at `pointer` in `rules/schema/FILE`.
+pub(crate) fn schema_fields(file: &str, pointer: &str) -> std::collections::BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("rules/schema")
+        .join(file);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    doc.pointer(pointer)
+        .and_then(|v| v.as_object())
+        .unwrap_or_else(|| panic!("{file}{pointer} has no properties"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_editor_schemas_name_the_same_keys_as_the_loader() {
+    use super::model::*;
+    let cases = [
+        (
+            serde_fields::<ManifestFile>(),
+            schema_fields("ruleset.schema.json", "/properties"),
+        ),
+        (
+            serde_fields::<CatalogFile>(),
+            schema_fields("catalog.schema.json", "/properties"),
+        ),
+        (
+            serde_fields::<ListDef>(),
+            schema_fields("catalog.schema.json", "/properties/lists/items/properties"),
+        ),
+        (
+            serde_fields::<ScenarioFile>(),
+            schema_fields("scenario.schema.json", "/properties"),
+        ),
+        (
+            serde_fields::<MeasureDef>(),
+            schema_fields("scenario.schema.json", "/$defs/measure/properties"),
+        ),
+        (
+            serde_fields::<SelectorDef>(),
+            schema_fields("scenario.schema.json", "/$defs/selector/properties"),
+        ),
+        (
+            serde_fields::<Basis>(),
+            schema_fields("scenario.schema.json", "/$defs/basis/properties"),
+        ),
+        (
+            serde_fields::<DetailsContain>(),
+            schema_fields(
+                "scenario.schema.json",
+                "/$defs/selector/properties/details_contain/properties",
+            ),
+        ),
+        (
+            serde_fields::<CalendarFile>(),
+            schema_fields("calendar.schema.json", "/properties"),
+        ),
+        (
+            serde_fields::<HolidayDef>(),
+            schema_fields(
+                "calendar.schema.json",
+                "/properties/holidays/items/properties",
+            ),
+        ),
+    ];
+    for (i, (loader, schema)) in cases.iter().enumerate() {
+        assert!(!loader.is_empty());
+        assert_eq!(loader, schema, "case {i}: the loader and the schema differ");
+    }
+}
