@@ -263,6 +263,10 @@ fn serve(config: Config, with_demo: bool, demo_subjects: u64) -> anyhow::Result<
                 "Try: curl -H 'Authorization: Bearer <officer key>' '{base}/api/v1/subjects/{}?purpose=demo'",
                 demo::SHOWCASE_USCC
             );
+            println!(
+                "     curl -H 'Authorization: Bearer <officer key>' -H 'Content-Type: application/json' -d '{{\"scenario\":\"procurement\",\"subject\":{{\"uscc\":\"{}\"}},\"purpose\":\"demo\"}}' {base}/api/v1/checks",
+                demo::SHOWCASE_USCC
+            );
         }
         app.run_until_stopped().await?;
         Ok(())

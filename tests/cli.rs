@@ -303,6 +303,15 @@ async fn serve_demo_on_the_embedded_default() {
         .unwrap();
     let status = resp.status().as_u16();
     let body: serde_json::Value = resp.json().await.unwrap();
+    let check = reqwest::Client::new()
+        .post(format!("{base}/api/v1/checks"))
+        .bearer_auth(&keys["officer"])
+        .json(&json!({"scenario": "procurement", "subject": {"uscc": "91110000MA00000152"}, "purpose": "demo"}))
+        .send()
+        .await
+        .unwrap();
+    let check_status = check.status().as_u16();
+    let report: serde_json::Value = check.json().await.unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(status, 200, "{body}");
@@ -314,6 +323,8 @@ async fn serve_demo_on_the_embedded_default() {
         body["subject"]["legal_rep"]["id_number"],
         "110101********0011"
     );
+    assert_eq!(check_status, 201, "{report}");
+    assert_eq!(report["verdict"], "prohibited", "{report}");
 }
 
 #[test]
