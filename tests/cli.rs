@@ -423,3 +423,85 @@ on_both_backends!(
     import_xlsx_licences,
     gen_is_deterministic_and_readable,
 );
+
+/// SIGHUP reloads the rule files of a running server; a broken set on SIGHUP leaves it as it was.
+#[cfg(unix)]
+#[tokio::test]
+async fn sighup_reloads_the_rules() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    for sub in ["catalog", "scenarios", "calendar"] {
+        std::fs::create_dir_all(rules.join(sub)).unwrap();
+        for e in std::fs::read_dir(shipped.join(sub)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), rules.join(sub).join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::write(rules.join("ruleset.yaml"), "version: before\n").unwrap();
+    let admin = "cg_test_sighup_admin_key_0123456789abcdef";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_creditgate"))
+        .current_dir(dir.path())
+        .env_remove("CREDITGATE_DATABASE_URL")
+        .env_remove("CREDITGATE_REDIS_URL")
+        .env("CREDITGATE_RULES_DIR", &rules)
+        .env("CREDITGATE_ADMIN_KEY", admin)
+        .env("CREDITGATE_BIND", "127.0.0.1:0")
+        .env("CREDITGATE_LOG", "warn")
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut base = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        if let Some(rest) = line.unwrap().strip_prefix("creditgate listening on ") {
+            base = rest.split_whitespace().next().unwrap().to_string();
+            break;
+        }
+    }
+    let client = reqwest::Client::new();
+    let version = || async {
+        let v: serde_json::Value = client
+            .get(format!("{base}/api/v1/rules"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["version"].as_str().unwrap_or_default().to_string()
+    };
+    let hup = |pid: u32| {
+        let ok = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let wait_for = |want: &'static str| async move {
+        for _ in 0..50 {
+            if version().await == want {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert_eq!(version().await, "before");
+    std::fs::write(rules.join("ruleset.yaml"), "version: after\n").unwrap();
+    hup(child.id());
+    let reloaded = wait_for("after").await;
+    // A broken set: the server keeps "after".
+    std::fs::write(rules.join("ruleset.yaml"), "version: broken\nbogus: 1\n").unwrap();
+    hup(child.id());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let kept = version().await;
+    let alive = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(reloaded, "SIGHUP did not reload the rules");
+    assert_eq!(kept, "after", "a broken set replaced a good one");
+    assert!(alive, "the server stopped on SIGHUP");
+}
