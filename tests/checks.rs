@@ -534,6 +534,32 @@ async fn rules_are_shown_and_reloaded_atomically(b: Backend) {
     assert_eq!(rep.body["rule_set"]["digest"], r.body["digest"]);
 }
 
+async fn a_natural_person_is_checked_by_id_number(b: Backend) {
+    let app = spawn_app(b).await;
+    let court = app.key("FY", "provider").await;
+    let officer = app.key("CZJ", "officer").await;
+    let person = json!({
+        "source_record_id": "FY-P-2", "kind": "list_entry", "list_code": "court.dishonest_debtor",
+        "subject": {"kind": "natural_person", "name": "李四", "id_number": "11010119800101007X"},
+        "decision_date": "2026-01-05", "valid_from": "2026-01-05",
+        "sharing_class": "unconditional", "open_class": "open"
+    });
+    let r = app.batch(&court, vec![person]).await;
+    assert_eq!(r.body["summary"]["created"], 1, "{}", r.text);
+    let body = json!({"scenario": "subsidy", "subject": {"id_number": "11010119800101007x", "name": "李四"},
+                      "purpose": "创业补贴审核"});
+    let rep = app.check(&officer, body).await;
+    assert_eq!(rep.status, 201, "{}", rep.text);
+    assert_eq!(rep.body["verdict"], "restricted");
+    assert_eq!(rep.body["subject"]["id_number"], "110101********007X");
+    assert_eq!(rep.body["subject"]["known"], true);
+    assert_eq!(measures(&rep.body), ["subsidy.dishonest_debtor"]);
+    assert!(
+        !rep.text.contains("11010119800101007"),
+        "full ID number in the answer"
+    );
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -556,4 +582,5 @@ on_both_backends!(
     bad_requests_are_named,
     batches_feedback_and_restricted_records,
     rules_are_shown_and_reloaded_atomically,
+    a_natural_person_is_checked_by_id_number,
 );
