@@ -58,6 +58,7 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         cache_prefix: config.cache_prefix.clone(),
         rules: Arc::new(RwLock::new(Arc::new(rules))),
         rules_dir: config.rules_dir.clone(),
+        report_numbers: Default::default(),
         clock,
     })
 }

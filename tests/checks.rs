@@ -560,6 +560,32 @@ async fn a_natural_person_is_checked_by_id_number(b: Backend) {
     );
 }
 
+/// Two instances on one database, checks in parallel: every report number is unique.
+async fn report_numbers_are_unique_across_instances(b: Backend) {
+    let db = TestDb::new(b);
+    let one = spawn_on(&db).await;
+    let two = spawn_on(&db).await;
+    let k1 = one.key("CGZX", "officer").await;
+    let k2 = two.key("ZFCG", "system").await;
+    let mut tasks = Vec::new();
+    for i in 0..60u32 {
+        let (app, key) = if i % 2 == 0 { (&one, &k1) } else { (&two, &k2) };
+        tasks.push(app.check(key, procurement(&code(100 + i))));
+    }
+    let answers = futures_util::future::join_all(tasks).await;
+    let mut numbers: Vec<String> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 201, "{}", a.text);
+            a.body["report_no"].as_str().unwrap().to_string()
+        })
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 60, "duplicate report numbers");
+    assert!(numbers.iter().all(|n| n.starts_with("CR-20261124-")));
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -583,4 +609,5 @@ on_both_backends!(
     batches_feedback_and_restricted_records,
     rules_are_shown_and_reloaded_atomically,
     a_natural_person_is_checked_by_id_number,
+    report_numbers_are_unique_across_instances,
 );

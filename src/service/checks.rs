@@ -879,6 +879,40 @@ fn day_of(ctx: &Ctx) -> String {
     ctx.clock.today().format("%Y%m%d").to_string()
 }
 
+/// How many report numbers an instance reserves at a time. Numbers are unique and increase
+/// within an instance; several instances interleave, and numbers reserved but unused when an
+/// instance stops are skipped (so a day's numbers may have gaps).
+const NUMBER_BLOCK: i64 = 50;
+
+/// Report numbers reserved by this instance: `next ..= last` of `day`.
+#[derive(Debug, Default)]
+pub struct NumberBlock {
+    day: String,
+    next: i64,
+    last: i64,
+}
+
+/// The next report number, `CR-YYYYMMDD-NNNNNN` (the day in China Standard Time).
+async fn next_report_no(ctx: &Ctx) -> ServiceResult<String> {
+    let day = day_of(ctx);
+    let mut block = ctx.report_numbers.lock().await;
+    if block.day != day || block.next > block.last {
+        let d = day.clone();
+        let last = ctx
+            .db
+            .run(move |conn| store_checks::reserve_report_numbers(conn, &d, NUMBER_BLOCK))
+            .await?;
+        *block = NumberBlock {
+            day: day.clone(),
+            next: last - NUMBER_BLOCK + 1,
+            last,
+        };
+    }
+    let n = block.next;
+    block.next += 1;
+    Ok(format!("CR-{day}-{n:06}"))
+}
+
 /// Evaluates and stores one planned check.
 async fn run_plan(
     ctx: &Ctx,
@@ -887,7 +921,7 @@ async fn run_plan(
     plan: Plan,
 ) -> ServiceResult<Report> {
     let checked_at = ctx.clock.now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    let day = day_of(ctx);
+    let report_no = next_report_no(ctx).await?;
     let caller = caller.clone();
     let report = ctx
         .db
@@ -897,8 +931,6 @@ async fn run_plan(
                 StoreError::Corrupt(format!("scenario {} vanished", plan.scenario))
             })?;
             let ev = eval::evaluate(scenario, &g.stored.facts, plan.as_of);
-            let n = store_checks::next_report_no(conn, &day)?;
-            let report_no = format!("CR-{day}-{n:06}");
             let mut report = Report {
                 report_no: report_no.clone(),
                 scenario: plan.scenario.clone(),

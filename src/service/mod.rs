@@ -151,6 +151,8 @@ pub struct Ctx {
     pub rules: Arc<RwLock<Arc<RuleSet>>>,
     /// Where the rule files are read from on reload.
     pub rules_dir: std::path::PathBuf,
+    /// Report numbers this instance has reserved and not yet used.
+    pub report_numbers: Arc<tokio::sync::Mutex<checks::NumberBlock>>,
     pub clock: Clock,
 }
 

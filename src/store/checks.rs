@@ -73,28 +73,29 @@ pub fn find_rule_set(conn: &mut DbConn, digest: &str) -> StoreResult<Option<Rule
         .optional()?)
 }
 
-/// The next number of the day, in its own short statement so that concurrent checks hold the
-/// counter row only for the increment (a number may be skipped if the report then fails).
-pub fn next_report_no(conn: &mut DbConn, day: &str) -> StoreResult<i64> {
+/// Reserves `count` numbers of the day and returns the last of them: the caller owns
+/// `last - count + 1 ..= last`. One short statement, so the counter row is held only for the
+/// increment; reserving in blocks keeps concurrent checks from queueing on it.
+pub fn reserve_report_numbers(conn: &mut DbConn, day: &str, count: i64) -> StoreResult<i64> {
     let n = match conn {
         DbConn::Pg(c) => diesel::insert_into(report_counters::table)
             .values((
                 report_counters::day.eq(day),
-                report_counters::last_no.eq(1i64),
+                report_counters::last_no.eq(count),
             ))
             .on_conflict(report_counters::day)
             .do_update()
-            .set(report_counters::last_no.eq(report_counters::last_no + 1i64))
+            .set(report_counters::last_no.eq(report_counters::last_no + count))
             .returning(report_counters::last_no)
             .get_result::<i64>(c)?,
         DbConn::Sqlite(c) => diesel::insert_into(report_counters::table)
             .values((
                 report_counters::day.eq(day),
-                report_counters::last_no.eq(1i64),
+                report_counters::last_no.eq(count),
             ))
             .on_conflict(report_counters::day)
             .do_update()
-            .set(report_counters::last_no.eq(report_counters::last_no + 1i64))
+            .set(report_counters::last_no.eq(report_counters::last_no + count))
             .returning(report_counters::last_no)
             .get_result::<i64>(c)?,
     };

@@ -220,6 +220,12 @@ pub fn ping(conn: &mut DbConn) -> StoreResult<()> {
     Ok(())
 }
 
+/// Refreshes the planner's statistics (after bulk loads).
+pub fn analyze(conn: &mut DbConn) -> StoreResult<()> {
+    conn.batch_execute("ANALYZE")?;
+    Ok(())
+}
+
 /// Current UTC time, truncated to microseconds so that both backends store the same value.
 pub fn now() -> chrono::NaiveDateTime {
     let t = chrono::Utc::now().naive_utc();
