@@ -14,6 +14,7 @@ cargo build --release -q --bin creditgate
 python3 benches/make_cf_csv.py "$ROWS" "$work/cf.csv"
 export CREDITGATE_LOG=warn
 echo "import of $ROWS 行政处罚 rows ($(du -h "$work/cf.csv" | cut -f1)):"
+export CREDITGATE_DATA_KEY=${CREDITGATE_DATA_KEY:-$(printf 'b%.0s' $(seq 1 64))}
 CREDITGATE_DATABASE_URL="sqlite://$work/import.db" target/release/creditgate import "$work/cf.csv" --source SCJG 2>&1 | sed 's/^/  sqlite:   /'
 psql "$PG/postgres" -qc "CREATE DATABASE $db"
 CREDITGATE_DATABASE_URL="$PG/$db" target/release/creditgate import "$work/cf.csv" --source SCJG 2>&1 | sed 's/^/  postgres: /'

@@ -7,6 +7,7 @@
 # The database must hold generated subjects, for example:
 #   createdb -h 127.0.0.1 -U postgres creditgate_bench
 #   CREDITGATE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/creditgate_bench \
+#   CREDITGATE_DATA_KEY=$(printf 'b%.0s' $(seq 1 64)) \
 #     target/release/creditgate gen --subjects 1000000 --records-per-subject 5
 # Needs wrk (Debian package wrk) and psql.
 set -euo pipefail
@@ -27,6 +28,8 @@ echo "database: $subjects subjects, $records records; sample of $SAMPLE codes; $
 psql "$DB" -tAc "SELECT uscc FROM subjects TABLESAMPLE SYSTEM (20) WHERE uscc IS NOT NULL LIMIT $SAMPLE" > "$work/codes"
 
 export CREDITGATE_DATABASE_URL=$DB CREDITGATE_LOG=warn
+# The bench database's data key (ID numbers are stored under it); the same for gen and serve.
+export CREDITGATE_DATA_KEY=${CREDITGATE_DATA_KEY:-$(printf 'b%.0s' $(seq 1 64))}
 key=$(target/release/creditgate keys create --org BENCH --role officer --label load-test 2>/dev/null)
 sed "s|^|/api/v1/subjects/|; s|\$|?purpose=load-test|" "$work/codes" > "$work/creditgate.paths"
 sed "s|^|/lookup/|" "$work/codes" > "$work/baseline.paths"

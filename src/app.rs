@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use crate::api::{self, AppState, Metrics};
 use crate::cache::{Cache, MemoryCache, RedisCache};
 use crate::config::Config;
+use crate::crypto::DataKeys;
 use crate::service::{keys, Clock, Ctx, Db};
 use crate::store;
 
@@ -28,6 +29,7 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
     })?;
 
     let backend = store::backend_of(&config.database_url).map_err(anyhow::Error::msg)?;
+    let keys = data_keys(config, backend)?;
     let pool =
         store::connect(&config.database_url, config.db_pool_size).map_err(anyhow::Error::msg)?;
     {
@@ -58,9 +60,48 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         cache_prefix: config.cache_prefix.clone(),
         rules: Arc::new(RwLock::new(Arc::new(rules))),
         rules_dir: config.rules_dir.clone(),
+        keys: Arc::new(keys),
         report_numbers: Default::default(),
         clock,
     })
+}
+
+/// The keys for natural persons' ID numbers: from `CREDITGATE_DATA_KEY`; on the embedded
+/// SQLite default without it, from a key file beside the database file (made on first start,
+/// readable by the owner only), so the demo runs with no set-up. PostgreSQL needs the variable.
+fn data_keys(config: &Config, backend: store::Backend) -> anyhow::Result<DataKeys> {
+    if let Some(k) = &config.data_key {
+        return DataKeys::parse(k.expose()).map_err(|e| anyhow::anyhow!("{e}"));
+    }
+    if backend != store::Backend::Sqlite {
+        anyhow::bail!(
+            "CREDITGATE_DATA_KEY is required with PostgreSQL: natural persons' ID numbers are stored encrypted under it; make one with `openssl rand -hex 32` and keep it outside the database"
+        );
+    }
+    let db = std::path::Path::new(store::sqlite_path(&config.database_url));
+    let file = db.with_file_name("creditgate.key");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        return DataKeys::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()));
+    }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let key = hex::encode(rand::random::<[u8; 32]>());
+    write_private(&file, &key).with_context(|| format!("cannot write {}", file.display()))?;
+    tracing::warn!(
+        file = %file.display(),
+        "made a data key for ID numbers beside the SQLite file; set CREDITGATE_DATA_KEY in production and keep the key apart from the data"
+    );
+    DataKeys::parse(&key).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(text.as_bytes())
 }
 
 pub struct Application {

@@ -33,6 +33,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub db_pool_size: u32,
     pub cache_prefix: String,
+    /// `CREDITGATE_DATA_KEY`: 64 hex characters, the master key for natural persons' ID numbers.
+    pub data_key: Option<Secret>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/creditgate.db";
@@ -50,6 +52,7 @@ impl Default for Config {
             max_body_bytes: 8 * 1024 * 1024,
             db_pool_size: 8,
             cache_prefix: "cg".into(),
+            data_key: None,
         }
     }
 }
@@ -77,6 +80,7 @@ impl Config {
         }
         c.admin_key = var("CREDITGATE_ADMIN_KEY").map(Secret::new);
         c.provincial_url = var("CREDITGATE_PROVINCIAL_URL");
+        c.data_key = var("CREDITGATE_DATA_KEY").map(Secret::new);
         if let Some(v) = var("CREDITGATE_MAX_BODY_BYTES") {
             c.max_body_bytes = v.parse().map_err(|_| {
                 format!("CREDITGATE_MAX_BODY_BYTES must be a number of bytes, found '{v}'")

@@ -15,6 +15,7 @@ fn creditgate(db: &TestDb) -> Command {
             concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
         )
         .env("CREDITGATE_LOG", "warn")
+        .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
         .env_remove("CREDITGATE_REDIS_URL")
         .env_remove("CREDITGATE_ADMIN_KEY");
     c

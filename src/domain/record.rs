@@ -130,13 +130,18 @@ pub enum SubjectKey {
     Person(IdNumber),
 }
 
+/// How a natural person's ID number appears in keys and content hashes: the keyed lookup hash
+/// (`crypto::DataKeys::lookup_hash`), never the number itself.
+pub type PersonKey<'a> = &'a dyn Fn(&IdNumber) -> String;
+
 impl SubjectKey {
-    /// The unique key under which the subject is stored.
-    pub fn storage_key(&self) -> String {
+    /// The unique key under which the subject is stored; a person's under the keyed hash of
+    /// the ID number.
+    pub fn storage_key(&self, person: PersonKey<'_>) -> String {
         match self {
             SubjectKey::Uscc(u) => format!("uscc:{}", u.as_str()),
             SubjectKey::RegNo(r) => format!("reg:{r}"),
-            SubjectKey::Person(p) => format!("pid:{}", p.expose()),
+            SubjectKey::Person(p) => format!("pid:{}", person(p)),
         }
     }
 }
@@ -196,17 +201,22 @@ pub struct NewRecord {
 
 impl NewRecord {
     /// The record's content without its version, in a canonical form (object keys sorted), so
-    /// that the same content sent twice compares equal.
-    pub fn content(&self) -> Value {
-        let legal_rep = self.subject.legal_rep.as_ref().map(
-            |p| json!({"name": p.name, "id_number": p.id_number.as_ref().map(|i| i.expose())}),
-        );
+    /// that the same content sent twice compares equal. ID numbers appear as `person` makes
+    /// them (the keyed hash), and masked.
+    pub fn content(&self, person: PersonKey<'_>) -> Value {
+        let legal_rep = self.subject.legal_rep.as_ref().map(|p| {
+            json!({
+                "name": p.name,
+                "id_number": p.id_number.as_ref().map(|i| i.masked()),
+                "id_key": p.id_number.as_ref().map(person),
+            })
+        });
         json!({
             "source_record_id": self.source_record_id,
             "kind": self.kind.as_str(),
             "list_code": self.list_code,
             "subject": {
-                "key": self.subject.key.storage_key(),
+                "key": self.subject.key.storage_key(person),
                 "kind": self.subject.kind.as_str(),
                 "name": self.subject.name,
                 "legal_rep": legal_rep,
@@ -383,11 +393,17 @@ mod tests {
     #[test]
     fn storage_keys_distinguish_identifiers() {
         let u = Uscc::parse("91110000MA00000152").unwrap();
-        assert_eq!(SubjectKey::Uscc(u).storage_key(), "uscc:91110000MA00000152");
+        let hash = |_: &IdNumber| "h".to_string();
         assert_eq!(
-            SubjectKey::RegNo("110105600123456".into()).storage_key(),
+            SubjectKey::Uscc(u).storage_key(&hash),
+            "uscc:91110000MA00000152"
+        );
+        assert_eq!(
+            SubjectKey::RegNo("110105600123456".into()).storage_key(&hash),
             "reg:110105600123456"
         );
+        let p = IdNumber::parse("110101199003070011").unwrap();
+        assert_eq!(SubjectKey::Person(p).storage_key(&hash), "pid:h");
     }
 
     #[test]

@@ -17,8 +17,8 @@ use utoipa::ToSchema;
 use super::query::check_purpose;
 use super::{policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
-    canonical_json, id_number, Caller, FieldError, IdNumber, PenaltyType, RecordKind, RecordStatus,
-    Role, Severity, SharingClass, SubjectKey, Uscc, UsccError, Yuan,
+    canonical_json, Caller, FieldError, IdNumber, PenaltyType, RecordKind, RecordStatus, Role,
+    Severity, SharingClass, SubjectKey, Uscc, UsccError, Yuan,
 };
 use crate::rules::eval::{self, MatchedRecord};
 use crate::rules::{AppliesTo, Facts, Finding, Party, RecordFact, RecordOf, RuleSet};
@@ -665,6 +665,7 @@ struct Gathered {
 fn gather(
     conn: &mut crate::store::DbConn,
     set: &RuleSet,
+    keys: &crate::crypto::DataKeys,
     plan: &Plan,
 ) -> Result<Gathered, StoreError> {
     let mut provenance = BTreeMap::new();
@@ -674,7 +675,8 @@ fn gather(
             (r.source_code.clone(), r.sharing_class.clone(), r.version),
         );
     };
-    let subject = subjects::find_by_key(conn, &plan.key.storage_key())?;
+    let subject_key = plan.key.storage_key(&|i| keys.lookup_hash(i));
+    let subject = subjects::find_by_key(conn, &subject_key)?;
     let name = subject
         .as_ref()
         .map(|s| s.name.clone())
@@ -698,45 +700,48 @@ fn gather(
         },
         records: subject_records,
     });
-    let mut persons: Vec<(AppliesTo, String, Option<String>)> = plan
+    // (role, name, keyed hash of the ID number, masked ID number)
+    let mut persons: Vec<(AppliesTo, String, Option<String>, Option<String>)> = plan
         .persons
         .iter()
         .map(|p| {
             (
                 p.role,
                 p.name.clone(),
-                p.id.as_ref().map(|i| i.expose().to_string()),
+                p.id.as_ref().map(|i| keys.lookup_hash(i)),
+                p.id.as_ref().map(|i| i.masked()),
             )
         })
         .collect();
     // Without a legal representative in the request, the one recorded on the subject is checked.
     if !persons.iter().any(|p| p.0 == AppliesTo::LegalRep) {
         if let Some(s) = &subject {
-            if let Some(id) = &s.legal_rep_id_number {
+            if let Some(hash) = &s.legal_rep_id_hash {
                 persons.push((
                     AppliesTo::LegalRep,
                     s.legal_rep_name.clone().unwrap_or_default(),
-                    Some(id.clone()),
+                    Some(hash.clone()),
+                    s.legal_rep_id_masked.clone(),
                 ));
             }
         }
     }
     let mut warnings = Vec::new();
-    for (role, pname, id) in persons {
+    for (role, pname, hash, masked) in persons {
         let mut recs = Vec::new();
-        match &id {
+        match &hash {
             None => warnings.push(format!(
                 "{} {pname}：未提供身份证号码，未能核查其本人记录",
                 role.label_zh()
             )),
-            Some(id) => {
-                if let Some(ps) = subjects::find_by_key(conn, &format!("pid:{id}"))? {
+            Some(hash) => {
+                if let Some(ps) = subjects::find_by_key(conn, &format!("pid:{hash}"))? {
                     for r in records::by_subject(conn, &ps.id)? {
                         note(&r);
                         recs.push(record_fact(set, &r, RecordOf::Subject, &pname)?);
                     }
                 }
-                for (r, subject_name) in records::naming_legal_rep(conn, id)? {
+                for (r, subject_name) in records::naming_legal_rep(conn, hash)? {
                     note(&r);
                     recs.push(record_fact(set, &r, RecordOf::LegalRep, &subject_name)?);
                 }
@@ -745,7 +750,7 @@ fn gather(
         parties.push(Party {
             role,
             name: pname,
-            id_masked: id.as_deref().map(id_number::mask),
+            id_masked: masked,
             records: recs,
         });
     }
@@ -923,10 +928,12 @@ async fn run_plan(
     let checked_at = ctx.clock.now().to_rfc3339_opts(SecondsFormat::Secs, true);
     let report_no = next_report_no(ctx).await?;
     let caller = caller.clone();
+    let keys = ctx.keys.clone();
+    let subject_key = ctx.subject_key(&plan.key);
     let report = ctx
         .db
         .run_write(move |conn| {
-            let g = gather(conn, &set, &plan)?;
+            let g = gather(conn, &set, &keys, &plan)?;
             let scenario = set.scenario(&plan.scenario).ok_or_else(|| {
                 StoreError::Corrupt(format!("scenario {} vanished", plan.scenario))
             })?;
@@ -974,7 +981,7 @@ async fn run_plan(
                 &ReportRow {
                     report_no,
                     scenario: plan.scenario.clone(),
-                    subject_key: plan.key.storage_key(),
+                    subject_key: subject_key.clone(),
                     verdict: report.verdict.clone(),
                     rule_set_digest: set.digest.clone(),
                     requester_org: caller.org_code.clone(),

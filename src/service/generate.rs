@@ -230,6 +230,7 @@ pub async fn load_generated(
 
     let started = std::time::Instant::now();
     let known = |c: &str| ctx.known_list(c);
+    let keys = ctx.keys.clone();
     let mut report = GenReport::default();
     const CHUNK: u64 = 2_000;
     let mut first = 0;
@@ -261,14 +262,15 @@ pub async fn load_generated(
                         ))
                     })?;
                 let sid = subject_id.get_or_insert_with(|| {
-                    let row = ingest::subject_row(&rec.subject, ingest::new_id("sub"), now);
+                    let row = ingest::subject_row(&keys, &rec.subject, ingest::new_id("sub"), now);
                     let id = row.id.clone();
                     subject_rows.push(row);
                     id
                 });
-                let hash = ingest::content_hash(&rec);
+                let hash = ingest::content_hash(&rec, &keys);
                 let id = ingest::new_id("rec");
                 version_rows.push(ingest::version_row(
+                    &keys,
                     &rec,
                     id.clone(),
                     &source_code,
@@ -276,6 +278,7 @@ pub async fn load_generated(
                     now,
                 ));
                 record_rows.push(ingest::record_row(
+                    &keys,
                     &rec,
                     id,
                     &source_code,

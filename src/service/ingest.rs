@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::{Ctx, ServiceError, ServiceResult};
+use crate::crypto::DataKeys;
 use crate::domain::record::{check_record_shape, parse_date, parse_enum, Errors};
 use crate::domain::*;
 use crate::store::{self, records, subjects, DbConn, StoreError};
@@ -580,8 +581,9 @@ enum Stored {
     Stale { stored_version: i64 },
 }
 
-pub fn content_hash(record: &NewRecord) -> String {
-    let digest = Sha256::digest(canonical_json(&record.content()).as_bytes());
+pub fn content_hash(record: &NewRecord, keys: &DataKeys) -> String {
+    let digest =
+        Sha256::digest(canonical_json(&record.content(&|i| keys.lookup_hash(i))).as_bytes());
     format!("sha256:{}", hex::encode(digest))
 }
 
@@ -592,24 +594,34 @@ pub fn new_id(prefix: &str) -> String {
 /// Finds or creates the subject; a created or updated record refreshes its name and legal rep.
 fn upsert_subject(
     conn: &mut DbConn,
+    keys: &DataKeys,
     s: &SubjectData,
     now: chrono::NaiveDateTime,
 ) -> Result<String, StoreError> {
-    let new = subject_row(s, new_id("sub"), now);
+    let new = subject_row(keys, s, new_id("sub"), now);
     match subjects::find_by_key(conn, &new.subject_key)? {
         Some(row) => {
             let changes = subjects::SubjectChanges {
                 kind: new.kind,
                 name: new.name,
                 legal_rep_name: new.legal_rep_name.or(row.legal_rep_name.clone()),
-                legal_rep_id_number: new.legal_rep_id_number.or(row.legal_rep_id_number.clone()),
+                // The encrypted value differs on every write (random IV): compare by hash.
+                legal_rep_id_enc: new
+                    .legal_rep_id_enc
+                    .clone()
+                    .or(row.legal_rep_id_enc.clone()),
+                legal_rep_id_masked: new.legal_rep_id_masked.or(row.legal_rep_id_masked.clone()),
+                legal_rep_id_hash: new
+                    .legal_rep_id_hash
+                    .clone()
+                    .or(row.legal_rep_id_hash.clone()),
                 checksum_warning: new.checksum_warning,
                 updated_at: now,
             };
             if changes.kind != row.kind
                 || changes.name != row.name
                 || changes.legal_rep_name != row.legal_rep_name
-                || changes.legal_rep_id_number != row.legal_rep_id_number
+                || changes.legal_rep_id_hash != row.legal_rep_id_hash
                 || changes.checksum_warning != row.checksum_warning
             {
                 subjects::update(conn, &row.id, &changes)?;
@@ -634,6 +646,7 @@ fn upsert_subject(
 
 /// The stored row of a record (the same for the ingest path and the bulk generator).
 pub fn record_row(
+    keys: &DataKeys,
     r: &NewRecord,
     id: String,
     source_code: &str,
@@ -663,12 +676,9 @@ pub fn record_row(
         authority_name: r.authority.name.clone(),
         authority_uscc: r.authority.uscc.clone(),
         legal_rep_name: r.subject.legal_rep.as_ref().map(|p| p.name.clone()),
-        legal_rep_id_number: r
-            .subject
-            .legal_rep
-            .as_ref()
-            .and_then(|p| p.id_number.as_ref())
-            .map(|i| i.expose().to_string()),
+        legal_rep_id_enc: rep_id(r).map(|i| keys.encrypt(i.expose())),
+        legal_rep_id_masked: rep_id(r).map(|i| i.masked()),
+        legal_rep_id_hash: rep_id(r).map(|i| keys.lookup_hash(i)),
         sharing_class: r.sharing_class.as_str().to_string(),
         open_class: r.open_class.as_str().to_string(),
         status: r.status.as_str().to_string(),
@@ -683,15 +693,23 @@ pub fn record_row(
     }
 }
 
-/// The history row of one version, as submitted.
+fn rep_id(r: &NewRecord) -> Option<&IdNumber> {
+    r.subject
+        .legal_rep
+        .as_ref()
+        .and_then(|p| p.id_number.as_ref())
+}
+
+/// The history row of one version, as submitted (ID numbers as masked form and keyed hash).
 pub fn version_row(
+    keys: &DataKeys,
     r: &NewRecord,
     record_id: String,
     source_code: &str,
     content_hash: String,
     now: chrono::NaiveDateTime,
 ) -> records::VersionRow {
-    let mut content = r.content();
+    let mut content = r.content(&|i| keys.lookup_hash(i));
     content["version"] = Value::from(r.version);
     content["source_code"] = Value::from(source_code);
     records::VersionRow {
@@ -705,29 +723,30 @@ pub fn version_row(
 
 /// The stored row of a new subject.
 pub fn subject_row(
+    keys: &DataKeys,
     s: &SubjectData,
     id: String,
     now: chrono::NaiveDateTime,
 ) -> subjects::SubjectRow {
-    let (uscc, reg_no, id_number) = match &s.key {
+    let (uscc, reg_no, person) = match &s.key {
         SubjectKey::Uscc(u) => (Some(u.as_str().to_string()), None, None),
         SubjectKey::RegNo(r) => (Some(uscc::PLACEHOLDER.to_string()), Some(r.clone()), None),
-        SubjectKey::Person(p) => (None, None, Some(p.expose().to_string())),
+        SubjectKey::Person(p) => (None, None, Some(p)),
     };
+    let rep = s.legal_rep.as_ref().and_then(|p| p.id_number.as_ref());
     subjects::SubjectRow {
         id,
-        subject_key: s.key.storage_key(),
+        subject_key: s.key.storage_key(&|i| keys.lookup_hash(i)),
         kind: s.kind.as_str().to_string(),
         uscc,
         reg_no,
-        id_number,
+        id_number_enc: person.map(|p| keys.encrypt(p.expose())),
+        id_number_masked: person.map(|p| p.masked()),
         name: s.name.clone(),
         legal_rep_name: s.legal_rep.as_ref().map(|p| p.name.clone()),
-        legal_rep_id_number: s
-            .legal_rep
-            .as_ref()
-            .and_then(|p| p.id_number.as_ref())
-            .map(|i| i.expose().to_string()),
+        legal_rep_id_enc: rep.map(|i| keys.encrypt(i.expose())),
+        legal_rep_id_masked: rep.map(|i| i.masked()),
+        legal_rep_id_hash: rep.map(|i| keys.lookup_hash(i)),
         checksum_warning: s.checksum_warning,
         created_at: now,
         updated_at: now,
@@ -736,11 +755,12 @@ pub fn subject_row(
 
 fn store_item(
     conn: &mut DbConn,
+    keys: &DataKeys,
     r: &NewRecord,
     source_code: &str,
     now: chrono::NaiveDateTime,
 ) -> Result<Stored, StoreError> {
-    let hash = content_hash(r);
+    let hash = content_hash(r, keys);
     let existing = records::find_by_source(conn, source_code, &r.source_record_id)?;
     if let Some(old) = &existing {
         if r.version <= old.version {
@@ -753,16 +773,25 @@ fn store_item(
             });
         }
     }
-    let subject_id = upsert_subject(conn, &r.subject, now)?;
+    let subject_id = upsert_subject(conn, keys, &r.subject, now)?;
     let (id, outcome) = match existing {
         None => {
             let id = new_id("rec");
-            let row = record_row(r, id.clone(), source_code, subject_id, hash.clone(), now);
+            let row = record_row(
+                keys,
+                r,
+                id.clone(),
+                source_code,
+                subject_id,
+                hash.clone(),
+                now,
+            );
             records::insert(conn, &row)?;
             (id.clone(), Stored::Created(id))
         }
         Some(old) => {
             let row = record_row(
+                keys,
                 r,
                 old.id.clone(),
                 source_code,
@@ -774,7 +803,7 @@ fn store_item(
             (old.id.clone(), Stored::Updated(old.id))
         }
     };
-    records::insert_version(conn, &version_row(r, id, source_code, hash, now))?;
+    records::insert_version(conn, &version_row(keys, r, id, source_code, hash, now))?;
     Ok(outcome)
 }
 
@@ -785,9 +814,11 @@ pub type Parsed = Result<(NewRecord, String), Vec<FieldError>>;
 /// input order and the cache keys of the subjects that changed.
 pub async fn store_batch(ctx: &Ctx, parsed: Vec<Parsed>) -> ServiceResult<BatchResult> {
     let now = store::now();
+    let keys = ctx.keys.clone();
     let (results, touched) = ctx
         .db
         .run_write(move |conn| {
+            let person = |i: &IdNumber| keys.lookup_hash(i);
             conn.transaction::<_, StoreError, _>(|conn| {
                 let mut results = Vec::with_capacity(parsed.len());
                 let mut touched = BTreeSet::new();
@@ -800,7 +831,7 @@ pub async fn store_batch(ctx: &Ctx, parsed: Vec<Parsed>) -> ServiceResult<BatchR
                         }
                     };
                     let attempt = |conn: &mut DbConn| {
-                        conn.transaction::<_, StoreError, _>(|conn| store_item(conn, &record, &source_code, now))
+                        conn.transaction::<_, StoreError, _>(|conn| store_item(conn, &keys, &record, &source_code, now))
                     };
                     let mut outcome = attempt(conn);
                     if outcome.as_ref().is_err_and(|e| e.is_unique_violation()) {
@@ -810,11 +841,11 @@ pub async fn store_batch(ctx: &Ctx, parsed: Vec<Parsed>) -> ServiceResult<BatchR
                     }
                     let result = match outcome {
                         Ok(Stored::Created(id)) => {
-                            touched.insert(record.subject.key.storage_key());
+                            touched.insert(record.subject.key.storage_key(&person));
                             ItemResult { index, status: ItemStatus::Created, id: Some(id), errors: None }
                         }
                         Ok(Stored::Updated(id)) => {
-                            touched.insert(record.subject.key.storage_key());
+                            touched.insert(record.subject.key.storage_key(&person));
                             ItemResult { index, status: ItemStatus::Updated, id: Some(id), errors: None }
                         }
                         Ok(Stored::Unchanged(id)) => ItemResult { index, status: ItemStatus::Unchanged, id: Some(id), errors: None },

@@ -151,12 +151,19 @@ pub struct Ctx {
     pub rules: Arc<RwLock<Arc<RuleSet>>>,
     /// Where the rule files are read from on reload.
     pub rules_dir: std::path::PathBuf,
+    /// The keys for natural persons' ID numbers (from the configuration, never the database).
+    pub keys: Arc<crate::crypto::DataKeys>,
     /// Report numbers this instance has reserved and not yet used.
     pub report_numbers: Arc<tokio::sync::Mutex<checks::NumberBlock>>,
     pub clock: Clock,
 }
 
 impl Ctx {
+    /// The storage key of a subject (a person's under the keyed hash of the ID number).
+    pub fn subject_key(&self, key: &crate::domain::SubjectKey) -> String {
+        key.storage_key(&|i| self.keys.lookup_hash(i))
+    }
+
     pub fn known_list(&self, code: &str) -> bool {
         self.rules().catalog.contains(code)
     }

@@ -9,9 +9,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{policy, Ctx, ServiceError, ServiceResult};
-use crate::domain::{
-    id_number, Caller, RecordKind, RecordStatus, Role, SharingClass, SubjectKey, Uscc,
-};
+use crate::domain::{Caller, RecordKind, RecordStatus, Role, SharingClass, SubjectKey, Uscc};
 use crate::store::records::RecordRow;
 use crate::store::subjects::SubjectRow;
 use crate::store::{records, subjects, StoreError};
@@ -130,20 +128,16 @@ fn ts(t: NaiveDateTime) -> String {
     t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn masked(id: &Option<String>) -> Option<String> {
-    id.as_deref().map(id_number::mask)
-}
-
 fn subject_view(s: &SubjectRow) -> SubjectView {
     SubjectView {
         uscc: s.uscc.clone(),
         reg_no: s.reg_no.clone(),
-        id_number: masked(&s.id_number),
+        id_number: s.id_number_masked.clone(),
         name: s.name.clone(),
         kind: s.kind.clone(),
         legal_rep: s.legal_rep_name.as_ref().map(|n| PersonView {
             name: n.clone(),
-            id_number: masked(&s.legal_rep_id_number),
+            id_number: s.legal_rep_id_masked.clone(),
         }),
         checksum_warning: s.checksum_warning,
     }
@@ -176,7 +170,7 @@ fn record_view(r: &RecordRow) -> Result<RecordView, StoreError> {
         },
         legal_rep: r.legal_rep_name.as_ref().map(|n| PersonView {
             name: n.clone(),
-            id_number: masked(&r.legal_rep_id_number),
+            id_number: r.legal_rep_id_masked.clone(),
         }),
         sharing_class: r.sharing_class.clone(),
         open_class: r.open_class.clone(),
@@ -306,7 +300,7 @@ pub async fn subject_profile(
         )])
     })?;
     check_purpose(purpose)?;
-    let key = SubjectKey::Uscc(uscc.clone()).storage_key();
+    let key = ctx.subject_key(&SubjectKey::Uscc(uscc.clone()));
     let Some(cached) = load_profile(ctx, key).await? else {
         return Err(ServiceError::NotFound(format!("subject {uscc}")));
     };

@@ -99,7 +99,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn sqlite_path(url: &str) -> &str {
+pub fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url)

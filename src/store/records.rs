@@ -24,7 +24,10 @@ pub struct RecordRow {
     pub authority_name: Option<String>,
     pub authority_uscc: Option<String>,
     pub legal_rep_name: Option<String>,
-    pub legal_rep_id_number: Option<String>,
+    /// The legal representative's ID number: SM4-encrypted, masked, and a keyed hash for lookup.
+    pub legal_rep_id_enc: Option<String>,
+    pub legal_rep_id_masked: Option<String>,
+    pub legal_rep_id_hash: Option<String>,
     pub sharing_class: String,
     pub open_class: String,
     pub status: String,
@@ -55,7 +58,10 @@ pub struct RecordChanges {
     pub authority_name: Option<String>,
     pub authority_uscc: Option<String>,
     pub legal_rep_name: Option<String>,
-    pub legal_rep_id_number: Option<String>,
+    /// The legal representative's ID number: SM4-encrypted, masked, and a keyed hash for lookup.
+    pub legal_rep_id_enc: Option<String>,
+    pub legal_rep_id_masked: Option<String>,
+    pub legal_rep_id_hash: Option<String>,
     pub sharing_class: String,
     pub open_class: String,
     pub status: String,
@@ -83,7 +89,9 @@ impl From<&RecordRow> for RecordChanges {
             authority_name: r.authority_name.clone(),
             authority_uscc: r.authority_uscc.clone(),
             legal_rep_name: r.legal_rep_name.clone(),
-            legal_rep_id_number: r.legal_rep_id_number.clone(),
+            legal_rep_id_enc: r.legal_rep_id_enc.clone(),
+            legal_rep_id_masked: r.legal_rep_id_masked.clone(),
+            legal_rep_id_hash: r.legal_rep_id_hash.clone(),
             sharing_class: r.sharing_class.clone(),
             open_class: r.open_class.clone(),
             status: r.status.clone(),
@@ -168,16 +176,13 @@ pub fn by_subject(conn: &mut DbConn, subject_id: &str) -> StoreResult<Vec<Record
         .load(conn)?)
 }
 
-/// Records that name this person (by ID number) as the legal representative of their subject,
-/// with the subject's name.
-pub fn naming_legal_rep(
-    conn: &mut DbConn,
-    id_number: &str,
-) -> StoreResult<Vec<(RecordRow, String)>> {
+/// Records that name this person (by the keyed hash of the ID number) as the legal
+/// representative of their subject, with the subject's name.
+pub fn naming_legal_rep(conn: &mut DbConn, id_hash: &str) -> StoreResult<Vec<(RecordRow, String)>> {
     use super::schema::subjects;
     Ok(credit_records::table
         .inner_join(subjects::table)
-        .filter(credit_records::legal_rep_id_number.eq(id_number))
+        .filter(credit_records::legal_rep_id_hash.eq(id_hash))
         .order(credit_records::id.asc())
         .select((RecordRow::as_select(), subjects::name))
         .load(conn)?)

@@ -27,13 +27,16 @@ diesel::table! {
         kind -> Text,
         uscc -> Nullable<Text>,
         reg_no -> Nullable<Text>,
-        id_number -> Nullable<Text>,
         name -> Text,
         legal_rep_name -> Nullable<Text>,
-        legal_rep_id_number -> Nullable<Text>,
         checksum_warning -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        id_number_enc -> Nullable<Text>,
+        id_number_masked -> Nullable<Text>,
+        legal_rep_id_enc -> Nullable<Text>,
+        legal_rep_id_masked -> Nullable<Text>,
+        legal_rep_id_hash -> Nullable<Text>,
     }
 }
 
@@ -55,7 +58,6 @@ diesel::table! {
         authority_name -> Nullable<Text>,
         authority_uscc -> Nullable<Text>,
         legal_rep_name -> Nullable<Text>,
-        legal_rep_id_number -> Nullable<Text>,
         sharing_class -> Text,
         open_class -> Text,
         status -> Text,
@@ -67,6 +69,9 @@ diesel::table! {
         content_hash -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        legal_rep_id_enc -> Nullable<Text>,
+        legal_rep_id_masked -> Nullable<Text>,
+        legal_rep_id_hash -> Nullable<Text>,
     }
 }
 

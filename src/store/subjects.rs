@@ -13,13 +13,19 @@ pub struct SubjectRow {
     pub kind: String,
     pub uscc: Option<String>,
     pub reg_no: Option<String>,
-    pub id_number: Option<String>,
     pub name: String,
     pub legal_rep_name: Option<String>,
-    pub legal_rep_id_number: Option<String>,
     pub checksum_warning: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// A natural person's ID number, SM4-encrypted (`crypto`); never in plain text.
+    pub id_number_enc: Option<String>,
+    /// The same, masked (`110101********0011`).
+    pub id_number_masked: Option<String>,
+    pub legal_rep_id_enc: Option<String>,
+    pub legal_rep_id_masked: Option<String>,
+    /// Keyed HMAC-SM3 hash of the legal representative's ID number, for lookup.
+    pub legal_rep_id_hash: Option<String>,
 }
 
 /// What a newer record may change about its subject.
@@ -29,7 +35,9 @@ pub struct SubjectChanges {
     pub kind: String,
     pub name: String,
     pub legal_rep_name: Option<String>,
-    pub legal_rep_id_number: Option<String>,
+    pub legal_rep_id_enc: Option<String>,
+    pub legal_rep_id_masked: Option<String>,
+    pub legal_rep_id_hash: Option<String>,
     pub checksum_warning: bool,
     pub updated_at: NaiveDateTime,
 }

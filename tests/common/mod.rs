@@ -26,6 +26,9 @@ pub fn redis_url() -> String {
     std::env::var("CREDITGATE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The data key of every test process (CLI and app), so they read each other's ID numbers.
+pub const TEST_DATA_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
 /// The fixed "now" of every test: 2026-11-24T08:30:00Z (16:30 in Beijing).
 pub fn test_now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-24T08:30:00Z")
@@ -128,6 +131,7 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options) -> TestA
         admin_key: Some(Secret::new(admin_key.clone())),
         cache_prefix: format!("cgtest:{}", ulid::Ulid::new()),
         db_pool_size: 4,
+        data_key: Some(Secret::new(TEST_DATA_KEY)),
         ..Config::default()
     };
     if let Some(n) = opts.max_body_bytes {

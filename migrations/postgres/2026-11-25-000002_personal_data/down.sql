@@ -1,0 +1,13 @@
+DROP INDEX credit_records_legal_rep_hash;
+ALTER TABLE credit_records DROP COLUMN legal_rep_id_hash;
+ALTER TABLE credit_records DROP COLUMN legal_rep_id_masked;
+ALTER TABLE credit_records DROP COLUMN legal_rep_id_enc;
+ALTER TABLE credit_records ADD COLUMN legal_rep_id_number TEXT;
+CREATE INDEX credit_records_legal_rep ON credit_records (legal_rep_id_number);
+ALTER TABLE subjects DROP COLUMN legal_rep_id_hash;
+ALTER TABLE subjects DROP COLUMN legal_rep_id_masked;
+ALTER TABLE subjects DROP COLUMN legal_rep_id_enc;
+ALTER TABLE subjects DROP COLUMN id_number_masked;
+ALTER TABLE subjects DROP COLUMN id_number_enc;
+ALTER TABLE subjects ADD COLUMN id_number TEXT;
+ALTER TABLE subjects ADD COLUMN legal_rep_id_number TEXT;
