@@ -80,6 +80,16 @@ enum KeysCommand {
         #[arg(long)]
         label: Option<String>,
     },
+    /// List keys (id, organisation, role, label, created, revoked); never their secrets.
+    List {
+        /// Only this organisation's keys.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Revoke a key by id: refused from the next request on.
+    Revoke { id: String },
+    /// Replace a key by a new one (same organisation, role, label); prints the new key alone.
+    Rotate { id: String },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +139,15 @@ fn main() -> ExitCode {
                     label,
                 },
         } => create_key(&config, &org, &role, name.as_deref(), label.as_deref()),
+        Command::Keys {
+            command: KeysCommand::List { org },
+        } => list_keys(&config, org.as_deref()),
+        Command::Keys {
+            command: KeysCommand::Revoke { id },
+        } => revoke_key(&config, &id),
+        Command::Keys {
+            command: KeysCommand::Rotate { id },
+        } => rotate_key(&config, &id),
         Command::Import(args) => creditgate::import::run(&config, args),
         Command::Gen {
             subjects,
@@ -340,6 +359,66 @@ fn create_key(
     );
     println!("{}", created.key);
     Ok(())
+}
+
+fn list_keys(config: &Config, org: Option<&str>) -> anyhow::Result<()> {
+    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
+    let mut conn = pool.get()?;
+    store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    let rows = store::keys::list(&mut conn, org).map_err(anyhow::Error::msg)?;
+    println!(
+        "{:<32} {:<16} {:<9} {:<20} {:<20} label",
+        "id", "org", "role", "created", "revoked"
+    );
+    for k in rows {
+        let t = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        println!(
+            "{:<32} {:<16} {:<9} {:<20} {:<20} {}",
+            k.id,
+            k.org_code,
+            k.role,
+            t(k.created_at),
+            k.revoked_at.map(t).unwrap_or_else(|| "-".into()),
+            k.label.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn revoke_key(config: &Config, id: &str) -> anyhow::Result<()> {
+    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
+    let mut conn = pool.get()?;
+    store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    let revoked =
+        creditgate::service::admin::revoke_blocking(&mut conn, id).map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "{}",
+        if revoked {
+            format!("key {id} revoked")
+        } else {
+            format!("key {id} was already revoked")
+        }
+    );
+    Ok(())
+}
+
+fn rotate_key(config: &Config, id: &str) -> anyhow::Result<()> {
+    use creditgate::service::admin::{rotate_blocking, Rotation};
+    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
+    let mut conn = pool.get()?;
+    store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    match rotate_blocking(&mut conn, id).map_err(anyhow::Error::msg)? {
+        Rotation::Missing => anyhow::bail!("no key {id}; `creditgate keys list` shows the keys"),
+        Rotation::AlreadyRevoked => anyhow::bail!("key {id} is revoked; create a new key instead"),
+        Rotation::Done(old, new_id, secret) => {
+            eprintln!(
+                "key {} revoked; new {} key {new_id} for {}",
+                old.id, old.role, old.org_code
+            );
+            println!("{secret}");
+            Ok(())
+        }
+    }
 }
 
 fn gen(

@@ -126,6 +126,62 @@ async fn keys_create_prints_only_the_key(b: Backend) {
     assert!(String::from_utf8_lossy(&migrate.stderr).contains("up to date"));
 }
 
+async fn keys_list_revoke_and_rotate(b: Backend) {
+    let db = TestDb::new(b);
+    let run = |args: &[&str]| {
+        let out = creditgate(&db).args(args).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, key, _) = run(&[
+        "keys", "create", "--org", "ZWFW", "--role", "officer", "--label", "窗口",
+    ]);
+    assert!(ok);
+    let key = key.trim().to_string();
+    let (ok, list, _) = run(&["keys", "list", "--org", "ZWFW"]);
+    assert!(ok);
+    assert!(
+        list.contains("officer") && list.contains("窗口") && !list.contains(&key),
+        "{list}"
+    );
+    let id = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("key_"), "{list}");
+
+    let (ok, new_key, err) = run(&["keys", "rotate", &id]);
+    assert!(ok, "{err}");
+    let new_key = new_key.trim().to_string();
+    assert!(new_key.starts_with("cg_") && new_key != key);
+    let app = spawn_on(&db).await;
+    assert_eq!(app.get("/api/v1/rules", Some(&key)).await.status, 401);
+    assert_eq!(app.get("/api/v1/rules", Some(&new_key)).await.status, 200);
+    let (ok, _, err) = run(&["keys", "rotate", &id]);
+    assert!(!ok && err.contains("revoked"), "{err}");
+
+    let (_, list, _) = run(&["keys", "list", "--org", "ZWFW"]);
+    let new_id = list
+        .lines()
+        .skip(1)
+        .find(|l| l.split_whitespace().nth(4) == Some("-"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let (ok, _, err) = run(&["keys", "revoke", &new_id]);
+    assert!(ok && err.contains("revoked"), "{err}");
+    assert_eq!(app.get("/api/v1/rules", Some(&new_key)).await.status, 401);
+    let (ok, _, err) = run(&["keys", "revoke", "key_nope"]);
+    assert!(!ok && err.contains("keys list"), "{err}");
+}
+
 async fn import_csv_with_rejects(b: Backend) {
     let db = TestDb::new(b);
     let dir = tempfile::tempdir().unwrap();
@@ -419,6 +475,7 @@ async fn gen_is_deterministic_and_readable(b: Backend) {
 }
 
 on_both_backends!(
+    keys_list_revoke_and_rotate,
     keys_create_prints_only_the_key,
     import_csv_with_rejects,
     import_xlsx_licences,

@@ -1,5 +1,6 @@
 //! The HTTP API: handlers, extractors, problem+json errors, the OpenAPI document.
 
+pub mod admin;
 pub mod checks;
 pub mod error;
 pub mod extract;
@@ -133,6 +134,12 @@ impl Modify for BearerAuth {
         checks::post_feedback,
         checks::get_rules,
         checks::reload_rules,
+        admin::list_orgs,
+        admin::create_org,
+        admin::list_keys,
+        admin::create_key,
+        admin::revoke_key,
+        admin::rotate_key,
     ),
     components(schemas(error::Problem, crate::service::FieldErrorDoc)),
     modifiers(&BearerAuth),
@@ -142,6 +149,7 @@ impl Modify for BearerAuth {
         (name = "subjects", description = "Credit profiles by unified social credit code"),
         (name = "checks", description = "Joint-sanction checks: verdicts, findings with their legal basis, stored verifiable reports"),
         (name = "rules", description = "The active rule set"),
+        (name = "admin", description = "Organisations and API keys (admin)"),
     )
 )]
 pub struct ApiDoc;
@@ -192,6 +200,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(checks::create_check)
     .service(checks::get_rules)
     .service(checks::reload_rules)
+    .service(admin::list_orgs)
+    .service(admin::create_org)
+    .service(admin::list_keys)
+    .service(admin::create_key)
+    .service(admin::revoke_key)
+    .service(admin::rotate_key)
     .route("/openapi.json", web::get().to(openapi_handler))
     .service(
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

@@ -33,7 +33,7 @@ pub struct CreatedKey {
     pub role: Role,
 }
 
-fn validate_org_code(code: &str) -> Result<(), String> {
+pub fn validate_org_code(code: &str) -> Result<(), String> {
     let ok = !code.is_empty()
         && code.len() <= 64
         && code

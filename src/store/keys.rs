@@ -33,3 +33,35 @@ pub fn find_active_by_hash(conn: &mut DbConn, hash: &str) -> StoreResult<Option<
         .first(conn)
         .optional()?)
 }
+
+pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<KeyRow>> {
+    Ok(api_keys::table
+        .find(id)
+        .select(KeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Keys, newest first, of one organisation or all.
+pub fn list(conn: &mut DbConn, org: Option<&str>) -> StoreResult<Vec<KeyRow>> {
+    let mut q = api_keys::table
+        .select(KeyRow::as_select())
+        .order((api_keys::created_at.desc(), api_keys::id.desc()))
+        .into_boxed();
+    if let Some(o) = org {
+        q = q.filter(api_keys::org_code.eq(o.to_string()));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Marks the key revoked unless it already is; true when this call revoked it.
+pub fn revoke(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> StoreResult<bool> {
+    let n = diesel::update(
+        api_keys::table
+            .filter(api_keys::id.eq(id))
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set(api_keys::revoked_at.eq(Some(at)))
+    .execute(conn)?;
+    Ok(n == 1)
+}

@@ -1,0 +1,321 @@
+//! Administration of organisations and API keys (roles of DESIGN.md). Keys are stored only as
+//! hashes; the secret is shown once, at creation or rotation. Every request authenticates
+//! against the database, so a revoked key is refused at once on every instance.
+
+use chrono::SecondsFormat;
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::keys::{create_key_blocking, generate_key, insert_key, validate_org_code};
+use super::{Ctx, ServiceError, ServiceResult};
+use crate::domain::{Caller, FieldError, Role};
+use crate::store::{self, keys, orgs, StoreError};
+
+const ADMINS: &[Role] = &[Role::Admin];
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OrgView {
+    pub code: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgInput {
+    /// 1 to 64 letters, digits, `-`, `_` or `.`; a provider's source code.
+    #[schema(example = "SCJG")]
+    pub code: Option<String>,
+    #[schema(example = "市市场监督管理局")]
+    pub name: Option<String>,
+}
+
+/// A key as listed: never its secret or hash.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub org_code: String,
+    pub role: String,
+    pub label: Option<String>,
+    pub created_at: String,
+    /// Null while the key is active.
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyInput {
+    #[schema(example = "SCJG")]
+    pub org_code: Option<String>,
+    /// `admin`, `provider`, `officer`, `system`, `partner` or `auditor`.
+    #[schema(example = "provider")]
+    pub role: Option<String>,
+    /// What the key is for.
+    pub label: Option<String>,
+}
+
+/// A new key: `key` is shown this once and not stored.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NewKeyView {
+    pub id: String,
+    #[schema(example = "cg_3q2-7wEXAMPLEo0V8n2b1T5yXkq9mJd4Rr6sUe8hZc")]
+    pub key: String,
+    pub org_code: String,
+    pub role: String,
+    pub label: Option<String>,
+    /// For a rotation: the key this one replaces (now revoked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+}
+
+fn ts(t: chrono::NaiveDateTime) -> String {
+    t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn key_view(k: keys::KeyRow) -> KeyView {
+    KeyView {
+        id: k.id,
+        org_code: k.org_code,
+        role: k.role,
+        label: k.label,
+        created_at: ts(k.created_at),
+        revoked_at: k.revoked_at.map(ts),
+    }
+}
+
+fn admin(caller: &Caller, what: &str) -> ServiceResult<()> {
+    caller
+        .require(ADMINS, what)
+        .map_err(ServiceError::Forbidden)
+}
+
+fn invalid(field: &str, code: &str, msg: impl Into<String>) -> ServiceError {
+    ServiceError::Invalid(vec![FieldError::new(field, code, msg)])
+}
+
+pub async fn list_orgs(ctx: &Ctx, caller: &Caller) -> ServiceResult<Vec<OrgView>> {
+    admin(caller, "list organisations")?;
+    let rows = ctx.db.run(orgs::list).await?;
+    Ok(rows
+        .into_iter()
+        .map(|o| OrgView {
+            code: o.code,
+            name: o.name,
+            created_at: ts(o.created_at),
+        })
+        .collect())
+}
+
+/// Creates an organisation; an existing code keeps its name (200 rather than 201).
+pub async fn create_org(
+    ctx: &Ctx,
+    caller: &Caller,
+    input: OrgInput,
+) -> ServiceResult<(bool, OrgView)> {
+    admin(caller, "create organisations")?;
+    let code = input
+        .code
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("")
+        .to_string();
+    validate_org_code(&code).map_err(|m| invalid("code", "invalid_value", m))?;
+    let name = input
+        .name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("")
+        .to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(invalid(
+            "name",
+            "required",
+            "give the organisation's name (at most 200 characters)",
+        ));
+    }
+    let c = code.clone();
+    let (created, row) = ctx
+        .db
+        .run_write(move |conn| {
+            let created = orgs::ensure(conn, &c, &name)?;
+            let row = orgs::find(conn, &c)?
+                .ok_or_else(|| StoreError::Corrupt(format!("organisation {c} vanished")))?;
+            Ok((created, row))
+        })
+        .await?;
+    Ok((
+        created,
+        OrgView {
+            code: row.code,
+            name: row.name,
+            created_at: ts(row.created_at),
+        },
+    ))
+}
+
+pub async fn list_keys(
+    ctx: &Ctx,
+    caller: &Caller,
+    org: Option<String>,
+) -> ServiceResult<Vec<KeyView>> {
+    admin(caller, "list keys")?;
+    let rows = ctx
+        .db
+        .run(move |conn| keys::list(conn, org.as_deref()))
+        .await?;
+    Ok(rows.into_iter().map(key_view).collect())
+}
+
+pub async fn create_key(ctx: &Ctx, caller: &Caller, input: KeyInput) -> ServiceResult<NewKeyView> {
+    admin(caller, "create keys")?;
+    let org = input
+        .org_code
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("")
+        .to_string();
+    let mut errors = Vec::new();
+    if let Err(m) = validate_org_code(&org) {
+        errors.push(FieldError::new("org_code", "invalid_value", m));
+    }
+    let role = match input.role.as_deref().map(str::trim).and_then(Role::parse) {
+        Some(r) => Some(r),
+        None => {
+            errors.push(FieldError::new(
+                "role",
+                "invalid_value",
+                format!("role is one of {}", Role::allowed()),
+            ));
+            None
+        }
+    };
+    let label = input
+        .label
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty());
+    if label.as_ref().is_some_and(|l| l.chars().count() > 200) {
+        errors.push(FieldError::new(
+            "label",
+            "invalid_length",
+            "at most 200 characters",
+        ));
+    }
+    let Some(role) = role.filter(|_| errors.is_empty()) else {
+        return Err(ServiceError::Invalid(errors));
+    };
+    let l = label.clone();
+    let created = ctx
+        .db
+        .run_write(move |conn| {
+            create_key_blocking(conn, &org, None, role, l.as_deref()).map_err(StoreError::Corrupt)
+        })
+        .await?;
+    tracing::info!(key_id = %created.id, org = %created.org_code, role = %created.role, "key created");
+    Ok(NewKeyView {
+        id: created.id,
+        key: created.key,
+        org_code: created.org_code,
+        role: created.role.as_str().into(),
+        label,
+        replaces: None,
+    })
+}
+
+/// Revokes a key; revoking a revoked key changes nothing. Refused for the caller's own key, so
+/// an administrator cannot lock everyone out by mistake.
+pub async fn revoke_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<KeyView> {
+    admin(caller, "revoke keys")?;
+    if id == caller.key_id {
+        return Err(invalid(
+            "id",
+            "own_key",
+            "an administrator cannot revoke the key in use; use another admin key",
+        ));
+    }
+    let id2 = id.to_string();
+    let now = store::now();
+    let row = ctx
+        .db
+        .run_write(move |conn| {
+            keys::revoke(conn, &id2, now)?;
+            keys::find(conn, &id2)
+        })
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("key {id}")))?;
+    tracing::info!(key_id = %row.id, "key revoked");
+    Ok(key_view(row))
+}
+
+/// What a rotation found.
+pub enum Rotation {
+    Missing,
+    AlreadyRevoked,
+    /// The old key (now revoked), the new key's id and its secret.
+    Done(keys::KeyRow, String, String),
+}
+
+/// Replaces a key by a new one of the same organisation, role and label, in one transaction:
+/// the old key stops working as the new one starts (the API and `creditgate keys rotate`).
+pub fn rotate_blocking(conn: &mut store::DbConn, id: &str) -> Result<Rotation, StoreError> {
+    let secret = generate_key();
+    let now = store::now();
+    conn.transaction::<_, StoreError, _>(|conn| {
+        let Some(old) = keys::find(conn, id)? else {
+            return Ok(Rotation::Missing);
+        };
+        if old.revoked_at.is_some() {
+            return Ok(Rotation::AlreadyRevoked);
+        }
+        keys::revoke(conn, &old.id, now)?;
+        let role = Role::parse(&old.role)
+            .ok_or_else(|| StoreError::Corrupt(format!("key {} has role {}", old.id, old.role)))?;
+        let new_id = insert_key(
+            conn,
+            &old.org_code,
+            None,
+            role,
+            &secret,
+            old.label.as_deref(),
+        )?;
+        Ok(Rotation::Done(old, new_id, secret))
+    })
+}
+
+pub async fn rotate_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<NewKeyView> {
+    admin(caller, "rotate keys")?;
+    let id2 = id.to_string();
+    match ctx
+        .db
+        .run_write(move |conn| rotate_blocking(conn, &id2))
+        .await?
+    {
+        Rotation::Missing => Err(ServiceError::NotFound(format!("key {id}"))),
+        Rotation::AlreadyRevoked => Err(invalid(
+            "id",
+            "revoked",
+            "the key is revoked; create a new key instead",
+        )),
+        Rotation::Done(old, new_id, secret) => {
+            tracing::info!(old = %old.id, new = %new_id, "key rotated");
+            Ok(NewKeyView {
+                id: new_id,
+                key: secret,
+                org_code: old.org_code,
+                role: old.role,
+                label: old.label,
+                replaces: Some(old.id),
+            })
+        }
+    }
+}
+
+/// The CLI's `keys revoke`: by id, without a caller (the operator has the database).
+pub fn revoke_blocking(conn: &mut store::DbConn, id: &str) -> Result<bool, String> {
+    match keys::find(conn, id).map_err(|e| e.to_string())? {
+        None => Err(format!(
+            "no key {id}; `creditgate keys list` shows the keys"
+        )),
+        Some(_) => keys::revoke(conn, id, store::now()).map_err(|e| e.to_string()),
+    }
+}
