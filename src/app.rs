@@ -69,7 +69,7 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
 /// The keys for natural persons' ID numbers: from `CREDITGATE_DATA_KEY`; on the embedded
 /// SQLite default without it, from a key file beside the database file (made on first start,
 /// readable by the owner only), so the demo runs with no set-up. PostgreSQL needs the variable.
-fn data_keys(config: &Config, backend: store::Backend) -> anyhow::Result<DataKeys> {
+pub fn data_keys(config: &Config, backend: store::Backend) -> anyhow::Result<DataKeys> {
     if let Some(k) = &config.data_key {
         return DataKeys::parse(k.expose()).map_err(|e| anyhow::anyhow!("{e}"));
     }
@@ -121,6 +121,8 @@ impl Application {
         let listener = TcpListener::bind(&config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let port = listener.local_addr()?.port();
+        // Seals new access-log entries into the chain; one sealer at a time across instances.
+        crate::service::audit::spawn_sealer(ctx.clone(), std::time::Duration::from_millis(500));
         let state = web::Data::new(AppState {
             ctx,
             metrics: Metrics::new().context("metrics registry")?,

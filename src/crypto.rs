@@ -25,6 +25,7 @@ pub struct DataKeys {
     enc: [u8; 16],
     mac: [u8; 32],
     lookup: [u8; 32],
+    audit: [u8; 32],
 }
 
 impl fmt::Debug for DataKeys {
@@ -68,12 +69,19 @@ impl DataKeys {
             enc,
             mac: hmac(master, &[b"creditgate personal data: mac key"]),
             lookup: hmac(master, &[b"creditgate personal data: lookup key"]),
+            audit: hmac(master, &[b"creditgate access log: chain key"]),
         }
     }
 
     /// The keyed hash an ID number is found by: equal numbers, equal hashes, under one key.
     pub fn lookup_hash(&self, id: &IdNumber) -> String {
         hex::encode(hmac(&self.lookup, &[id.expose().as_bytes()]))
+    }
+
+    /// HMAC-SM3 of the parts under the access log's key, hex: the access log's entry and chain
+    /// hashes, which nobody without the key can recompute after an edit.
+    pub fn audit_mac(&self, parts: &[&[u8]]) -> String {
+        hex::encode(hmac(&self.audit, parts))
     }
 
     /// `sm4ctr1:` and base64 of a random 16-byte IV, the ciphertext and a 16-byte tag.

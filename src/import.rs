@@ -497,7 +497,7 @@ pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportR
                 row_to_record(layout, &row).and_then(|v| ingest::parse_item(v, &submitter, &known))
             })
             .collect();
-        let result = ingest::store_batch(ctx, parsed).await?;
+        let result = ingest::store_batch(ctx, &submitter.caller, parsed).await?;
         for item in &result.results {
             if let Some(errors) = &item.errors {
                 // Spreadsheet row numbers: the header is row 1.

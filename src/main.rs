@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// The access log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the OpenAPI document the server serves.
     Openapi,
     /// Generate synthetic subjects and records (deterministic by seed) for load tests.
@@ -90,6 +95,15 @@ enum KeysCommand {
     Revoke { id: String },
     /// Replace a key by a new one (same organisation, role, label); prints the new key alone.
     Rotate { id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole chain: names every edited, deleted, inserted or reordered entry; exit 1
+    /// on any break. Unsealed entries are counted (a running server seals them within a second).
+    Verify,
+    /// Seal the unsealed entries into the chain now (a running server does this by itself).
+    Seal,
 }
 
 #[derive(Subcommand)]
@@ -162,6 +176,15 @@ fn main() -> ExitCode {
             };
             let dir = dir.unwrap_or_else(|| config.rules_dir.clone());
             return rules_command(&dir, test);
+        }
+        Command::Audit { command } => {
+            return match audit_command(&config, command) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Openapi => {
             print!("{}", creditgate::api::openapi_json());
@@ -306,7 +329,12 @@ fn reload_on_sighup(ctx: creditgate::service::Ctx) {
             }
         };
         while hup.recv().await.is_some() {
-            match reload(&ctx).await {
+            let who = creditgate::domain::Caller {
+                key_id: "sighup".into(),
+                org_code: "OPERATOR".into(),
+                role: creditgate::domain::Role::Admin,
+            };
+            match reload(&ctx, &who).await {
                 Ok(o) => {
                     tracing::info!(digest = %o.digest, changed = o.changed, "SIGHUP: rules reloaded")
                 }
@@ -349,8 +377,25 @@ fn create_key(
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
     store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
-    let created =
-        keys::create_key_blocking(&mut conn, org, name, role, label).map_err(anyhow::Error::msg)?;
+    let data = data_keys(config)?;
+    let created = diesel::Connection::transaction::<_, anyhow::Error, _>(&mut *conn, |conn| {
+        let k =
+            keys::create_key_blocking(conn, org, name, role, label).map_err(anyhow::Error::msg)?;
+        creditgate::service::audit::append(
+            conn,
+            &data,
+            &creditgate::service::admin::operator(),
+            &creditgate::service::audit::Entry {
+                action: "key.create",
+                outcome: "ok",
+                detail: Some(
+                    serde_json::json!({"key_id": k.id, "org_code": k.org_code, "role": k.role.as_str()}),
+                ),
+                ..Default::default()
+            },
+        )?;
+        Ok(k)
+    })?;
     eprintln!(
         "created {} key {} for {}",
         created.role.as_str(),
@@ -359,6 +404,46 @@ fn create_key(
     );
     println!("{}", created.key);
     Ok(())
+}
+
+fn audit_command(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    use creditgate::service::audit;
+    let keys = data_keys(config)?;
+    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
+    let mut conn = pool.get()?;
+    store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    match command {
+        AuditCommand::Seal => {
+            let n = audit::seal_all(&mut conn, &keys).map_err(anyhow::Error::msg)?;
+            println!("sealed {n} entries");
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify => {
+            let v = audit::verify(&mut conn, &keys).map_err(anyhow::Error::msg)?;
+            for b in &v.breaks {
+                println!("BREAK {}", b.problem);
+            }
+            println!(
+                "{} sealed entries (head seq {}, {}), {} not yet sealed; {} breaks",
+                v.sealed,
+                v.head_seq,
+                v.head,
+                v.unsealed,
+                v.breaks.len()
+            );
+            Ok(if v.breaks.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+/// The data keys of the configured database (the access log's chain key derives from them).
+fn data_keys(config: &Config) -> anyhow::Result<creditgate::crypto::DataKeys> {
+    let backend = store::backend_of(&config.database_url).map_err(anyhow::Error::msg)?;
+    creditgate::app::data_keys(config, backend)
 }
 
 fn list_keys(config: &Config, org: Option<&str>) -> anyhow::Result<()> {
@@ -389,8 +474,8 @@ fn revoke_key(config: &Config, id: &str) -> anyhow::Result<()> {
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
     store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
-    let revoked =
-        creditgate::service::admin::revoke_blocking(&mut conn, id).map_err(anyhow::Error::msg)?;
+    let revoked = creditgate::service::admin::revoke_blocking(&mut conn, &data_keys(config)?, id)
+        .map_err(anyhow::Error::msg)?;
     eprintln!(
         "{}",
         if revoked {
@@ -407,7 +492,9 @@ fn rotate_key(config: &Config, id: &str) -> anyhow::Result<()> {
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
     store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
-    match rotate_blocking(&mut conn, id).map_err(anyhow::Error::msg)? {
+    let keys = data_keys(config)?;
+    let who = creditgate::service::admin::operator();
+    match rotate_blocking(&mut conn, &keys, &who, id).map_err(anyhow::Error::msg)? {
         Rotation::Missing => anyhow::bail!("no key {id}; `creditgate keys list` shows the keys"),
         Rotation::AlreadyRevoked => anyhow::bail!("key {id} is revoked; create a new key instead"),
         Rotation::Done(old, new_id, secret) => {

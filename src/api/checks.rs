@@ -182,7 +182,7 @@ pub async fn reload_rules(
     caller
         .require(&[Role::Admin], "reload the rules")
         .map_err(ApiError::Forbidden)?;
-    match rules_service::reload(&state.ctx).await {
+    match rules_service::reload(&state.ctx, &caller).await {
         Ok(outcome) => Ok(HttpResponse::Ok().json(outcome)),
         Err(ReloadError::Invalid(errors)) => Err(ApiError::Invalid(
             errors

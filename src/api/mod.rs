@@ -1,6 +1,7 @@
 //! The HTTP API: handlers, extractors, problem+json errors, the OpenAPI document.
 
 pub mod admin;
+pub mod audit;
 pub mod checks;
 pub mod error;
 pub mod extract;
@@ -140,6 +141,7 @@ impl Modify for BearerAuth {
         admin::create_key,
         admin::revoke_key,
         admin::rotate_key,
+        audit::list_entries,
     ),
     components(schemas(error::Problem, crate::service::FieldErrorDoc)),
     modifiers(&BearerAuth),
@@ -150,6 +152,7 @@ impl Modify for BearerAuth {
         (name = "checks", description = "Joint-sanction checks: verdicts, findings with their legal basis, stored verifiable reports"),
         (name = "rules", description = "The active rule set"),
         (name = "admin", description = "Organisations and API keys (admin)"),
+        (name = "audit", description = "The hash-chained access log (auditors)"),
     )
 )]
 pub struct ApiDoc;
@@ -206,6 +209,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(admin::create_key)
     .service(admin::revoke_key)
     .service(admin::rotate_key)
+    .service(audit::list_entries)
     .route("/openapi.json", web::get().to(openapi_handler))
     .service(
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

@@ -9,8 +9,10 @@ use utoipa::ToSchema;
 
 use super::keys::{create_key_blocking, generate_key, insert_key, validate_org_code};
 use super::{Ctx, ServiceError, ServiceResult};
+use crate::crypto::DataKeys;
 use crate::domain::{Caller, FieldError, Role};
 use crate::store::{self, keys, orgs, StoreError};
+use serde_json::json;
 
 const ADMINS: &[Role] = &[Role::Admin];
 
@@ -135,13 +137,25 @@ pub async fn create_org(
         ));
     }
     let c = code.clone();
+    let (keys, who) = (ctx.keys.clone(), caller.clone());
     let (created, row) = ctx
         .db
         .run_write(move |conn| {
-            let created = orgs::ensure(conn, &c, &name)?;
-            let row = orgs::find(conn, &c)?
-                .ok_or_else(|| StoreError::Corrupt(format!("organisation {c} vanished")))?;
-            Ok((created, row))
+            conn.transaction::<_, StoreError, _>(|conn| {
+                let created = orgs::ensure(conn, &c, &name)?;
+                let row = orgs::find(conn, &c)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("organisation {c} vanished")))?;
+                if created {
+                    log_change(
+                        conn,
+                        &keys,
+                        &who,
+                        "org.create",
+                        json!({"org_code": c, "name": name}),
+                    )?;
+                }
+                Ok((created, row))
+            })
         })
         .await?;
     Ok((
@@ -205,10 +219,22 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: KeyInput) -> ServiceR
         return Err(ServiceError::Invalid(errors));
     };
     let l = label.clone();
+    let (keys, who) = (ctx.keys.clone(), caller.clone());
     let created = ctx
         .db
         .run_write(move |conn| {
-            create_key_blocking(conn, &org, None, role, l.as_deref()).map_err(StoreError::Corrupt)
+            conn.transaction::<_, StoreError, _>(|conn| {
+                let k = create_key_blocking(conn, &org, None, role, l.as_deref())
+                    .map_err(StoreError::Corrupt)?;
+                log_change(
+                    conn,
+                    &keys,
+                    &who,
+                    "key.create",
+                    json!({"key_id": k.id, "org_code": k.org_code, "role": k.role.as_str()}),
+                )?;
+                Ok(k)
+            })
         })
         .await?;
     tracing::info!(key_id = %created.id, org = %created.org_code, role = %created.role, "key created");
@@ -235,11 +261,16 @@ pub async fn revoke_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<K
     }
     let id2 = id.to_string();
     let now = store::now();
+    let (dk, who) = (ctx.keys.clone(), caller.clone());
     let row = ctx
         .db
         .run_write(move |conn| {
-            keys::revoke(conn, &id2, now)?;
-            keys::find(conn, &id2)
+            conn.transaction::<_, StoreError, _>(|conn| {
+                if keys::revoke(conn, &id2, now)? {
+                    log_change(conn, &dk, &who, "key.revoke", json!({"key_id": id2}))?;
+                }
+                keys::find(conn, &id2)
+            })
         })
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("key {id}")))?;
@@ -257,7 +288,12 @@ pub enum Rotation {
 
 /// Replaces a key by a new one of the same organisation, role and label, in one transaction:
 /// the old key stops working as the new one starts (the API and `creditgate keys rotate`).
-pub fn rotate_blocking(conn: &mut store::DbConn, id: &str) -> Result<Rotation, StoreError> {
+pub fn rotate_blocking(
+    conn: &mut store::DbConn,
+    dk: &DataKeys,
+    who: &Caller,
+    id: &str,
+) -> Result<Rotation, StoreError> {
     let secret = generate_key();
     let now = store::now();
     conn.transaction::<_, StoreError, _>(|conn| {
@@ -278,6 +314,13 @@ pub fn rotate_blocking(conn: &mut store::DbConn, id: &str) -> Result<Rotation, S
             &secret,
             old.label.as_deref(),
         )?;
+        log_change(
+            conn,
+            dk,
+            who,
+            "key.rotate",
+            json!({"key_id": old.id, "new_key_id": new_id}),
+        )?;
         Ok(Rotation::Done(old, new_id, secret))
     })
 }
@@ -285,9 +328,10 @@ pub fn rotate_blocking(conn: &mut store::DbConn, id: &str) -> Result<Rotation, S
 pub async fn rotate_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<NewKeyView> {
     admin(caller, "rotate keys")?;
     let id2 = id.to_string();
+    let (dk, who) = (ctx.keys.clone(), caller.clone());
     match ctx
         .db
-        .run_write(move |conn| rotate_blocking(conn, &id2))
+        .run_write(move |conn| rotate_blocking(conn, &dk, &who, &id2))
         .await?
     {
         Rotation::Missing => Err(ServiceError::NotFound(format!("key {id}"))),
@@ -310,12 +354,49 @@ pub async fn rotate_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<N
     }
 }
 
-/// The CLI's `keys revoke`: by id, without a caller (the operator has the database).
-pub fn revoke_blocking(conn: &mut store::DbConn, id: &str) -> Result<bool, String> {
-    match keys::find(conn, id).map_err(|e| e.to_string())? {
-        None => Err(format!(
-            "no key {id}; `creditgate keys list` shows the keys"
-        )),
-        Some(_) => keys::revoke(conn, id, store::now()).map_err(|e| e.to_string()),
+/// The CLI's `keys revoke`: by id, as the operator (the command line's own caller).
+pub fn revoke_blocking(conn: &mut store::DbConn, dk: &DataKeys, id: &str) -> Result<bool, String> {
+    let who = operator();
+    conn.transaction::<_, StoreError, _>(|conn| {
+        if keys::find(conn, id)?.is_none() {
+            return Ok(None);
+        }
+        let revoked = keys::revoke(conn, id, store::now())?;
+        if revoked {
+            log_change(conn, dk, &who, "key.revoke", json!({"key_id": id}))?;
+        }
+        Ok(Some(revoked))
+    })
+    .map_err(|e| e.to_string())?
+    .ok_or_else(|| format!("no key {id}; `creditgate keys list` shows the keys"))
+}
+
+/// The caller that command-line administration is logged as.
+pub fn operator() -> Caller {
+    Caller {
+        key_id: "cli".into(),
+        org_code: "OPERATOR".into(),
+        role: Role::Admin,
     }
+}
+
+fn log_change(
+    conn: &mut store::DbConn,
+    dk: &DataKeys,
+    who: &Caller,
+    action: &'static str,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    super::audit::append(
+        conn,
+        dk,
+        who,
+        &super::audit::Entry {
+            action,
+            outcome: "ok",
+            detail: Some(detail),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
 }

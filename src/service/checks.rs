@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::query::check_purpose;
-use super::{policy, Ctx, ServiceError, ServiceResult};
+use super::{audit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
     canonical_json, Caller, FieldError, IdNumber, PenaltyType, RecordKind, RecordStatus, Role,
     Severity, SharingClass, SubjectKey, Uscc, UsccError, Yuan,
@@ -976,26 +976,46 @@ async fn run_plan(
             report.digest = digest_of(&body);
             let facts = serde_json::to_string(&g.stored)
                 .map_err(|e| StoreError::Corrupt(format!("facts: {e}")))?;
-            store_checks::insert_report(
-                conn,
-                &ReportRow {
-                    report_no,
-                    scenario: plan.scenario.clone(),
-                    subject_key: subject_key.clone(),
-                    verdict: report.verdict.clone(),
-                    rule_set_digest: set.digest.clone(),
-                    requester_org: caller.org_code.clone(),
-                    requester_role: caller.role.as_str().into(),
-                    requester_key_id: caller.key_id.clone(),
-                    purpose: plan.purpose.clone(),
-                    reference: plan.reference.clone(),
-                    as_of: plan.as_of,
-                    checked_at: ctx_now_naive(&checked_at),
-                    report: canonical_json(&body),
-                    facts,
-                    digest: report.digest.clone(),
-                },
-            )?;
+            let used: Vec<String> = g.stored.provenance.keys().cloned().collect();
+            let row = ReportRow {
+                report_no,
+                scenario: plan.scenario.clone(),
+                subject_key: subject_key.clone(),
+                verdict: report.verdict.clone(),
+                rule_set_digest: set.digest.clone(),
+                requester_org: caller.org_code.clone(),
+                requester_role: caller.role.as_str().into(),
+                requester_key_id: caller.key_id.clone(),
+                purpose: plan.purpose.clone(),
+                reference: plan.reference.clone(),
+                as_of: plan.as_of,
+                checked_at: ctx_now_naive(&checked_at),
+                report: canonical_json(&body),
+                facts,
+                digest: report.digest.clone(),
+            };
+            // The report and its access-log entry are one transaction.
+            diesel::Connection::transaction::<_, StoreError, _>(conn, |conn| {
+                store_checks::insert_report(conn, &row)?;
+                audit::append(
+                    conn,
+                    &keys,
+                    &caller,
+                    &audit::Entry {
+                        action: "check.run",
+                        subject_key: Some(row.subject_key.clone()),
+                        records: used,
+                        purpose: Some(row.purpose.clone()),
+                        reference: row.reference.clone(),
+                        outcome: "ok",
+                        detail: Some(json!({
+                            "report_no": row.report_no,
+                            "scenario": row.scenario,
+                            "verdict": row.verdict,
+                        })),
+                    },
+                )
+            })?;
             Ok(report)
         })
         .await?;
@@ -1015,12 +1035,25 @@ fn ctx_now_naive(rfc3339: &str) -> chrono::NaiveDateTime {
         .unwrap_or_default()
 }
 
+/// Refuses (and logs the refusal) unless the caller's role may run checks.
+async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> ServiceResult<()> {
+    if let Err(why) = caller.require(CHECKERS, "run checks") {
+        let e = audit::Entry {
+            action: "check.run",
+            purpose: purpose.clone(),
+            outcome: "denied",
+            ..Default::default()
+        };
+        audit::log(ctx, caller, e).await?;
+        return Err(ServiceError::Forbidden(why));
+    }
+    Ok(())
+}
+
 /// `POST /api/v1/checks`.
 #[tracing::instrument(skip_all, fields(role = %caller.role))]
 pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResult<Report> {
-    caller
-        .require(CHECKERS, "run checks")
-        .map_err(ServiceError::Forbidden)?;
+    may_check(ctx, caller, &req.purpose).await?;
     let set = ctx.rules();
     let plan = plan(&set, ctx.clock.today(), &req).map_err(ServiceError::Invalid)?;
     run_plan(ctx, caller, set, plan).await
@@ -1033,9 +1066,7 @@ pub async fn check_batch(
     caller: &Caller,
     req: BatchCheckRequest,
 ) -> ServiceResult<BatchReports> {
-    caller
-        .require(CHECKERS, "run checks")
-        .map_err(ServiceError::Forbidden)?;
+    may_check(ctx, caller, &req.purpose).await?;
     let set = ctx.rules();
     let today = ctx.clock.today();
     let mut errors = Vec::new();
@@ -1114,11 +1145,27 @@ fn report_from_row(row: &ReportRow) -> ServiceResult<Report> {
 
 /// `GET /api/v1/checks/{report_no}`: the requesting organisation, admins and auditors.
 pub async fn get_report(ctx: &Ctx, caller: &Caller, report_no: &str) -> ServiceResult<Report> {
-    let row = load_report(ctx, report_no).await?;
+    let entry = |outcome: &'static str| audit::Entry {
+        action: "check.read",
+        outcome,
+        detail: Some(json!({"report_no": report_no})),
+        ..Default::default()
+    };
+    let row = match load_report(ctx, report_no).await {
+        Ok(r) => r,
+        Err(e) => {
+            audit::log(ctx, caller, entry("not_found")).await?;
+            return Err(e);
+        }
+    };
     if !may_read(caller, &row) {
         // Reports of other organisations are answered as absent.
+        audit::log(ctx, caller, entry("denied")).await?;
         return Err(ServiceError::NotFound(format!("report {report_no}")));
     }
+    let mut e = entry("ok");
+    e.subject_key = Some(row.subject_key.clone());
+    audit::log(ctx, caller, e).await?;
     report_from_row(&row)
 }
 
@@ -1127,7 +1174,7 @@ pub async fn get_report(ctx: &Ctx, caller: &Caller, report_no: &str) -> ServiceR
 /// the verdict and the time.
 pub async fn verify(
     ctx: &Ctx,
-    _caller: &Caller,
+    caller: &Caller,
     report_no: &str,
     digest: Option<&str>,
 ) -> ServiceResult<Verification> {
@@ -1140,6 +1187,18 @@ pub async fn verify(
         )]));
     }
     let row = load_report(ctx, report_no).await?;
+    audit::log(
+        ctx,
+        caller,
+        audit::Entry {
+            action: "check.verify",
+            subject_key: Some(row.subject_key.clone()),
+            outcome: "ok",
+            detail: Some(json!({"report_no": row.report_no})),
+            ..Default::default()
+        },
+    )
+    .await?;
     let body: Value = serde_json::from_str(&row.report)
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("report {}: {e}", row.report_no)))?;
     let intact = digest_of(&body) == row.digest;
@@ -1211,8 +1270,26 @@ pub async fn feedback(
         created_at: ctx.clock.now().naive_utc(),
     };
     let saved = row.clone();
+    let keys = ctx.keys.clone();
+    let who = caller.clone();
     ctx.db
-        .run_write(move |conn| store_checks::insert_feedback(conn, &saved))
+        .run_write(move |conn| {
+            diesel::Connection::transaction::<_, StoreError, _>(conn, |conn| {
+                store_checks::insert_feedback(conn, &saved)?;
+                audit::append(
+                    conn,
+                    &keys,
+                    &who,
+                    &audit::Entry {
+                        action: "check.feedback",
+                        outcome: "ok",
+                        detail: Some(json!({"report_no": saved.report_no, "action": saved.action, "feedback_id": saved.id})),
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            })
+        })
         .await?;
     Ok(FeedbackView {
         id: row.id,

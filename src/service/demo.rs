@@ -109,7 +109,7 @@ pub async fn load(ctx: &Ctx, subjects_count: u64) -> ServiceResult<DemoOutcome> 
     }
     let mut records = 0;
     for chunk in items.chunks(500) {
-        let result = ingest::store_batch(ctx, chunk.to_vec()).await?;
+        let result = ingest::store_batch(ctx, &submitter("DEMO").caller, chunk.to_vec()).await?;
         if result.summary.rejected > 0 {
             let first = result.results.iter().find_map(|r| r.errors.clone());
             return Err(ServiceError::Internal(anyhow::anyhow!(

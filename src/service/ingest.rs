@@ -812,9 +812,14 @@ pub type Parsed = Result<(NewRecord, String), Vec<FieldError>>;
 
 /// Stores already-parsed items: one transaction, one savepoint per item. Returns the results in
 /// input order and the cache keys of the subjects that changed.
-pub async fn store_batch(ctx: &Ctx, parsed: Vec<Parsed>) -> ServiceResult<BatchResult> {
+pub async fn store_batch(
+    ctx: &Ctx,
+    caller: &Caller,
+    parsed: Vec<Parsed>,
+) -> ServiceResult<BatchResult> {
     let now = store::now();
     let keys = ctx.keys.clone();
+    let caller = caller.clone();
     let (results, touched) = ctx
         .db
         .run_write(move |conn| {
@@ -877,6 +882,30 @@ pub async fn store_batch(ctx: &Ctx, parsed: Vec<Parsed>) -> ServiceResult<BatchR
                     };
                     results.push(result);
                 }
+                // The submission is logged in its own transaction: no entry without the change.
+                let changed: Vec<String> = results
+                    .iter()
+                    .filter(|r| matches!(r.status, ItemStatus::Created | ItemStatus::Updated))
+                    .filter_map(|r| r.id.clone())
+                    .collect();
+                let count = |s: ItemStatus| results.iter().filter(|r| r.status == s).count();
+                super::audit::append(
+                    conn,
+                    &keys,
+                    &caller,
+                    &super::audit::Entry {
+                        action: "records.submit",
+                        records: changed,
+                        outcome: "ok",
+                        detail: Some(serde_json::json!({
+                            "created": count(ItemStatus::Created),
+                            "updated": count(ItemStatus::Updated),
+                            "unchanged": count(ItemStatus::Unchanged),
+                            "rejected": count(ItemStatus::Rejected),
+                        })),
+                        ..Default::default()
+                    },
+                )?;
                 Ok((results, touched))
             })
         })
@@ -914,5 +943,5 @@ pub async fn ingest_batch(
         .into_iter()
         .map(|item| parse_item(item, submitter, &known))
         .collect();
-    store_batch(ctx, parsed).await
+    store_batch(ctx, &submitter.caller, parsed).await
 }

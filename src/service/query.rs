@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{policy, Ctx, ServiceError, ServiceResult};
+use super::{audit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{Caller, RecordKind, RecordStatus, Role, SharingClass, SubjectKey, Uscc};
 use crate::store::records::RecordRow;
 use crate::store::subjects::SubjectRow;
@@ -205,7 +205,7 @@ pub fn check_purpose(purpose: Option<&str>) -> ServiceResult<String> {
     }
 }
 
-/// One record, if it exists and the caller may see it.
+/// One record, if it exists and the caller may see it. Logged, whatever the outcome.
 #[tracing::instrument(skip_all, fields(record_id = %id, role = %caller.role))]
 pub async fn get_record(
     ctx: &Ctx,
@@ -213,9 +213,17 @@ pub async fn get_record(
     id: String,
     purpose: Option<&str>,
 ) -> ServiceResult<RecordView> {
-    caller
-        .require(READERS, "read credit records")
-        .map_err(ServiceError::Forbidden)?;
+    let entry = |outcome: &'static str| audit::Entry {
+        action: "record.read",
+        records: vec![id.clone()],
+        purpose: purpose.map(str::to_string),
+        outcome,
+        ..Default::default()
+    };
+    if let Err(why) = caller.require(READERS, "read credit records") {
+        audit::log(ctx, caller, entry("denied")).await?;
+        return Err(ServiceError::Forbidden(why));
+    }
     check_purpose(purpose)?;
     let lookup = id.clone();
     let found = ctx
@@ -228,13 +236,21 @@ pub async fn get_record(
                 .ok_or_else(|| StoreError::Corrupt(format!("record {} has no subject", r.id)))?;
             let mut v = record_view(&r)?;
             v.subject = Some(subject_view(&s));
-            Ok(Some(v))
+            Ok(Some((v, s.subject_key)))
         })
         .await?;
     match found {
         // A record the caller may not see is answered as absent, so that its existence leaks nothing.
-        Some(v) if visible(caller, &v) => Ok(v),
-        _ => Err(ServiceError::NotFound(format!("record {id}"))),
+        Some((v, key)) if visible(caller, &v) => {
+            let mut e = entry("ok");
+            e.subject_key = Some(key);
+            audit::log(ctx, caller, e).await?;
+            Ok(v)
+        }
+        _ => {
+            audit::log(ctx, caller, entry("not_found")).await?;
+            Err(ServiceError::NotFound(format!("record {id}")))
+        }
     }
 }
 
@@ -289,9 +305,19 @@ pub async fn subject_profile(
     uscc: &str,
     purpose: Option<&str>,
 ) -> ServiceResult<Profile> {
-    caller
-        .require(READERS, "read credit profiles")
-        .map_err(ServiceError::Forbidden)?;
+    if let Err(why) = caller.require(READERS, "read credit profiles") {
+        let e = audit::Entry {
+            action: "profile.read",
+            subject_key: Uscc::parse(uscc)
+                .ok()
+                .map(|u| ctx.subject_key(&SubjectKey::Uscc(u))),
+            purpose: purpose.map(str::to_string),
+            outcome: "denied",
+            ..Default::default()
+        };
+        audit::log(ctx, caller, e).await?;
+        return Err(ServiceError::Forbidden(why));
+    }
     let uscc = Uscc::parse(uscc).map_err(|e| {
         ServiceError::Invalid(vec![crate::domain::FieldError::new(
             "uscc",
@@ -301,7 +327,16 @@ pub async fn subject_profile(
     })?;
     check_purpose(purpose)?;
     let key = ctx.subject_key(&SubjectKey::Uscc(uscc.clone()));
+    let mut entry = audit::Entry {
+        action: "profile.read",
+        subject_key: Some(key.clone()),
+        purpose: purpose.map(str::to_string),
+        outcome: "ok",
+        ..Default::default()
+    };
     let Some(cached) = load_profile(ctx, key).await? else {
+        entry.outcome = "not_found";
+        audit::log(ctx, caller, entry).await?;
         return Err(ServiceError::NotFound(format!("subject {uscc}")));
     };
     let today = ctx.clock.today();
@@ -327,6 +362,8 @@ pub async fn subject_profile(
         }
     }
     active_lists.sort();
+    entry.records = records.iter().map(|r| r.id.clone()).collect();
+    audit::log(ctx, caller, entry).await?;
     Ok(Profile {
         subject: cached.subject,
         summary: ProfileSummary {

@@ -24,7 +24,7 @@ pub enum ReloadError {
 
 /// Loads the rule files again from the configured directory and, if they are valid, keeps
 /// them in the database and makes them active.
-pub async fn reload(ctx: &Ctx) -> Result<ReloadOutcome, ReloadError> {
+pub async fn reload(ctx: &Ctx, who: &crate::domain::Caller) -> Result<ReloadOutcome, ReloadError> {
     let dir = ctx.rules_dir.clone();
     let set = tokio::task::spawn_blocking(move || load::load_dir(&dir))
         .await
@@ -32,8 +32,30 @@ pub async fn reload(ctx: &Ctx) -> Result<ReloadOutcome, ReloadError> {
         .map_err(ReloadError::Invalid)?;
     let previous = ctx.rules().digest.clone();
     let kept = set.clone();
+    let (keys, who) = (ctx.keys.clone(), who.clone());
+    let prev = previous.clone();
     ctx.db
-        .run_write(move |conn| super::checks::keep_rule_set(conn, &kept))
+        .run_write(move |conn| {
+            diesel::Connection::transaction(conn, |conn| {
+                super::checks::keep_rule_set(conn, &kept)?;
+                super::audit::append(
+                    conn,
+                    &keys,
+                    &who,
+                    &super::audit::Entry {
+                        action: "rules.reload",
+                        outcome: "ok",
+                        detail: Some(serde_json::json!({
+                            "version": kept.version,
+                            "digest": kept.digest,
+                            "previous_digest": prev,
+                        })),
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+            })
+        })
         .await
         .map_err(|e| ReloadError::Failed(e.into()))?;
     let outcome = ReloadOutcome {

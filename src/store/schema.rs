@@ -132,6 +132,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    access_log (id) {
+        id -> Text,
+        at -> Timestamp,
+        key_id -> Text,
+        org_code -> Text,
+        role -> Text,
+        action -> Text,
+        subject_key -> Nullable<Text>,
+        records -> Text,
+        purpose -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+        entry_hash -> Text,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
+        chain_hash -> Nullable<Text>,
+        sealed_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(check_feedback -> check_reports (report_no));
 diesel::joinable!(api_keys -> organisations (org_code));
 diesel::joinable!(credit_records -> subjects (subject_id));
@@ -147,4 +169,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_counters,
     check_reports,
     check_feedback,
+    access_log,
 );

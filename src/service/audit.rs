@@ -1,0 +1,508 @@
+//! The access log (the governing measures Art. 20, 22, 25; DESIGN.md "Security and privacy").
+//!
+//! Every read of credit data and every administrative change leaves an entry: who (key,
+//! organisation, role), when, what (action, subject, records), purpose, reference, outcome. An
+//! entry that records a change is written in the same transaction as the change.
+//!
+//! The chain: each entry gets a keyed SM3 hash of its content when written (`entry_hash`), so
+//! writers never wait on each other. One sealer (a PostgreSQL advisory lock picks it among
+//! instances) then gives unsealed entries their place: `seq`, the previous entry's
+//! `chain_hash`, and its own `chain_hash` = HMAC-SM3(prev ‖ seq ‖ entry_hash). `verify` finds an
+//! edited entry (its hash), a deleted one (a gap in seq), an inserted one (a bad hash, or a seq
+//! that breaks the chain) and a reordered one (prev and chain hashes), and names each. The head
+//! is written to the service log at every seal, so a cut-off tail can be found against it.
+
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, SecondsFormat};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use super::{Ctx, ServiceError, ServiceResult};
+use crate::crypto::DataKeys;
+use crate::domain::{canonical_json, Caller, FieldError, Role};
+use crate::store::audit::{self as store_audit, AccessRow, Filter};
+use crate::store::{self, DbConn, StoreError};
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const SEAL_BATCH: i64 = 1000;
+
+/// Who reads the log.
+const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
+
+/// One entry as a use case describes it.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    pub action: &'static str,
+    pub subject_key: Option<String>,
+    pub records: Vec<String>,
+    pub purpose: Option<String>,
+    pub reference: Option<String>,
+    /// `ok`, `denied`, `not_found`, `invalid`.
+    pub outcome: &'static str,
+    pub detail: Option<Value>,
+}
+
+fn content(row: &AccessRow) -> String {
+    canonical_json(&json!({
+        "id": row.id,
+        "at": row.at.and_utc().to_rfc3339_opts(SecondsFormat::Micros, true),
+        "key_id": row.key_id,
+        "org_code": row.org_code,
+        "role": row.role,
+        "action": row.action,
+        "subject_key": row.subject_key,
+        "records": row.records,
+        "purpose": row.purpose,
+        "reference": row.reference,
+        "outcome": row.outcome,
+        "detail": row.detail,
+    }))
+}
+
+fn entry_hash(keys: &DataKeys, row: &AccessRow) -> String {
+    keys.audit_mac(&[content(row).as_bytes()])
+}
+
+fn chain_hash(keys: &DataKeys, prev: &str, seq: i64, entry_hash: &str) -> String {
+    keys.audit_mac(&[
+        prev.as_bytes(),
+        b"|",
+        seq.to_string().as_bytes(),
+        b"|",
+        entry_hash.as_bytes(),
+    ])
+}
+
+/// Appends an entry on `conn` (inside the caller's transaction when it records a change).
+pub fn append(
+    conn: &mut DbConn,
+    keys: &DataKeys,
+    caller: &Caller,
+    e: &Entry,
+) -> Result<String, StoreError> {
+    let mut row = AccessRow {
+        id: format!("acc_{}", ulid::Ulid::new()),
+        at: store::now(),
+        key_id: caller.key_id.clone(),
+        org_code: caller.org_code.clone(),
+        role: caller.role.as_str().to_string(),
+        action: e.action.to_string(),
+        subject_key: e.subject_key.clone(),
+        records: serde_json::to_string(&e.records).unwrap_or_else(|_| "[]".into()),
+        purpose: e.purpose.clone(),
+        reference: e.reference.clone(),
+        outcome: e.outcome.to_string(),
+        detail: e.detail.as_ref().map(canonical_json),
+        entry_hash: String::new(),
+        seq: None,
+        prev_hash: None,
+        chain_hash: None,
+        sealed_at: None,
+    };
+    row.entry_hash = entry_hash(keys, &row);
+    store_audit::insert(conn, &row)?;
+    Ok(row.id)
+}
+
+/// Logs a read (or a refused request) on its own. A read that cannot be logged is not
+/// answered: the log is the condition of access.
+pub async fn log(ctx: &Ctx, caller: &Caller, e: Entry) -> ServiceResult<()> {
+    let keys = ctx.keys.clone();
+    let caller = caller.clone();
+    ctx.db
+        .run_write(move |conn| append(conn, &keys, &caller, &e).map(|_| ()))
+        .await?;
+    Ok(())
+}
+
+/// One sealing round: the oldest unsealed entries join the chain. Returns how many.
+pub fn seal_round(conn: &mut DbConn, keys: &DataKeys) -> Result<usize, StoreError> {
+    use diesel::Connection;
+    conn.transaction::<_, StoreError, _>(|conn| {
+        if !store_audit::try_sealer_lock(conn)? {
+            return Ok(0);
+        }
+        let rows = store_audit::unsealed(conn, SEAL_BATCH)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let head = store_audit::head(conn)?;
+        let (mut seq, mut prev) = match head {
+            Some(h) => (
+                h.seq.unwrap_or(0),
+                h.chain_hash.unwrap_or_else(|| GENESIS.to_string()),
+            ),
+            None => (0, GENESIS.to_string()),
+        };
+        let now = store::now();
+        for r in &rows {
+            seq += 1;
+            let chain = chain_hash(keys, &prev, seq, &r.entry_hash);
+            store_audit::seal(conn, &r.id, seq, &prev, &chain, now)?;
+            prev = chain;
+        }
+        tracing::info!(sealed = rows.len(), head_seq = seq, head = %prev, "access log sealed");
+        Ok(rows.len())
+    })
+}
+
+/// Seals until nothing is left (the CLI and tests).
+pub fn seal_all(conn: &mut DbConn, keys: &DataKeys) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let n = seal_round(conn, keys)?;
+        total += n;
+        if n < SEAL_BATCH as usize {
+            return Ok(total);
+        }
+    }
+}
+
+/// Seals in the background, every `every`, until the process ends.
+pub fn spawn_sealer(ctx: Ctx, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let keys = ctx.keys.clone();
+            if let Err(e) = ctx.db.run_write(move |conn| seal_round(conn, &keys)).await {
+                tracing::warn!(error = %e, "access log sealing failed; retrying");
+            }
+        }
+    });
+}
+
+/// One problem `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Break {
+    pub id: Option<String>,
+    pub seq: Option<i64>,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Verification {
+    pub sealed: u64,
+    pub unsealed: u64,
+    pub head_seq: i64,
+    pub head: String,
+    pub breaks: Vec<Break>,
+}
+
+/// Walks the whole chain and every unsealed entry.
+pub fn verify(conn: &mut DbConn, keys: &DataKeys) -> Result<Verification, StoreError> {
+    let mut v = Verification {
+        head: GENESIS.to_string(),
+        ..Default::default()
+    };
+    let mut expected = 1i64;
+    let mut prev = GENESIS.to_string();
+    let mut last = 0i64;
+    loop {
+        let page = store_audit::sealed_after(conn, last, 10_000)?;
+        if page.is_empty() {
+            break;
+        }
+        for r in page {
+            let seq = r.seq.unwrap_or(0);
+            last = seq;
+            v.sealed += 1;
+            let brk = |problem: String| Break {
+                id: Some(r.id.clone()),
+                seq: Some(seq),
+                problem,
+            };
+            if seq > expected {
+                v.breaks.push(Break {
+                    id: None,
+                    seq: Some(expected),
+                    problem: if seq == expected + 1 {
+                        format!("entry seq {expected} is missing (deleted)")
+                    } else {
+                        format!(
+                            "entries seq {expected} to {} are missing (deleted)",
+                            seq - 1
+                        )
+                    },
+                });
+            }
+            expected = seq + 1;
+            if entry_hash(keys, &r) != r.entry_hash {
+                v.breaks.push(brk(format!(
+                    "entry {} (seq {seq}) was edited, or inserted without the key: its content does not match its hash",
+                    r.id
+                )));
+            }
+            if r.prev_hash.as_deref() != Some(prev.as_str()) {
+                v.breaks.push(brk(format!(
+                    "entry {} (seq {seq}) does not follow the entry before it in the chain (reordered, inserted, or the one before was removed)",
+                    r.id
+                )));
+            }
+            let want = chain_hash(
+                keys,
+                r.prev_hash.as_deref().unwrap_or(""),
+                seq,
+                &r.entry_hash,
+            );
+            if r.chain_hash.as_deref() != Some(want.as_str()) {
+                v.breaks.push(brk(format!(
+                    "entry {} (seq {seq}) has a wrong chain hash (its place in the chain was changed)",
+                    r.id
+                )));
+            }
+            prev = r.chain_hash.clone().unwrap_or_default();
+            v.head_seq = seq;
+            v.head = prev.clone();
+        }
+    }
+    for r in store_audit::all_unsealed(conn)? {
+        v.unsealed += 1;
+        if entry_hash(keys, &r) != r.entry_hash {
+            v.breaks.push(Break {
+                id: Some(r.id.clone()),
+                seq: None,
+                problem: format!(
+                    "unsealed entry {} was edited, or inserted without the key: its content does not match its hash",
+                    r.id
+                ),
+            });
+        }
+    }
+    Ok(v)
+}
+
+/// An entry as auditors read it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EntryView {
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub key_id: String,
+    pub org_code: String,
+    pub role: String,
+    /// Such as `profile.read`, `check.run`, `records.submit`, `key.revoke`.
+    pub action: String,
+    /// `uscc:…`, `reg:…`, or `pid:` and the keyed hash of an ID number.
+    pub subject_key: Option<String>,
+    pub records: Vec<String>,
+    pub purpose: Option<String>,
+    pub reference: Option<String>,
+    pub outcome: String,
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<Value>,
+    /// Place in the chain; null until sealed (within a second or so).
+    pub seq: Option<i64>,
+    pub chain_hash: Option<String>,
+}
+
+fn view(r: AccessRow) -> EntryView {
+    EntryView {
+        at: r.at.and_utc().to_rfc3339_opts(SecondsFormat::Micros, true),
+        records: serde_json::from_str(&r.records).unwrap_or_default(),
+        detail: r
+            .detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok()),
+        id: r.id,
+        key_id: r.key_id,
+        org_code: r.org_code,
+        role: r.role,
+        action: r.action,
+        subject_key: r.subject_key,
+        purpose: r.purpose,
+        reference: r.reference,
+        outcome: r.outcome,
+        seq: r.seq,
+        chain_hash: r.chain_hash,
+    }
+}
+
+/// The auditor's filters (`GET /api/v1/audit/entries`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct EntryQuery {
+    /// From this time (RFC 3339), inclusive.
+    pub from: Option<String>,
+    /// Before this time (RFC 3339).
+    pub to: Option<String>,
+    pub org: Option<String>,
+    pub key: Option<String>,
+    pub action: Option<String>,
+    /// A unified social credit code.
+    pub uscc: Option<String>,
+    /// 1 to 500, default 50 (`format=csv`: up to 100,000).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EntryPage {
+    pub entries: Vec<EntryView>,
+    pub next_cursor: Option<String>,
+}
+
+fn parse_time(
+    field: &str,
+    v: &Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Option<NaiveDateTime> {
+    v.as_deref()
+        .and_then(|s| match chrono::DateTime::parse_from_rfc3339(s.trim()) {
+            Ok(t) => Some(t.naive_utc()),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    field,
+                    "invalid_time",
+                    format!("'{s}' is not an RFC 3339 time such as 2026-11-24T08:30:00Z"),
+                ));
+                None
+            }
+        })
+}
+
+/// Entries for an auditor; reading the log is itself logged.
+pub async fn list(ctx: &Ctx, caller: &Caller, q: EntryQuery) -> ServiceResult<(EntryPage, bool)> {
+    caller
+        .require(AUDITORS, "read the access log")
+        .map_err(ServiceError::Forbidden)?;
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "format",
+                "invalid_value",
+                format!("format '{other}' is json or csv"),
+            )]))
+        }
+    };
+    let mut errors = Vec::new();
+    let max = if csv { 100_000 } else { 500 };
+    let limit = q.limit.unwrap_or(if csv { max } else { 50 });
+    if !(1..=max).contains(&limit) {
+        errors.push(FieldError::new(
+            "limit",
+            "out_of_range",
+            format!("limit is 1 to {max}"),
+        ));
+    }
+    let subject_key = match q.uscc.as_deref() {
+        None => None,
+        Some(u) => match crate::domain::Uscc::parse(u) {
+            Ok(u) => Some(ctx.subject_key(&crate::domain::SubjectKey::Uscc(u))),
+            Err(e) => {
+                errors.push(FieldError::new("uscc", e.code(), e.to_string()));
+                None
+            }
+        },
+    };
+    let filter = Filter {
+        from: parse_time("from", &q.from, &mut errors),
+        to: parse_time("to", &q.to, &mut errors),
+        org_code: q.org.clone(),
+        key_id: q.key.clone(),
+        action: q.action.clone(),
+        subject_key,
+        after: match q.cursor.as_deref() {
+            None => None,
+            Some(c) => match parse_cursor(c) {
+                Some(v) => Some(v),
+                None => {
+                    return Err(ServiceError::Invalid(vec![FieldError::new(
+                        "cursor",
+                        "invalid_cursor",
+                        "use the next_cursor of the previous page",
+                    )]))
+                }
+            },
+        },
+    };
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let f = filter.clone();
+    let rows = ctx
+        .db
+        .run(move |conn| store_audit::list(conn, &f, limit + 1))
+        .await?;
+    let more = rows.len() as i64 > limit;
+    let mut entries: Vec<EntryView> = rows.into_iter().take(limit as usize).map(view).collect();
+    let next_cursor = if more {
+        entries.last().and_then(|e| {
+            chrono::DateTime::parse_from_rfc3339(&e.at)
+                .ok()
+                .map(|t| format!("{}.{}", t.timestamp_micros(), e.id))
+        })
+    } else {
+        None
+    };
+    log(
+        ctx,
+        caller,
+        Entry {
+            action: "audit.read",
+            outcome: "ok",
+            detail: Some(json!({
+                "entries": entries.len(),
+                "format": if csv { "csv" } else { "json" },
+                "filter": {"from": q.from, "to": q.to, "org": q.org, "key": q.key, "action": q.action, "uscc": q.uscc, "cursor": q.cursor},
+            })),
+            ..Entry::default()
+        },
+    )
+    .await?;
+    entries.shrink_to_fit();
+    Ok((
+        EntryPage {
+            entries,
+            next_cursor,
+        },
+        csv,
+    ))
+}
+
+/// `micros.id`, as `next_cursor` writes it.
+fn parse_cursor(c: &str) -> Option<(NaiveDateTime, String)> {
+    let (micros, id) = c.split_once('.')?;
+    let t = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    Some((t.naive_utc(), id.to_string()))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The page as CSV (UTF-8 with a byte-order mark, for spreadsheet programs).
+pub fn to_csv(page: &EntryPage) -> String {
+    let mut out = String::from("\u{feff}id,at,key_id,org_code,role,action,subject_key,records,purpose,reference,outcome,seq,chain_hash\n");
+    for e in &page.entries {
+        let cells = [
+            e.id.clone(),
+            e.at.clone(),
+            e.key_id.clone(),
+            e.org_code.clone(),
+            e.role.clone(),
+            e.action.clone(),
+            e.subject_key.clone().unwrap_or_default(),
+            e.records.join(" "),
+            e.purpose.clone().unwrap_or_default(),
+            e.reference.clone().unwrap_or_default(),
+            e.outcome.clone(),
+            e.seq.map(|s| s.to_string()).unwrap_or_default(),
+            e.chain_hash.clone().unwrap_or_default(),
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,156 @@
+//! The access log: append, seal into the chain, read back.
+
+use super::schema::access_log;
+use super::{DbConn, StoreResult};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = access_log)]
+pub struct AccessRow {
+    pub id: String,
+    pub at: NaiveDateTime,
+    pub key_id: String,
+    pub org_code: String,
+    pub role: String,
+    pub action: String,
+    pub subject_key: Option<String>,
+    /// JSON array of record ids.
+    pub records: String,
+    pub purpose: Option<String>,
+    pub reference: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub entry_hash: String,
+    pub seq: Option<i64>,
+    pub prev_hash: Option<String>,
+    pub chain_hash: Option<String>,
+    pub sealed_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConn, row: &AccessRow) -> StoreResult<()> {
+    diesel::insert_into(access_log::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Takes the sealer's turn across instances for this transaction: a PostgreSQL advisory lock
+/// (released at commit); on SQLite the single writer is the lock. False: another sealer runs.
+pub fn try_sealer_lock(conn: &mut DbConn) -> StoreResult<bool> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    match conn {
+        DbConn::Pg(c) => {
+            let r: Locked =
+                diesel::sql_query("SELECT pg_try_advisory_xact_lock(7354110042) AS locked")
+                    .get_result(c)?;
+            Ok(r.locked)
+        }
+        DbConn::Sqlite(_) => Ok(true),
+    }
+}
+
+/// The last sealed entry (the chain's head).
+pub fn head(conn: &mut DbConn) -> StoreResult<Option<AccessRow>> {
+    Ok(access_log::table
+        .filter(access_log::seq.is_not_null())
+        .order(access_log::seq.desc())
+        .select(AccessRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Entries not yet sealed, oldest first.
+pub fn unsealed(conn: &mut DbConn, limit: i64) -> StoreResult<Vec<AccessRow>> {
+    Ok(access_log::table
+        .filter(access_log::seq.is_null())
+        .order((access_log::at.asc(), access_log::id.asc()))
+        .limit(limit)
+        .select(AccessRow::as_select())
+        .load(conn)?)
+}
+
+pub fn seal(
+    conn: &mut DbConn,
+    id: &str,
+    seq: i64,
+    prev_hash: &str,
+    chain_hash: &str,
+    at: NaiveDateTime,
+) -> StoreResult<()> {
+    diesel::update(access_log::table.find(id))
+        .set((
+            access_log::seq.eq(Some(seq)),
+            access_log::prev_hash.eq(Some(prev_hash)),
+            access_log::chain_hash.eq(Some(chain_hash)),
+            access_log::sealed_at.eq(Some(at)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Sealed entries with seq greater than `after`, in chain order.
+pub fn sealed_after(conn: &mut DbConn, after: i64, limit: i64) -> StoreResult<Vec<AccessRow>> {
+    Ok(access_log::table
+        .filter(access_log::seq.gt(after))
+        .order(access_log::seq.asc())
+        .limit(limit)
+        .select(AccessRow::as_select())
+        .load(conn)?)
+}
+
+pub fn all_unsealed(conn: &mut DbConn) -> StoreResult<Vec<AccessRow>> {
+    unsealed(conn, i64::MAX)
+}
+
+/// What an auditor filters by.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    pub org_code: Option<String>,
+    pub key_id: Option<String>,
+    pub action: Option<String>,
+    pub subject_key: Option<String>,
+    /// Entries after this one in (time, id) order (the page cursor).
+    pub after: Option<(NaiveDateTime, String)>,
+}
+
+/// Entries matching the filter, in (time, id) order, at most `limit`.
+pub fn list(conn: &mut DbConn, f: &Filter, limit: i64) -> StoreResult<Vec<AccessRow>> {
+    let mut q = access_log::table
+        .select(AccessRow::as_select())
+        .order((access_log::at.asc(), access_log::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(v) = f.from {
+        q = q.filter(access_log::at.ge(v));
+    }
+    if let Some(v) = f.to {
+        q = q.filter(access_log::at.lt(v));
+    }
+    if let Some(v) = &f.org_code {
+        q = q.filter(access_log::org_code.eq(v.clone()));
+    }
+    if let Some(v) = &f.key_id {
+        q = q.filter(access_log::key_id.eq(v.clone()));
+    }
+    if let Some(v) = &f.action {
+        q = q.filter(access_log::action.eq(v.clone()));
+    }
+    if let Some(v) = &f.subject_key {
+        q = q.filter(access_log::subject_key.eq(v.clone()));
+    }
+    if let Some((t, id)) = &f.after {
+        q = q.filter(
+            access_log::at
+                .gt(*t)
+                .or(access_log::at.eq(*t).and(access_log::id.gt(id.clone()))),
+        );
+    }
+    Ok(q.load(conn)?)
+}
