@@ -62,6 +62,7 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         rules_dir: config.rules_dir.clone(),
         keys: Arc::new(keys),
         report_numbers: Default::default(),
+        audit_writer: Default::default(),
         clock,
     })
 }

@@ -155,6 +155,8 @@ pub struct Ctx {
     pub rules_dir: std::path::PathBuf,
     /// The keys for natural persons' ID numbers (from the configuration, never the database).
     pub keys: Arc<crate::crypto::DataKeys>,
+    /// Writes read entries of the access log in groups.
+    pub audit_writer: Arc<audit::GroupWriter>,
     /// Report numbers this instance has reserved and not yet used.
     pub report_numbers: Arc<tokio::sync::Mutex<checks::NumberBlock>>,
     pub clock: Clock,

@@ -22,5 +22,6 @@ CREATE TABLE access_log (
     sealed_at TIMESTAMP
 );
 CREATE INDEX access_log_at ON access_log (at);
-CREATE INDEX access_log_unsealed ON access_log (sealed_at, id);
+-- The sealer reads the unsealed entries in (time, id) order.
+CREATE INDEX access_log_unsealed ON access_log (at, id) WHERE seq IS NULL;
 CREATE INDEX access_log_subject ON access_log (subject_key);
