@@ -28,6 +28,8 @@ echo "database: $subjects subjects, $records records; sample of $SAMPLE codes; $
 psql "$DB" -tAc "SELECT uscc FROM subjects TABLESAMPLE SYSTEM (20) WHERE uscc IS NOT NULL LIMIT $SAMPLE" > "$work/codes"
 
 export CREDITGATE_DATABASE_URL=$DB CREDITGATE_LOG=warn
+# One key drives the whole load: no per-key rate limit here.
+export CREDITGATE_RATE_LIMIT=0
 # The bench database's data key (ID numbers are stored under it); the same for gen and serve.
 export CREDITGATE_DATA_KEY=${CREDITGATE_DATA_KEY:-$(printf 'b%.0s' $(seq 1 64))}
 key=$(target/release/creditgate keys create --org BENCH --role officer --label load-test 2>/dev/null)

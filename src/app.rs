@@ -63,6 +63,8 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         keys: Arc::new(keys),
         report_numbers: Default::default(),
         audit_writer: Default::default(),
+        rate_limit_per_minute: config.rate_limit_per_minute,
+        local_counters: Arc::new(MemoryCache::new(1)),
         clock,
     })
 }

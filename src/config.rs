@@ -35,6 +35,8 @@ pub struct Config {
     pub cache_prefix: String,
     /// `CREDITGATE_DATA_KEY`: 64 hex characters, the master key for natural persons' ID numbers.
     pub data_key: Option<Secret>,
+    /// `CREDITGATE_RATE_LIMIT`: requests per key per minute; 0 turns the limit off.
+    pub rate_limit_per_minute: u64,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/creditgate.db";
@@ -53,6 +55,9 @@ impl Default for Config {
             db_pool_size: 8,
             cache_prefix: "cg".into(),
             data_key: None,
+            // 100 requests a second on average per key: far above a person's use, and a
+            // runaway client is stopped.
+            rate_limit_per_minute: 6000,
         }
     }
 }
@@ -89,6 +94,11 @@ impl Config {
         if let Some(v) = var("CREDITGATE_DB_POOL_SIZE") {
             c.db_pool_size = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 format!("CREDITGATE_DB_POOL_SIZE must be a positive number, found '{v}'")
+            })?;
+        }
+        if let Some(v) = var("CREDITGATE_RATE_LIMIT") {
+            c.rate_limit_per_minute = v.parse().map_err(|_| {
+                format!("CREDITGATE_RATE_LIMIT must be a number of requests per minute (0: off), found '{v}'")
             })?;
         }
         if let Some(v) = var("CREDITGATE_CACHE_PREFIX") {

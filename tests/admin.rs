@@ -158,4 +158,50 @@ async fn keys_are_created_listed_revoked_and_rotated(b: Backend) {
     assert_eq!(one.get(rules, Some(&admin)).await.status, 200);
 }
 
-on_both_backends!(keys_are_created_listed_revoked_and_rotated);
+/// Past the per-key rate: 429 with Retry-After, for that key only; counted in Redis when it is
+/// configured (shared by instances), in process otherwise.
+async fn requests_per_key_are_limited(b: Backend) {
+    for redis in [None, Some(redis_url())] {
+        let app = spawn_app_with(
+            b,
+            Options {
+                rate_limit: Some(5),
+                redis: redis.clone(),
+                ..Options::default()
+            },
+        )
+        .await;
+        let busy = app.key("ZFCG", "system").await;
+        let other = app.key("ZWFW", "officer").await;
+        for i in 0..5 {
+            assert_eq!(
+                app.get("/api/v1/rules", Some(&busy)).await.status,
+                200,
+                "request {i}"
+            );
+        }
+        let r = app.get("/api/v1/rules", Some(&busy)).await;
+        assert_eq!(r.status, 429, "{redis:?}: {}", r.text);
+        assert_eq!(r.body["code"], "rate_limited");
+        assert_eq!(r.content_type, "application/problem+json");
+        let retry = app
+            .client
+            .get(format!("{}/api/v1/rules", app.base))
+            .bearer_auth(&busy)
+            .send()
+            .await
+            .unwrap();
+        let secs: u64 = retry.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&secs));
+        assert_eq!(app.get("/api/v1/rules", Some(&other)).await.status, 200);
+    }
+}
+
+on_both_backends!(
+    keys_are_created_listed_revoked_and_rotated,
+    requests_per_key_are_limited,
+);

@@ -18,6 +18,8 @@ pub enum ApiError {
     Forbidden(String),
     NotFound(String),
     TooLarge(String),
+    /// Over a rate limit or quota: the reason and the seconds until it resets.
+    TooManyRequests(String, u64),
     Unavailable(String),
     /// Something unexpected; logged with its cause, answered opaquely.
     Internal(anyhow::Error),
@@ -53,6 +55,11 @@ impl ApiError {
                 "payload_too_large",
                 "The request is too large",
             ),
+            ApiError::TooManyRequests(..) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -85,6 +92,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(errors) => ApiError::Invalid(errors),
             ServiceError::Forbidden(why) => ApiError::Forbidden(why),
             ServiceError::Unavailable(why) => ApiError::Unavailable(why),
+            ServiceError::RateLimited(why, secs) => ApiError::TooManyRequests(why, secs),
             ServiceError::Internal(e) => ApiError::Internal(e),
         }
     }
@@ -139,7 +147,8 @@ impl ResponseError for ApiError {
             | ApiError::Unauthorized(d)
             | ApiError::Forbidden(d)
             | ApiError::NotFound(d)
-            | ApiError::TooLarge(d) => (d.clone(), vec![]),
+            | ApiError::TooLarge(d)
+            | ApiError::TooManyRequests(d, _) => (d.clone(), vec![]),
         };
         let body = Problem {
             type_: format!("urn:creditgate:problem:{code}"),
@@ -157,6 +166,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 resp.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::TooManyRequests(_, secs) => {
+                resp.insert_header((header::RETRY_AFTER, secs.max(&1).to_string()));
             }
             _ => {}
         }

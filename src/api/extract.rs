@@ -41,7 +41,10 @@ impl FromRequest for Auth {
                     ApiError::Unauthorized("the Authorization header must be 'Bearer <key>'".into())
                 })?;
             match keys::authenticate(&state.ctx, key).await? {
-                Some(caller) => Ok(Auth(caller)),
+                Some(caller) => {
+                    crate::service::limits::check_rate(&state.ctx, &caller).await?;
+                    Ok(Auth(caller))
+                }
                 None => Err(ApiError::Unauthorized(
                     "the API key is unknown or revoked".into(),
                 )),

@@ -23,6 +23,9 @@ pub trait Cache: Send + Sync {
     async fn get(&self, key: &str) -> Option<String>;
     async fn set(&self, key: &str, value: &str, ttl: Duration);
     async fn delete(&self, keys: &[String]);
+    /// Adds one to the counter `key`, which expires `ttl` after it was made; the new count.
+    /// `None` when the backend cannot count (the caller counts in process instead).
+    async fn incr(&self, key: &str, ttl: Duration) -> Option<u64>;
     /// Checks the backend now.
     async fn health(&self) -> CacheHealth;
 }
@@ -30,6 +33,7 @@ pub trait Cache: Send + Sync {
 /// In-process cache with expiry, for the embedded default.
 pub struct MemoryCache {
     entries: Mutex<HashMap<String, (Instant, String)>>,
+    counters: Mutex<HashMap<String, (Instant, u64)>>,
     max_entries: usize,
 }
 
@@ -37,6 +41,7 @@ impl MemoryCache {
     pub fn new(max_entries: usize) -> Self {
         MemoryCache {
             entries: Mutex::new(HashMap::new()),
+            counters: Mutex::new(HashMap::new()),
             max_entries,
         }
     }
@@ -80,6 +85,20 @@ impl Cache for MemoryCache {
                 map.remove(k);
             }
         }
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> Option<u64> {
+        let mut map = self.counters.lock().ok()?;
+        let now = Instant::now();
+        if map.len() > 100_000 {
+            map.retain(|_, (exp, _)| *exp > now);
+        }
+        let e = map.entry(key.to_string()).or_insert((now + ttl, 0));
+        if e.0 <= now {
+            *e = (now + ttl, 0);
+        }
+        e.1 += 1;
+        Some(e.1)
     }
 
     async fn health(&self) -> CacheHealth {
@@ -259,6 +278,31 @@ impl Cache for RedisCache {
             Err(e) => {
                 self.remember(keys);
                 self.failed("delete", &e);
+            }
+        }
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> Option<u64> {
+        let mut c = self.conn().await?;
+        // INCR and, on the first count, the expiry: one round trip.
+        let r = redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(key)
+            .cmd("PEXPIRE")
+            .arg(key)
+            .arg(ttl.as_millis() as u64)
+            .arg("NX")
+            .query_async::<(u64, i64)>(&mut c)
+            .await;
+        match r {
+            Ok((n, _)) => {
+                self.succeeded();
+                Some(n)
+            }
+            Err(e) => {
+                self.failed("incr", &e);
+                None
             }
         }
     }

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod generate;
 pub mod ingest;
 pub mod keys;
+pub mod limits;
 pub mod policy;
 pub mod query;
 pub mod rules;
@@ -31,6 +32,9 @@ pub enum ServiceError {
     Forbidden(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Over a rate limit or quota: the reason, and seconds until it resets.
+    #[error("too many requests: {0}")]
+    RateLimited(String, u64),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -157,6 +161,10 @@ pub struct Ctx {
     pub keys: Arc<crate::crypto::DataKeys>,
     /// Writes read entries of the access log in groups.
     pub audit_writer: Arc<audit::GroupWriter>,
+    /// Requests per key per minute (0: no limit).
+    pub rate_limit_per_minute: u64,
+    /// Counters kept in process while Redis cannot count.
+    pub local_counters: Arc<crate::cache::MemoryCache>,
     /// Report numbers this instance has reserved and not yet used.
     pub report_numbers: Arc<tokio::sync::Mutex<checks::NumberBlock>>,
     pub clock: Clock,

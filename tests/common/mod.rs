@@ -102,6 +102,8 @@ pub struct Options {
     pub max_body_bytes: Option<usize>,
     /// Rule files other than the shipped ones.
     pub rules_dir: Option<PathBuf>,
+    /// Requests per key per minute.
+    pub rate_limit: Option<u64>,
 }
 
 /// The application on a database the test prepared itself (with the CLI, say); no admin key.
@@ -134,6 +136,9 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options) -> TestA
         data_key: Some(Secret::new(TEST_DATA_KEY)),
         ..Config::default()
     };
+    if let Some(n) = opts.rate_limit {
+        config.rate_limit_per_minute = n;
+    }
     if let Some(n) = opts.max_body_bytes {
         config.max_body_bytes = n;
     }
