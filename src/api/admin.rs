@@ -8,6 +8,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{Auth, JsonBody};
 use super::AppState;
 use crate::service::admin::{self, KeyInput, KeyView, NewKeyView, OrgInput, OrgView};
+use crate::service::agreements::{self, AgreementInput, AgreementView};
 
 /// The organisations (departments, systems, banks and insurers).
 #[utoipa::path(
@@ -145,4 +146,73 @@ pub async fn rotate_key(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Created().json(admin::rotate_key(&state.ctx, &caller, &id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AgreementsQuery {
+    /// Only this organisation's agreements.
+    pub org: Option<String>,
+}
+
+/// Partner agreements, newest first.
+#[utoipa::path(
+    tag = "admin",
+    params(AgreementsQuery),
+    responses(
+        (status = 200, description = "Agreements", body = Vec<AgreementView>),
+        (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/admin/agreements")]
+pub async fn list_agreements(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    q: web::Query<AgreementsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(agreements::list(&state.ctx, &caller, q.into_inner().org).await?))
+}
+
+/// Make an agreement for a partner: scenarios (`profile` for credit profiles), record kinds,
+/// validity dates, daily quota.
+#[utoipa::path(
+    tag = "admin",
+    request_body = AgreementInput,
+    responses(
+        (status = 201, description = "The agreement", body = AgreementView),
+        (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown scenario or kind, bad dates or quota", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/admin/agreements")]
+pub async fn create_agreement(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    JsonBody(body): JsonBody<AgreementInput>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(agreements::create(&state.ctx, &caller, body).await?))
+}
+
+/// End an agreement now.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "Agreement id, `agr_…`")),
+    responses(
+        (status = 200, description = "The agreement, revoked", body = AgreementView),
+        (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agreement", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/admin/agreements/{id}/revoke")]
+pub async fn revoke_agreement(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(agreements::revoke(&state.ctx, &caller, &id).await?))
 }

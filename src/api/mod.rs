@@ -142,6 +142,9 @@ impl Modify for BearerAuth {
         admin::revoke_key,
         admin::rotate_key,
         audit::list_entries,
+        admin::list_agreements,
+        admin::create_agreement,
+        admin::revoke_agreement,
     ),
     components(schemas(error::Problem, crate::service::FieldErrorDoc)),
     modifiers(&BearerAuth),
@@ -210,6 +213,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(admin::revoke_key)
     .service(admin::rotate_key)
     .service(audit::list_entries)
+    .service(admin::list_agreements)
+    .service(admin::create_agreement)
+    .service(admin::revoke_agreement)
     .route("/openapi.json", web::get().to(openapi_handler))
     .service(
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

@@ -28,6 +28,8 @@ pub struct BatchRequest {
 pub struct PurposeQuery {
     /// Why the data is read (2 to 200 characters); it goes into the access log.
     pub purpose: Option<String>,
+    /// Partners: the reference of the subject's written authorisation for this query.
+    pub authorization_ref: Option<String>,
 }
 
 /// Submit credit records (roles provider, admin).

@@ -15,7 +15,8 @@ use crate::service::query::{self, Profile};
     responses(
         (status = 200, description = "The profile", body = Profile),
         (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not read profiles", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not read profiles, or outside the partner's agreement (the reason is given)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's rate or the agreement's daily quota (Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Valid code, no subject known", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid code or missing purpose", body = Problem, content_type = "application/problem+json"),
     ),
@@ -28,6 +29,13 @@ pub async fn get_subject(
     uscc: web::Path<String>,
     q: web::Query<PurposeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let profile = query::subject_profile(&state.ctx, &caller, &uscc, q.purpose.as_deref()).await?;
+    let profile = query::subject_profile(
+        &state.ctx,
+        &caller,
+        &uscc,
+        q.purpose.as_deref(),
+        q.authorization_ref.as_deref(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(profile))
 }

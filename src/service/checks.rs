@@ -14,11 +14,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::agreements::{self, PartnerScope};
 use super::query::check_purpose;
 use super::{audit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
-    canonical_json, Caller, FieldError, IdNumber, PenaltyType, RecordKind, RecordStatus, Role,
-    Severity, SharingClass, SubjectKey, Uscc, UsccError, Yuan,
+    canonical_json, Caller, FieldError, IdNumber, OpenClass, PenaltyType, RecordKind, RecordStatus,
+    Role, Severity, SharingClass, SubjectKey, Uscc, UsccError, Yuan,
 };
 use crate::rules::eval::{self, MatchedRecord};
 use crate::rules::{AppliesTo, Facts, Finding, Party, RecordFact, RecordOf, RuleSet};
@@ -84,6 +85,8 @@ pub struct CheckRequest {
     /// The date the measures are applied as of, `YYYY-MM-DD`; default today (China Standard Time).
     #[schema(example = "2026-11-24")]
     pub as_of: Option<String>,
+    /// Partners: the reference of the subject's written authorisation for this check.
+    pub authorization_ref: Option<String>,
 }
 
 /// `POST /api/v1/checks/batch`.
@@ -610,8 +613,16 @@ fn plan(set: &RuleSet, today: NaiveDate, req: &CheckRequest) -> Result<Plan, Vec
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredFacts {
     facts: Facts,
-    /// record id → (source code, sharing class, version)
-    provenance: BTreeMap<String, (String, String, i64)>,
+    /// record id → where it came from and how it may be shared
+    provenance: BTreeMap<String, Provenance>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Provenance {
+    source_code: String,
+    sharing_class: String,
+    open_class: String,
+    version: i64,
 }
 
 fn record_fact(
@@ -672,7 +683,12 @@ fn gather(
     let mut note = |r: &RecordRow| {
         provenance.insert(
             r.id.clone(),
-            (r.source_code.clone(), r.sharing_class.clone(), r.version),
+            Provenance {
+                source_code: r.source_code.clone(),
+                sharing_class: r.sharing_class.clone(),
+                open_class: r.open_class.clone(),
+                version: r.version,
+            },
         );
     };
     let subject_key = plan.key.storage_key(&|i| keys.lookup_hash(i));
@@ -772,7 +788,12 @@ fn digest_of(report: &Value) -> String {
 }
 
 /// The caller's view of a finding: restricted records keep their id and kind only.
-fn finding_view(f: &Finding, facts: &StoredFacts, caller: &Caller) -> FindingView {
+fn finding_view(
+    f: &Finding,
+    facts: &StoredFacts,
+    caller: &Caller,
+    partner: Option<&PartnerScope>,
+) -> FindingView {
     let by_id: BTreeMap<&str, &RecordFact> = facts
         .facts
         .parties
@@ -781,14 +802,16 @@ fn finding_view(f: &Finding, facts: &StoredFacts, caller: &Caller) -> FindingVie
         .map(|r| (r.id.as_str(), r))
         .collect();
     let visible = |id: &str| {
-        facts
-            .provenance
-            .get(id)
-            .map(|(source, sharing, _)| {
-                let class = SharingClass::parse(sharing).unwrap_or(SharingClass::Special);
-                policy::can_see(caller, class, source)
-            })
-            .unwrap_or(false)
+        let (Some(p), Some(r)) = (facts.provenance.get(id), by_id.get(id)) else {
+            return false;
+        };
+        let meta = policy::RecordMeta {
+            sharing: SharingClass::parse(&p.sharing_class).unwrap_or(SharingClass::Special),
+            open_class: OpenClass::parse(&p.open_class).unwrap_or(OpenClass::Closed),
+            kind: r.kind,
+            source_code: &p.source_code,
+        };
+        policy::can_see(caller, meta, partner)
     };
     let mut shown: Vec<&MatchedRecord> = Vec::new();
     let mut hidden = 0;
@@ -825,10 +848,27 @@ fn finding_view(f: &Finding, facts: &StoredFacts, caller: &Caller) -> FindingVie
             }
         })
         .collect();
-    let explanation = if hidden == 0 {
+    let partner_view = policy::hides_ids(caller);
+    // Natural persons (related persons, or a subject checked by ID number) are masked for
+    // partners: the surname only, no ID number.
+    let person = f.applies_to != AppliesTo::Subject || f.party_id_masked.is_some();
+    let name = if person {
+        policy::person_name(caller, &f.party_name)
+    } else {
+        f.party_name.clone()
+    };
+    let explanation = if hidden == 0 && !partner_view {
         f.explanation.clone()
     } else {
-        let mut e = format!("{}：{}。", eval::finding_party_label(f), f.title);
+        let label = if partner_view {
+            match f.applies_to {
+                AppliesTo::Subject => format!("被核查主体「{name}」"),
+                role => format!("{} {name}", role.label_zh()),
+            }
+        } else {
+            eval::finding_party_label(f)
+        };
+        let mut e = format!("{label}：{}。", f.title);
         for m in &shown {
             e.push_str(&format!(
                 "记录 {}：{}。",
@@ -836,9 +876,11 @@ fn finding_view(f: &Finding, facts: &StoredFacts, caller: &Caller) -> FindingVie
                 m.conditions.join("；")
             ));
         }
-        e.push_str(&format!(
-            "另有 {hidden} 条记录符合本措施的条件，其详细信息受共享类别限制，不予显示。"
-        ));
+        if hidden > 0 {
+            e.push_str(&format!(
+                "另有 {hidden} 条记录符合本措施的条件，其详细信息受共享类别限制，不予显示。"
+            ));
+        }
         e.push_str(&eval::until_sentence(f.until));
         e
     };
@@ -848,8 +890,12 @@ fn finding_view(f: &Finding, facts: &StoredFacts, caller: &Caller) -> FindingVie
         title: f.title.clone(),
         applies_to: f.applies_to.as_str().into(),
         person: (f.applies_to != AppliesTo::Subject).then(|| PersonRef {
-            name: f.party_name.clone(),
-            id_number: f.party_id_masked.clone(),
+            name: name.clone(),
+            id_number: if partner_view {
+                None
+            } else {
+                f.party_id_masked.clone()
+            },
         }),
         basis: f.basis.iter().map(|b| b.text.clone()).collect(),
         basis_detail: basis_views(&f.basis),
@@ -922,6 +968,7 @@ async fn next_report_no(ctx: &Ctx) -> ServiceResult<String> {
 async fn run_plan(
     ctx: &Ctx,
     caller: &Caller,
+    partner: Option<PartnerScope>,
     set: Arc<RuleSet>,
     plan: Plan,
 ) -> ServiceResult<Report> {
@@ -941,17 +988,26 @@ async fn run_plan(
             let mut report = Report {
                 report_no: report_no.clone(),
                 scenario: plan.scenario.clone(),
-                subject: report_subject(&plan.key, g.subject_name.clone(), g.known),
+                subject: {
+                    let mut s = report_subject(&plan.key, g.subject_name.clone(), g.known);
+                    if let SubjectKey::Person(_) = plan.key {
+                        s.name = s.name.map(|n| policy::person_name(&caller, &n));
+                        if policy::hides_ids(&caller) {
+                            s.id_number = None;
+                        }
+                    }
+                    s
+                },
                 verdict: ev.verdict.as_str().into(),
                 findings: ev
                     .findings
                     .iter()
-                    .map(|f| finding_view(f, &g.stored, &caller))
+                    .map(|f| finding_view(f, &g.stored, &caller, partner.as_ref()))
                     .collect(),
                 incentives: ev
                     .incentives
                     .iter()
-                    .map(|f| finding_view(f, &g.stored, &caller))
+                    .map(|f| finding_view(f, &g.stored, &caller, partner.as_ref()))
                     .collect(),
                 rule_set: RuleSetRef {
                     version: set.version.clone(),
@@ -1053,10 +1109,50 @@ async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> Serv
 /// `POST /api/v1/checks`.
 #[tracing::instrument(skip_all, fields(role = %caller.role))]
 pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResult<Report> {
-    may_check(ctx, caller, &req.purpose).await?;
     let set = ctx.rules();
-    let plan = plan(&set, ctx.clock.today(), &req).map_err(ServiceError::Invalid)?;
-    run_plan(ctx, caller, set, plan).await
+    let partner = if caller.role == Role::Partner {
+        // A partner checks within its agreement: the scenario, the subject's authorisation,
+        // the day's quota. The request is validated first so that bad input costs no quota.
+        let plan = plan(&set, ctx.clock.today(), &req).map_err(ServiceError::Invalid)?;
+        match agreements::admit(
+            ctx,
+            caller,
+            &plan.scenario,
+            req.authorization_ref.as_deref(),
+        )
+        .await
+        {
+            Ok(scope) => Some((scope, plan)),
+            Err(e) => {
+                let outcome = match e {
+                    ServiceError::Forbidden(_) => "denied",
+                    ServiceError::RateLimited(..) => "over_quota",
+                    _ => "invalid",
+                };
+                let entry = audit::Entry {
+                    action: "check.run",
+                    subject_key: Some(ctx.subject_key(&plan.key)),
+                    purpose: Some(plan.purpose.clone()),
+                    reference: req.authorization_ref.clone(),
+                    outcome,
+                    detail: Some(json!({"scenario": plan.scenario})),
+                    ..Default::default()
+                };
+                audit::log(ctx, caller, entry).await?;
+                return Err(e);
+            }
+        }
+    } else {
+        may_check(ctx, caller, &req.purpose).await?;
+        None
+    };
+    match partner {
+        Some((scope, plan)) => run_plan(ctx, caller, Some(scope), set, plan).await,
+        None => {
+            let plan = plan(&set, ctx.clock.today(), &req).map_err(ServiceError::Invalid)?;
+            run_plan(ctx, caller, None, set, plan).await
+        }
+    }
 }
 
 /// `POST /api/v1/checks/batch`: one report per valid subject, errors by index for the others.
@@ -1097,11 +1193,12 @@ pub async fn check_batch(
             purpose: req.purpose.clone(),
             reference: req.reference.clone(),
             as_of: req.as_of.clone(),
+            authorization_ref: None,
         };
         match plan(&set, today, &single) {
             Ok(p) => out
                 .reports
-                .push(run_plan(ctx, caller, set.clone(), p).await?),
+                .push(run_plan(ctx, caller, None, set.clone(), p).await?),
             Err(errs) => out.errors.push(BatchItemError {
                 index,
                 errors: errs

@@ -1,6 +1,7 @@
 //! Use cases: ingest, query, keys. Transactions live here; SQL stays in `store`.
 
 pub mod admin;
+pub mod agreements;
 pub mod audit;
 pub mod checks;
 pub mod demo;

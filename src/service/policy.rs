@@ -1,18 +1,38 @@
-//! The one place that decides what a caller may see of a record.
+//! The one place that decides what a caller may see of a record, and which fields are masked.
 //!
 //! Sharing classes (the governing measures Art. 8, 17–19): `unconditional` records reach every
 //! government role. `conditional` needs an approved access application and `special` an
-//! administrator's naming; until those exist (a later issue), such records are shown only to
-//! admins and to the department that provided them. Partners and auditors see no credit data
-//! until agreements and the access-log API exist.
+//! administrator's naming; until those exist, such records are shown only to admins and to the
+//! department that provided them. Partners (banks, insurers) see, under an agreement in force,
+//! only unconditional records of the kinds it names that are not closed (Art. 25, 26); never a
+//! natural person's ID number, and names of natural persons masked. Auditors read the access
+//! log, not credit data.
 
-use crate::domain::{Caller, Role, SharingClass};
+use super::agreements::PartnerScope;
+use crate::domain::{Caller, OpenClass, RecordKind, Role, SharingClass};
 
-/// Whether the caller may see a record with this sharing class from this source.
-pub fn can_see(caller: &Caller, sharing: SharingClass, source_code: &str) -> bool {
+/// What the policy needs to know of a record.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordMeta<'a> {
+    pub sharing: SharingClass,
+    pub open_class: OpenClass,
+    pub kind: RecordKind,
+    pub source_code: &'a str,
+}
+
+/// Whether the caller may see the record. `partner` is the scope of the partner's agreement.
+pub fn can_see(caller: &Caller, r: RecordMeta<'_>, partner: Option<&PartnerScope>) -> bool {
+    if caller.role == Role::Partner {
+        return partner.is_some_and(|p| {
+            r.sharing == SharingClass::Unconditional
+                && r.open_class != OpenClass::Closed
+                && p.record_kinds.contains(&r.kind)
+        });
+    }
     if !caller.role.is_government() {
         return false;
     }
+    let (sharing, source_code) = (r.sharing, r.source_code);
     match sharing {
         SharingClass::Unconditional => true,
         SharingClass::Conditional | SharingClass::Special => {
@@ -25,6 +45,23 @@ pub fn can_see(caller: &Caller, sharing: SharingClass, source_code: &str) -> boo
 /// the masked form (`110101********0011`) until the role policy of the access issue lands.
 pub fn may_see_full_id(_caller: &Caller) -> bool {
     false
+}
+
+/// Whether natural persons' ID numbers are left out entirely (not even masked).
+pub fn hides_ids(caller: &Caller) -> bool {
+    caller.role == Role::Partner
+}
+
+/// A natural person's name as the caller may see it: partners see the surname only (`张*`).
+pub fn person_name(caller: &Caller, name: &str) -> String {
+    if caller.role != Role::Partner {
+        return name.to_string();
+    }
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => format!("{first}{}", "*".repeat(chars.count().max(1))),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -44,14 +81,67 @@ mod tests {
         let officer = caller(Role::Officer, "A");
         let provider = caller(Role::Provider, "SRC");
         let partner = caller(Role::Partner, "BANK");
-        assert!(can_see(&officer, SharingClass::Unconditional, "SRC"));
-        assert!(!can_see(&officer, SharingClass::Conditional, "SRC"));
-        assert!(can_see(&provider, SharingClass::Special, "SRC"));
-        assert!(!can_see(&partner, SharingClass::Unconditional, "SRC"));
+        let meta = |sharing, open_class, kind| RecordMeta {
+            sharing,
+            open_class,
+            kind,
+            source_code: "SRC",
+        };
+        let (u, open, pen) = (
+            SharingClass::Unconditional,
+            OpenClass::Open,
+            RecordKind::Penalty,
+        );
+        assert!(can_see(&officer, meta(u, open, pen), None));
+        assert!(!can_see(
+            &officer,
+            meta(SharingClass::Conditional, open, pen),
+            None
+        ));
+        assert!(can_see(
+            &provider,
+            meta(SharingClass::Special, open, pen),
+            None
+        ));
         assert!(can_see(
             &caller(Role::Admin, "X"),
-            SharingClass::Special,
-            "SRC"
+            meta(SharingClass::Special, open, pen),
+            None
         ));
+        // Partners: only under an agreement, its kinds, unconditional and not closed.
+        let scope = PartnerScope {
+            agreement_id: "a".into(),
+            record_kinds: vec![RecordKind::Penalty],
+        };
+        assert!(!can_see(&partner, meta(u, open, pen), None));
+        assert!(can_see(&partner, meta(u, open, pen), Some(&scope)));
+        assert!(!can_see(
+            &partner,
+            meta(u, OpenClass::Closed, pen),
+            Some(&scope)
+        ));
+        assert!(!can_see(
+            &partner,
+            meta(SharingClass::Conditional, open, pen),
+            Some(&scope)
+        ));
+        assert!(!can_see(
+            &partner,
+            meta(u, open, RecordKind::License),
+            Some(&scope)
+        ));
+        assert!(!can_see(
+            &caller(Role::Auditor, "X"),
+            meta(u, open, pen),
+            None
+        ));
+    }
+
+    #[test]
+    fn partners_see_surnames_only() {
+        let partner = caller(Role::Partner, "BANK");
+        assert_eq!(person_name(&partner, "张三"), "张*");
+        assert_eq!(person_name(&partner, "欧阳娜娜"), "欧***");
+        assert_eq!(person_name(&caller(Role::Officer, "A"), "张三"), "张三");
     }
 }

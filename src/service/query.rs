@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::agreements::{self, PartnerScope};
 use super::{audit, policy, Ctx, ServiceError, ServiceResult};
-use crate::domain::{Caller, RecordKind, RecordStatus, Role, SharingClass, SubjectKey, Uscc};
+use crate::domain::{
+    Caller, OpenClass, RecordKind, RecordStatus, Role, SharingClass, SubjectKey, Uscc,
+};
 use crate::store::records::RecordRow;
 use crate::store::subjects::SubjectRow;
 use crate::store::{records, subjects, StoreError};
@@ -185,9 +188,24 @@ fn record_view(r: &RecordRow) -> Result<RecordView, StoreError> {
     })
 }
 
-fn visible(caller: &Caller, r: &RecordView) -> bool {
-    let sharing = SharingClass::parse(&r.sharing_class).unwrap_or(SharingClass::Special);
-    policy::can_see(caller, sharing, &r.source_code)
+fn visible(caller: &Caller, r: &RecordView, partner: Option<&PartnerScope>) -> bool {
+    let meta = policy::RecordMeta {
+        sharing: SharingClass::parse(&r.sharing_class).unwrap_or(SharingClass::Special),
+        open_class: OpenClass::parse(&r.open_class).unwrap_or(OpenClass::Closed),
+        kind: RecordKind::parse(&r.kind).unwrap_or(RecordKind::Commitment),
+        source_code: &r.source_code,
+    };
+    policy::can_see(caller, meta, partner)
+}
+
+/// Masks what the caller's role may not see of persons: ID numbers and, for partners, names.
+fn mask_person(caller: &Caller, p: &mut Option<PersonView>) {
+    if let Some(p) = p {
+        p.name = policy::person_name(caller, &p.name);
+        if policy::hides_ids(caller) {
+            p.id_number = None;
+        }
+    }
 }
 
 /// Checks the stated purpose (the governing measures Art. 20, 22; API.md: 2 to 200 characters).
@@ -241,7 +259,7 @@ pub async fn get_record(
         .await?;
     match found {
         // A record the caller may not see is answered as absent, so that its existence leaks nothing.
-        Some((v, key)) if visible(caller, &v) => {
+        Some((v, key)) if visible(caller, &v, None) => {
             let mut e = entry("ok");
             e.subject_key = Some(key);
             audit::log(ctx, caller, e).await?;
@@ -304,8 +322,36 @@ pub async fn subject_profile(
     caller: &Caller,
     uscc: &str,
     purpose: Option<&str>,
+    authorization_ref: Option<&str>,
 ) -> ServiceResult<Profile> {
-    if let Err(why) = caller.require(READERS, "read credit profiles") {
+    let partner = if caller.role == Role::Partner {
+        check_purpose(purpose)?;
+        match agreements::admit(ctx, caller, agreements::PROFILE, authorization_ref).await {
+            Ok(scope) => Some(scope),
+            Err(e) => {
+                let outcome = match e {
+                    ServiceError::Forbidden(_) => "denied",
+                    ServiceError::RateLimited(..) => "over_quota",
+                    _ => "invalid",
+                };
+                let entry = audit::Entry {
+                    action: "profile.read",
+                    subject_key: Uscc::parse(uscc)
+                        .ok()
+                        .map(|u| ctx.subject_key(&SubjectKey::Uscc(u))),
+                    purpose: purpose.map(str::to_string),
+                    reference: authorization_ref.map(str::to_string),
+                    outcome,
+                    ..Default::default()
+                };
+                audit::log(ctx, caller, entry).await?;
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    if let (None, Err(why)) = (&partner, caller.require(READERS, "read credit profiles")) {
         let e = audit::Entry {
             action: "profile.read",
             subject_key: Uscc::parse(uscc)
@@ -331,7 +377,11 @@ pub async fn subject_profile(
         action: "profile.read",
         subject_key: Some(key.clone()),
         purpose: purpose.map(str::to_string),
+        reference: authorization_ref.map(str::to_string),
         outcome: "ok",
+        detail: partner
+            .as_ref()
+            .map(|p| serde_json::json!({"agreement_id": p.agreement_id})),
         ..Default::default()
     };
     let Some(cached) = load_profile(ctx, key).await? else {
@@ -344,7 +394,11 @@ pub async fn subject_profile(
     let records: Vec<RecordView> = cached
         .records
         .into_iter()
-        .filter(|r| visible(caller, r))
+        .filter(|r| visible(caller, r, partner.as_ref()))
+        .map(|mut r| {
+            mask_person(caller, &mut r.legal_rep);
+            r
+        })
         .collect();
     let mut by_kind = BTreeMap::new();
     let mut active_lists = Vec::new();
@@ -364,8 +418,16 @@ pub async fn subject_profile(
     active_lists.sort();
     entry.records = records.iter().map(|r| r.id.clone()).collect();
     audit::log(ctx, caller, entry).await?;
+    let mut subject = cached.subject;
+    if subject.kind == "natural_person" {
+        subject.name = policy::person_name(caller, &subject.name);
+    }
+    if policy::hides_ids(caller) {
+        subject.id_number = None;
+    }
+    mask_person(caller, &mut subject.legal_rep);
     Ok(Profile {
-        subject: cached.subject,
+        subject,
         summary: ProfileSummary {
             by_kind,
             active_lists,

@@ -1,6 +1,7 @@
 //! Storage: the diesel schema, row types, one module of queries per aggregate, the pool and the
 //! migrations. SQL lives here and nowhere else.
 
+pub mod agreements;
 pub mod audit;
 pub mod bulk;
 pub mod checks;

@@ -154,6 +154,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    agreements (id) {
+        id -> Text,
+        org_code -> Text,
+        scenarios -> Text,
+        record_kinds -> Text,
+        valid_from -> Date,
+        valid_to -> Date,
+        daily_quota -> BigInt,
+        reference -> Nullable<Text>,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(check_feedback -> check_reports (report_no));
 diesel::joinable!(api_keys -> organisations (org_code));
 diesel::joinable!(credit_records -> subjects (subject_id));
@@ -170,4 +185,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     check_reports,
     check_feedback,
     access_log,
+    agreements,
 );
