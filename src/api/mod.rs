@@ -5,6 +5,7 @@ pub mod audit;
 pub mod checks;
 pub mod error;
 pub mod extract;
+pub mod grants;
 pub mod health;
 pub mod records;
 pub mod subjects;
@@ -145,6 +146,11 @@ impl Modify for BearerAuth {
         admin::list_agreements,
         admin::create_agreement,
         admin::revoke_agreement,
+        grants::apply,
+        grants::list,
+        grants::approve,
+        grants::reject,
+        grants::special,
     ),
     components(schemas(error::Problem, crate::service::FieldErrorDoc)),
     modifiers(&BearerAuth),
@@ -156,6 +162,7 @@ impl Modify for BearerAuth {
         (name = "rules", description = "The active rule set"),
         (name = "admin", description = "Organisations and API keys (admin)"),
         (name = "audit", description = "The hash-chained access log (auditors)"),
+        (name = "access", description = "Applications for conditional data and special grants"),
     )
 )]
 pub struct ApiDoc;
@@ -216,6 +223,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(admin::list_agreements)
     .service(admin::create_agreement)
     .service(admin::revoke_agreement)
+    .service(grants::apply)
+    .service(grants::list)
+    .service(grants::approve)
+    .service(grants::reject)
+    .service(grants::special)
     .route("/openapi.json", web::get().to(openapi_handler))
     .service(
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

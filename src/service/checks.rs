@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::agreements::{self, PartnerScope};
+use super::grants::Grant;
 use super::query::check_purpose;
 use super::{audit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
@@ -793,6 +794,7 @@ fn finding_view(
     facts: &StoredFacts,
     caller: &Caller,
     partner: Option<&PartnerScope>,
+    grants: &[Grant],
 ) -> FindingView {
     let by_id: BTreeMap<&str, &RecordFact> = facts
         .facts
@@ -806,12 +808,14 @@ fn finding_view(
             return false;
         };
         let meta = policy::RecordMeta {
+            id,
+            list_code: r.list_code.as_deref(),
             sharing: SharingClass::parse(&p.sharing_class).unwrap_or(SharingClass::Special),
             open_class: OpenClass::parse(&p.open_class).unwrap_or(OpenClass::Closed),
             kind: r.kind,
             source_code: &p.source_code,
         };
-        policy::can_see(caller, meta, partner)
+        policy::can_see(caller, meta, partner, grants)
     };
     let mut shown: Vec<&MatchedRecord> = Vec::new();
     let mut hidden = 0;
@@ -977,6 +981,7 @@ async fn run_plan(
     let caller = caller.clone();
     let keys = ctx.keys.clone();
     let subject_key = ctx.subject_key(&plan.key);
+    let grants = super::grants::in_force(ctx, &caller).await?;
     let report = ctx
         .db
         .run_write(move |conn| {
@@ -1002,12 +1007,12 @@ async fn run_plan(
                 findings: ev
                     .findings
                     .iter()
-                    .map(|f| finding_view(f, &g.stored, &caller, partner.as_ref()))
+                    .map(|f| finding_view(f, &g.stored, &caller, partner.as_ref(), &grants))
                     .collect(),
                 incentives: ev
                     .incentives
                     .iter()
-                    .map(|f| finding_view(f, &g.stored, &caller, partner.as_ref()))
+                    .map(|f| finding_view(f, &g.stored, &caller, partner.as_ref(), &grants))
                     .collect(),
                 rule_set: RuleSetRef {
                     version: set.version.clone(),

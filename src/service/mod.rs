@@ -6,6 +6,7 @@ pub mod audit;
 pub mod checks;
 pub mod demo;
 pub mod generate;
+pub mod grants;
 pub mod ingest;
 pub mod keys;
 pub mod limits;

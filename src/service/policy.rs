@@ -9,19 +9,28 @@
 //! log, not credit data.
 
 use super::agreements::PartnerScope;
+use super::grants::Grant;
 use crate::domain::{Caller, OpenClass, RecordKind, Role, SharingClass};
 
 /// What the policy needs to know of a record.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordMeta<'a> {
+    pub id: &'a str,
+    pub list_code: Option<&'a str>,
     pub sharing: SharingClass,
     pub open_class: OpenClass,
     pub kind: RecordKind,
     pub source_code: &'a str,
 }
 
-/// Whether the caller may see the record. `partner` is the scope of the partner's agreement.
-pub fn can_see(caller: &Caller, r: RecordMeta<'_>, partner: Option<&PartnerScope>) -> bool {
+/// Whether the caller may see the record. `partner` is the scope of a partner's agreement;
+/// `grants` the caller's approved applications and special grants in force.
+pub fn can_see(
+    caller: &Caller,
+    r: RecordMeta<'_>,
+    partner: Option<&PartnerScope>,
+    grants: &[Grant],
+) -> bool {
     if caller.role == Role::Partner {
         return partner.is_some_and(|p| {
             r.sharing == SharingClass::Unconditional
@@ -35,9 +44,13 @@ pub fn can_see(caller: &Caller, r: RecordMeta<'_>, partner: Option<&PartnerScope
     let (sharing, source_code) = (r.sharing, r.source_code);
     match sharing {
         SharingClass::Unconditional => true,
-        SharingClass::Conditional | SharingClass::Special => {
-            caller.role == Role::Admin || caller.org_code == source_code
-        }
+        _ if caller.role == Role::Admin || caller.org_code == source_code => true,
+        SharingClass::Conditional => grants
+            .iter()
+            .any(|g| !g.special && g.covers(r.id, r.kind, r.list_code, source_code)),
+        SharingClass::Special => grants
+            .iter()
+            .any(|g| g.special && g.covers(r.id, r.kind, r.list_code, source_code)),
     }
 }
 
@@ -82,6 +95,8 @@ mod tests {
         let provider = caller(Role::Provider, "SRC");
         let partner = caller(Role::Partner, "BANK");
         let meta = |sharing, open_class, kind| RecordMeta {
+            id: "rec_1",
+            list_code: None,
             sharing,
             open_class,
             kind,
@@ -92,48 +107,55 @@ mod tests {
             OpenClass::Open,
             RecordKind::Penalty,
         );
-        assert!(can_see(&officer, meta(u, open, pen), None));
+        assert!(can_see(&officer, meta(u, open, pen), None, &[]));
         assert!(!can_see(
             &officer,
             meta(SharingClass::Conditional, open, pen),
-            None
+            None,
+            &[]
         ));
         assert!(can_see(
             &provider,
             meta(SharingClass::Special, open, pen),
-            None
+            None,
+            &[]
         ));
         assert!(can_see(
             &caller(Role::Admin, "X"),
             meta(SharingClass::Special, open, pen),
-            None
+            None,
+            &[]
         ));
         // Partners: only under an agreement, its kinds, unconditional and not closed.
         let scope = PartnerScope {
             agreement_id: "a".into(),
             record_kinds: vec![RecordKind::Penalty],
         };
-        assert!(!can_see(&partner, meta(u, open, pen), None));
-        assert!(can_see(&partner, meta(u, open, pen), Some(&scope)));
+        assert!(!can_see(&partner, meta(u, open, pen), None, &[]));
+        assert!(can_see(&partner, meta(u, open, pen), Some(&scope), &[]));
         assert!(!can_see(
             &partner,
             meta(u, OpenClass::Closed, pen),
-            Some(&scope)
+            Some(&scope),
+            &[]
         ));
         assert!(!can_see(
             &partner,
             meta(SharingClass::Conditional, open, pen),
-            Some(&scope)
+            Some(&scope),
+            &[]
         ));
         assert!(!can_see(
             &partner,
             meta(u, open, RecordKind::License),
-            Some(&scope)
+            Some(&scope),
+            &[]
         ));
         assert!(!can_see(
             &caller(Role::Auditor, "X"),
             meta(u, open, pen),
-            None
+            None,
+            &[]
         ));
     }
 

@@ -9,6 +9,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::agreements::{self, PartnerScope};
+use super::grants::{self, Grant};
 use super::{audit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
     Caller, OpenClass, RecordKind, RecordStatus, Role, SharingClass, SubjectKey, Uscc,
@@ -188,14 +189,21 @@ fn record_view(r: &RecordRow) -> Result<RecordView, StoreError> {
     })
 }
 
-fn visible(caller: &Caller, r: &RecordView, partner: Option<&PartnerScope>) -> bool {
+fn visible(
+    caller: &Caller,
+    r: &RecordView,
+    partner: Option<&PartnerScope>,
+    grants: &[Grant],
+) -> bool {
     let meta = policy::RecordMeta {
+        id: &r.id,
+        list_code: r.list_code.as_deref(),
         sharing: SharingClass::parse(&r.sharing_class).unwrap_or(SharingClass::Special),
         open_class: OpenClass::parse(&r.open_class).unwrap_or(OpenClass::Closed),
         kind: RecordKind::parse(&r.kind).unwrap_or(RecordKind::Commitment),
         source_code: &r.source_code,
     };
-    policy::can_see(caller, meta, partner)
+    policy::can_see(caller, meta, partner, grants)
 }
 
 /// Masks what the caller's role may not see of persons: ID numbers and, for partners, names.
@@ -259,7 +267,7 @@ pub async fn get_record(
         .await?;
     match found {
         // A record the caller may not see is answered as absent, so that its existence leaks nothing.
-        Some((v, key)) if visible(caller, &v, None) => {
+        Some((v, key)) if visible(caller, &v, None, &grants::in_force(ctx, caller).await?) => {
             let mut e = entry("ok");
             e.subject_key = Some(key);
             audit::log(ctx, caller, e).await?;
@@ -390,11 +398,12 @@ pub async fn subject_profile(
         return Err(ServiceError::NotFound(format!("subject {uscc}")));
     };
     let today = ctx.clock.today();
+    let grants = grants::in_force(ctx, caller).await?;
     let total = cached.records.len();
     let records: Vec<RecordView> = cached
         .records
         .into_iter()
-        .filter(|r| visible(caller, r, partner.as_ref()))
+        .filter(|r| visible(caller, r, partner.as_ref(), &grants))
         .map(|mut r| {
             mask_person(caller, &mut r.legal_rep);
             r

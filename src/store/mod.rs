@@ -5,6 +5,7 @@ pub mod agreements;
 pub mod audit;
 pub mod bulk;
 pub mod checks;
+pub mod grants;
 pub mod keys;
 pub mod orgs;
 pub mod records;

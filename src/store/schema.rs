@@ -169,6 +169,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    access_grants (id) {
+        id -> Text,
+        org_code -> Text,
+        grant_kind -> Text,
+        source_codes -> Text,
+        record_kinds -> Text,
+        list_codes -> Text,
+        record_id -> Nullable<Text>,
+        purpose -> Text,
+        valid_from -> Date,
+        valid_to -> Date,
+        status -> Text,
+        applied_by -> Text,
+        decided_by -> Nullable<Text>,
+        decision_reason -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(check_feedback -> check_reports (report_no));
 diesel::joinable!(api_keys -> organisations (org_code));
 diesel::joinable!(credit_records -> subjects (subject_id));
@@ -186,4 +207,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     check_feedback,
     access_log,
     agreements,
+    access_grants,
 );
