@@ -1,0 +1,415 @@
+//! The authorisation matrix: every `/api/v1` operation of the OpenAPI document × every role,
+//! with the expected status, from one table; and, for the paths that return credit data, every
+//! sharing class × role with the records shown. A new operation without a row fails the test.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use serde_json::{json, Value};
+
+const ROLES: [&str; 7] = [
+    "admin", "provider", "officer", "system", "partner", "auditor", "none",
+];
+
+/// Expected statuses in the order of `ROLES`.
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    expect: [u16; 7],
+}
+
+const TABLE: &[Row] = &[
+    Row {
+        method: "post",
+        path: "/api/v1/records/batch",
+        expect: [200, 200, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/records/{id}",
+        expect: [200, 200, 200, 200, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/subjects/{uscc}",
+        expect: [200, 200, 200, 200, 200, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/checks",
+        expect: [201, 403, 201, 201, 201, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/checks/batch",
+        expect: [200, 403, 200, 200, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/checks/{report_no}",
+        expect: [200, 404, 200, 404, 404, 200, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/checks/{report_no}/verify",
+        expect: [200, 200, 200, 200, 200, 200, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/checks/{report_no}/feedback",
+        expect: [201, 403, 201, 201, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/rules",
+        expect: [200, 200, 200, 200, 200, 200, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/rules/reload",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/admin/orgs",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/orgs",
+        expect: [201, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/admin/keys",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/keys",
+        expect: [201, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/keys/{id}/revoke",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/keys/{id}/rotate",
+        expect: [201, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/admin/agreements",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/agreements",
+        expect: [201, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/agreements/{id}/revoke",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/audit/entries",
+        expect: [200, 403, 403, 403, 403, 200, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/access-applications",
+        expect: [403, 201, 201, 201, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/access-applications",
+        expect: [200, 200, 200, 200, 403, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/access-applications/{id}/approve",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/access-applications/{id}/reject",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/special-grants",
+        expect: [201, 403, 403, 403, 403, 403, 401],
+    },
+];
+
+#[test]
+fn the_table_covers_every_api_operation() {
+    let doc: Value = serde_json::from_str(&creditgate::api::openapi_json()).unwrap();
+    let mut ops = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if path.starts_with("/api/v1") {
+            for method in item.as_object().unwrap().keys() {
+                ops.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let rows: BTreeSet<(String, String)> = TABLE
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    let missing: Vec<_> = ops.difference(&rows).collect();
+    let extra: Vec<_> = rows.difference(&ops).collect();
+    assert!(
+        missing.is_empty(),
+        "operations without a matrix row: {missing:?}"
+    );
+    assert!(extra.is_empty(), "matrix rows for no operation: {extra:?}");
+}
+
+struct World {
+    app: TestApp,
+    keys: Vec<Option<String>>,
+    uscc: String,
+    records: [String; 3],
+    report_no: String,
+    digest: String,
+}
+
+async fn world(b: Backend) -> World {
+    let app = spawn_app(b).await;
+    let mut keys = Vec::new();
+    for (role, org) in ROLES
+        .iter()
+        .zip(["ADMIN", "SCJG", "ZWFW", "ZFCG", "BANK", "SJJ"])
+    {
+        keys.push(Some(if *role == "admin" {
+            app.admin_key.clone()
+        } else {
+            app.key(org, role).await
+        }));
+    }
+    keys.push(None);
+    let admin = app.admin_key.clone();
+    let a = app
+        .post("/api/v1/admin/agreements", Some(&admin), &json!({"org_code": "BANK", "scenarios": ["profile", "procurement"], "record_kinds": ["penalty", "list_entry"], "valid_from": "2026-01-01", "valid_to": "2026-12-31", "daily_quota": 1000}))
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let uscc = code(1);
+    let mut recs = Vec::new();
+    for (i, class) in ["unconditional", "conditional", "special"]
+        .iter()
+        .enumerate()
+    {
+        let mut p = penalty(&format!("CF-{i}"), &uscc);
+        p["sharing_class"] = json!(class);
+        p["fine_amount"] = json!(format!("{}.00", 1000 + i));
+        recs.push(p);
+    }
+    let r = app.batch(keys[1].as_ref().unwrap(), recs).await;
+    let ids: Vec<String> = (0..3)
+        .map(|i| r.body["results"][i]["id"].as_str().unwrap().to_string())
+        .collect();
+    let rep = app
+        .post(
+            "/api/v1/checks",
+            keys[2].as_deref(),
+            &json!({"scenario": "procurement", "subject": {"uscc": uscc}, "purpose": "资格审查"}),
+        )
+        .await;
+    World {
+        report_no: rep.body["report_no"].as_str().unwrap().to_string(),
+        digest: rep.body["digest"].as_str().unwrap().to_string(),
+        app,
+        keys,
+        uscc,
+        records: [ids[0].clone(), ids[1].clone(), ids[2].clone()],
+    }
+}
+
+/// The concrete request of a row, made fresh for each call (things to revoke are made first).
+async fn request(w: &World, row: &Row, n: usize) -> (String, Value) {
+    let admin = Some(w.app.admin_key.as_str());
+    let u = &w.uscc;
+    let fresh_key = || async {
+        let r = w
+            .app
+            .post(
+                "/api/v1/admin/keys",
+                admin,
+                &json!({"org_code": "TMP", "role": "officer"}),
+            )
+            .await;
+        r.body["id"].as_str().unwrap().to_string()
+    };
+    let fresh_application = || async {
+        let r = w
+            .app
+            .post(
+                "/api/v1/access-applications",
+                w.keys[2].as_deref(),
+                &json!({"purpose": "矩阵测试", "valid_to": "2026-12-31"}),
+            )
+            .await;
+        r.body["id"].as_str().unwrap().to_string()
+    };
+    let path = row
+        .path
+        .replace("{uscc}", u)
+        .replace("{report_no}", &w.report_no);
+    let body = json!({});
+    match row.path {
+        "/api/v1/records/batch" => (path, json!({"records": [penalty(&format!("M-{n}"), u)]})),
+        "/api/v1/records/{id}" => (
+            format!("/api/v1/records/{}?purpose=矩阵测试", w.records[0]),
+            body,
+        ),
+        "/api/v1/subjects/{uscc}" => (
+            format!("{path}?purpose=矩阵测试&authorization_ref=SQ-1"),
+            body,
+        ),
+        "/api/v1/checks" => (
+            path,
+            json!({"scenario": "procurement", "subject": {"uscc": u}, "purpose": "矩阵测试", "authorization_ref": "SQ-1"}),
+        ),
+        "/api/v1/checks/batch" => (
+            path,
+            json!({"scenario": "procurement", "purpose": "矩阵测试", "subjects": [{"uscc": u}]}),
+        ),
+        "/api/v1/checks/{report_no}/verify" => (format!("{path}?digest={}", w.digest), body),
+        "/api/v1/checks/{report_no}/feedback" => (path, json!({"action": "restricted"})),
+        "/api/v1/admin/orgs" if row.method == "post" => {
+            (path, json!({"code": format!("ORG{n}"), "name": "矩阵"}))
+        }
+        "/api/v1/admin/keys" if row.method == "post" => {
+            (path, json!({"org_code": "TMP", "role": "officer"}))
+        }
+        "/api/v1/admin/keys/{id}/revoke" | "/api/v1/admin/keys/{id}/rotate" => {
+            (path.replace("{id}", &fresh_key().await), body)
+        }
+        "/api/v1/admin/agreements" if row.method == "post" => (
+            path,
+            json!({"org_code": "BANK2", "scenarios": ["profile"], "record_kinds": ["penalty"], "valid_from": "2026-01-01", "valid_to": "2026-12-31", "daily_quota": 10}),
+        ),
+        "/api/v1/admin/agreements/{id}/revoke" => {
+            let a = w.app.post("/api/v1/admin/agreements", admin, &json!({"org_code": "BANK3", "scenarios": ["profile"], "record_kinds": ["penalty"], "valid_from": "2026-01-01", "valid_to": "2026-12-31", "daily_quota": 10})).await;
+            (path.replace("{id}", a.body["id"].as_str().unwrap()), body)
+        }
+        "/api/v1/access-applications" if row.method == "post" => (
+            path,
+            json!({"purpose": "矩阵测试", "valid_to": "2026-12-31"}),
+        ),
+        "/api/v1/admin/access-applications/{id}/approve"
+        | "/api/v1/admin/access-applications/{id}/reject" => (
+            path.replace("{id}", &fresh_application().await),
+            json!({"reason": "矩阵测试"}),
+        ),
+        "/api/v1/admin/special-grants" => (
+            path,
+            json!({"org_code": "ZWFW", "record_id": w.records[2], "purpose": "矩阵测试", "valid_to": "2026-12-31"}),
+        ),
+        _ => (path, body),
+    }
+}
+
+async fn every_operation_answers_every_role_as_the_table_says(b: Backend) {
+    let w = world(b).await;
+    let mut wrong = Vec::new();
+    for (n, row) in TABLE.iter().enumerate() {
+        for (i, role) in ROLES.iter().enumerate() {
+            let (path, body) = request(&w, row, n * 10 + i).await;
+            let key = w.keys[i].as_deref();
+            let got = if row.method == "get" {
+                w.app.get(&path, key).await
+            } else {
+                w.app.post(&path, key, &body).await
+            };
+            if got.status != row.expect[i] {
+                wrong.push(format!(
+                    "{} {} as {role}: {} (expected {}) {}",
+                    row.method,
+                    row.path,
+                    got.status,
+                    row.expect[i],
+                    got.text.chars().take(160).collect::<String>()
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The records of each sharing class that each role sees in a profile, in a record read and in
+/// a check's findings (the provider is the source of all three; a special grant is not made).
+async fn sharing_classes_decide_what_each_role_sees(b: Backend) {
+    let w = world(b).await;
+    // unconditional, conditional, special: shown?
+    let expect: [(&str, [bool; 3]); 6] = [
+        ("admin", [true, true, true]),
+        ("provider", [true, true, true]),
+        ("officer", [true, false, false]),
+        ("system", [true, false, false]),
+        ("partner", [true, false, false]),
+        ("auditor", [false, false, false]),
+    ];
+    for (i, (role, shown)) in expect.iter().enumerate() {
+        let key = w.keys[i].as_deref();
+        let p = w
+            .app
+            .get(
+                &format!(
+                    "/api/v1/subjects/{}?purpose=矩阵测试&authorization_ref=SQ-1",
+                    w.uscc
+                ),
+                key,
+            )
+            .await;
+        let ids: Vec<String> = if p.status == 200 {
+            p.body["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect()
+        } else {
+            vec![]
+        };
+        for (c, rec) in w.records.iter().enumerate() {
+            assert_eq!(
+                ids.contains(rec),
+                shown[c],
+                "profile as {role}, class {c}: {}",
+                p.text
+            );
+            if *role != "partner" && *role != "auditor" {
+                let r = w
+                    .app
+                    .get(&format!("/api/v1/records/{rec}?purpose=矩阵测试"), key)
+                    .await;
+                assert_eq!(
+                    r.status == 200,
+                    shown[c],
+                    "record as {role}, class {c}: {}",
+                    r.text
+                );
+            }
+        }
+        if p.status == 200 {
+            let id = &p.body["subject"]["legal_rep"]["id_number"];
+            match *role {
+                "partner" => assert!(id.is_null(), "partner sees an ID number"),
+                _ => assert_eq!(id, "110101********0011"),
+            }
+        }
+    }
+}
+
+on_both_backends!(
+    every_operation_answers_every_role_as_the_table_says,
+    sharing_classes_decide_what_each_role_sees,
+);
