@@ -10,3 +10,4 @@ pub mod import;
 pub mod rules;
 pub mod service;
 pub mod store;
+pub mod sync;
