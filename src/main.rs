@@ -50,6 +50,24 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The provincial platform simulator (docs/provincial-protocol.md), with generated data.
+    ProvincialSim {
+        /// Address to listen on, such as 127.0.0.1:9090.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        bind: String,
+        /// The same seed and size give the same changes.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// How many changes to offer.
+        #[arg(long, default_value_t = 10_000)]
+        size: u64,
+        /// The city's key id.
+        #[arg(long, default_value = "city")]
+        key_id: String,
+        /// The shared secret, hex (or CREDITGATE_PROVINCIAL_SECRET).
+        #[arg(long, env = "CREDITGATE_PROVINCIAL_SECRET", hide_env_values = true)]
+        secret: String,
+    },
     /// Print the OpenAPI document the server serves.
     Openapi,
     /// Generate synthetic subjects and records (deterministic by seed) for load tests.
@@ -186,6 +204,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::ProvincialSim {
+            bind,
+            seed,
+            size,
+            key_id,
+            secret,
+        } => provincial_sim(&bind, seed, size, key_id, &secret),
         Command::Openapi => {
             print!("{}", creditgate::api::openapi_json());
             Ok(())
@@ -265,6 +290,40 @@ fn rules_command(dir: &std::path::Path, test: bool) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn provincial_sim(
+    bind: &str,
+    seed: u64,
+    size: u64,
+    key_id: String,
+    secret: &str,
+) -> anyhow::Result<()> {
+    let secret = hex::decode(secret.trim())
+        .ok()
+        .filter(|s| s.len() >= 16)
+        .ok_or_else(|| {
+            anyhow::anyhow!("the secret must be at least 16 bytes in hex (openssl rand -hex 32)")
+        })?;
+    let listener = std::net::TcpListener::bind(bind)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let port = listener.local_addr()?.port();
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let server = creditgate::provincial_sim::serve(
+            creditgate::provincial_sim::SimConfig {
+                seed,
+                size,
+                key_id,
+                secret,
+            },
+            listener,
+        )?;
+        let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+        println!("provincial-sim listening on http://{host}:{port} ({size} changes, seed {seed})");
+        server.await?;
+        Ok(())
+    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
