@@ -12,24 +12,11 @@ use std::sync::Mutex;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::service::generate;
-use crate::sync::protocol::{self, Signed, Verifier};
-
-/// One change the platform offers.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Change {
-    pub cursor: String,
-    /// `upsert` or `remove`.
-    pub op: String,
-    pub source_code: String,
-    pub source_record_id: String,
-    pub version: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record: Option<Value>,
-}
+use crate::sync::protocol::{self, Change, PushBatch, Signed, Verifier};
 
 /// `size` changes from `seed`: mostly new records (list entries, penalties, licences of
 /// generated subjects with valid codes), and every so often a newer version or a removal of
@@ -209,21 +196,6 @@ async fn changes(
         &nonce,
         json!({"changes": page, "next_cursor": next, "has_more": has_more}),
     )
-}
-
-#[derive(Debug, Deserialize)]
-struct PushBatch {
-    #[allow(dead_code)]
-    batch_id: Option<String>,
-    records: Vec<PushItem>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PushItem {
-    source_code: String,
-    source_record_id: String,
-    version: i64,
-    record: Value,
 }
 
 async fn push(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {

@@ -181,3 +181,74 @@ fn the_same_seed_gives_the_same_changes() {
         "newer versions are generated"
     );
 }
+
+/// The HTTP adapter against the simulator: pulls every page, pushes idempotently, and is refused
+/// with a wrong secret (and never retries that).
+#[tokio::test]
+async fn the_http_adapter_pulls_and_pushes() {
+    use creditgate::sync::platform::{HttpPlatform, Platform, SyncError};
+    use creditgate::sync::protocol::{PushBatch, PushItem};
+    let base = start(57).await;
+    let p = HttpPlatform::new(
+        &base,
+        "city",
+        SECRET.to_vec(),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut cursor: Option<String> = None;
+    let mut all = Vec::new();
+    loop {
+        let page = p.pull(cursor.as_deref(), 20).await.unwrap();
+        all.extend(page.changes.clone());
+        cursor = page.next_cursor.clone();
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(
+        all,
+        generate_changes(7, 57),
+        "the pages hold exactly the simulator's changes"
+    );
+    let batch = PushBatch {
+        batch_id: "b_1".into(),
+        records: vec![PushItem {
+            source_code: "SCJG".into(),
+            source_record_id: "CF-9".into(),
+            version: 1,
+            record: json!({"kind": "penalty"}),
+        }],
+    };
+    assert_eq!(p.push(&batch).await.unwrap()[0].status, "accepted");
+    assert_eq!(p.push(&batch).await.unwrap()[0].status, "duplicate");
+
+    let wrong = HttpPlatform::new(
+        &base,
+        "city",
+        b"not-the-secret-0123456789".to_vec(),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let e = wrong.pull(None, 10).await.unwrap_err();
+    assert_eq!(
+        e,
+        SyncError::Refused {
+            status: 401,
+            code: "bad_signature".into()
+        }
+    );
+    assert!(!e.retryable());
+    let nowhere = HttpPlatform::new(
+        "http://127.0.0.1:1",
+        "city",
+        SECRET.to_vec(),
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap();
+    let e = nowhere.pull(None, 10).await.unwrap_err();
+    assert!(
+        matches!(e, SyncError::Transport(_)) && e.retryable(),
+        "{e:?}"
+    );
+}

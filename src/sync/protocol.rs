@@ -4,10 +4,63 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
 use hmac::{Hmac, Mac};
 use sm3::{Digest, Sm3};
 
 type HmacSm3 = Hmac<Sm3>;
+
+/// One change the platform offers (`GET /v1/changes`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Change {
+    pub cursor: String,
+    /// `upsert` or `remove`.
+    pub op: String,
+    pub source_code: String,
+    pub source_record_id: String,
+    pub version: i64,
+    /// The record, for `upsert`, in the shape of `POST /api/v1/records/batch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChangePage {
+    pub changes: Vec<Change>,
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+/// One pushed record (`POST /v1/records/batch`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PushItem {
+    pub source_code: String,
+    pub source_record_id: String,
+    pub version: i64,
+    pub record: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PushBatch {
+    pub batch_id: String,
+    pub records: Vec<PushItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PushResult {
+    pub index: usize,
+    /// `accepted`, `duplicate` or `rejected`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PushAnswer {
+    pub results: Vec<PushResult>,
+}
 
 /// Requests more than this far from the receiver's clock are refused.
 pub const MAX_SKEW_SECS: i64 = 300;

@@ -1,0 +1,218 @@
+//! The seam to the provincial platform: one trait, with the HTTP adapter of
+//! `docs/provincial-protocol.md` as the default, so a province that exchanges files or uses a
+//! front-end database (GB/T 39443 §5.5, §5.6) gets an adapter of its own.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::protocol::{self, ChangePage, PushAnswer, PushBatch, PushResult, Signed};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// The platform could not be reached or the connection broke.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The platform answered with a server error.
+    #[error("platform error {0}")]
+    Server(u16),
+    /// An answer whose signature or body failed the check (cut off, altered, replayed).
+    #[error("answer refused: {0}")]
+    BadAnswer(String),
+    /// The platform refused the request (its status and problem code).
+    #[error("refused {status}: {code}")]
+    Refused { status: u16, code: String },
+}
+
+impl SyncError {
+    /// Worth trying again after a pause: transport faults, server errors, bad answers, and a
+    /// refused timestamp (clock skew passes) — not a refused key or signature.
+    pub fn retryable(&self) -> bool {
+        match self {
+            SyncError::Transport(_) | SyncError::Server(_) | SyncError::BadAnswer(_) => true,
+            SyncError::Refused { code, .. } => {
+                code == "stale_timestamp" || code == "replayed_nonce"
+            }
+        }
+    }
+}
+
+#[async_trait]
+pub trait Platform: Send + Sync {
+    /// Changes after `after` (absent: from the start), at most `limit`.
+    async fn pull(&self, after: Option<&str>, limit: usize) -> Result<ChangePage, SyncError>;
+    /// Pushes records; per-item results in order. Idempotent by (source, id, version).
+    async fn push(&self, batch: &PushBatch) -> Result<Vec<PushResult>, SyncError>;
+}
+
+/// The HTTP + JSON adapter: signs every request, checks every answer.
+pub struct HttpPlatform {
+    base: String,
+    key_id: String,
+    secret: Vec<u8>,
+    client: reqwest::Client,
+}
+
+impl HttpPlatform {
+    pub fn new(
+        base: &str,
+        key_id: &str,
+        secret: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(HttpPlatform {
+            base: base.trim_end_matches('/').to_string(),
+            key_id: key_id.to_string(),
+            secret,
+            client,
+        })
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
+        let now = chrono::Utc::now().timestamp();
+        let s = protocol::sign_request(&self.secret, method, path, &body, now);
+        let url = format!("{}{path}", self.base);
+        let req = if method == "GET" {
+            self.client.get(url)
+        } else {
+            self.client
+                .post(url)
+                .header("Content-Type", "application/json")
+                .body(body)
+        };
+        let resp = req
+            .header("X-Cg-Key-Id", &self.key_id)
+            .header("X-Cg-Timestamp", s.timestamp.to_string())
+            .header("X-Cg-Nonce", &s.nonce)
+            .header("X-Cg-Signature", &s.signature)
+            .send()
+            .await
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let h = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let answer = match (
+            h("X-Cg-Timestamp").and_then(|t| t.parse::<i64>().ok()),
+            h("X-Cg-Nonce"),
+            h("X-Cg-Signature"),
+        ) {
+            (Some(timestamp), Some(nonce), Some(signature)) => Some(Signed {
+                timestamp,
+                nonce,
+                signature,
+            }),
+            _ => None,
+        };
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| SyncError::Transport(format!("body: {e}")))?
+            .to_vec();
+        if status == 401 {
+            let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["code"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "unauthorized".into());
+            return Err(SyncError::Refused { status, code });
+        }
+        if status >= 500 {
+            return Err(SyncError::Server(status));
+        }
+        let Some(a) = answer else {
+            return Err(SyncError::BadAnswer(format!(
+                "status {status} without a signature"
+            )));
+        };
+        protocol::verify_answer(&self.secret, status, &s.nonce, &bytes, &a)
+            .map_err(|e| SyncError::BadAnswer(e.to_string()))?;
+        if !(200..300).contains(&status) {
+            return Err(SyncError::Refused {
+                status,
+                code: format!("status {status}"),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+#[async_trait]
+impl Platform for HttpPlatform {
+    async fn pull(&self, after: Option<&str>, limit: usize) -> Result<ChangePage, SyncError> {
+        let path = match after {
+            Some(c) => format!("/v1/changes?after={c}&limit={limit}"),
+            None => format!("/v1/changes?limit={limit}"),
+        };
+        let bytes = self.call("GET", &path, Vec::new()).await?;
+        serde_json::from_slice(&bytes).map_err(|e| SyncError::BadAnswer(format!("page: {e}")))
+    }
+
+    async fn push(&self, batch: &PushBatch) -> Result<Vec<PushResult>, SyncError> {
+        let body = serde_json::to_vec(batch).map_err(|e| SyncError::Transport(e.to_string()))?;
+        let bytes = self.call("POST", "/v1/records/batch", body).await?;
+        let a: PushAnswer = serde_json::from_slice(&bytes)
+            .map_err(|e| SyncError::BadAnswer(format!("push answer: {e}")))?;
+        Ok(a.results)
+    }
+}
+
+/// Exponential backoff with full jitter: attempt `n` (from 0) waits a random time up to
+/// `base · 2ⁿ`, capped at `max`.
+pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let ceiling = base
+        .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+        .min(max);
+    let millis = ceiling.as_millis().max(1) as u64;
+    Duration::from_millis(rand::random::<u64>() % (millis + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(5);
+        for attempt in 0..12 {
+            let ceiling = (100u64 << attempt).min(5000);
+            for _ in 0..50 {
+                assert!(backoff(attempt, base, max).as_millis() as u64 <= ceiling);
+            }
+        }
+        // Jitter: not always the same wait.
+        let waits: std::collections::BTreeSet<u128> =
+            (0..50).map(|_| backoff(6, base, max).as_millis()).collect();
+        assert!(waits.len() > 5);
+    }
+
+    #[test]
+    fn which_errors_are_retried() {
+        assert!(SyncError::Transport("reset".into()).retryable());
+        assert!(SyncError::Server(503).retryable());
+        assert!(SyncError::BadAnswer("cut off".into()).retryable());
+        assert!(SyncError::Refused {
+            status: 401,
+            code: "stale_timestamp".into()
+        }
+        .retryable());
+        assert!(!SyncError::Refused {
+            status: 401,
+            code: "bad_signature".into()
+        }
+        .retryable());
+        assert!(!SyncError::Refused {
+            status: 401,
+            code: "unknown_key".into()
+        }
+        .retryable());
+    }
+}
