@@ -146,7 +146,7 @@ pub async fn create_org(
                 let row = orgs::find(conn, &c)?
                     .ok_or_else(|| StoreError::Corrupt(format!("organisation {c} vanished")))?;
                 if created {
-                    log_change(
+                    super::audit::log_change(
                         conn,
                         &keys,
                         &who,
@@ -226,7 +226,7 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: KeyInput) -> ServiceR
             conn.transaction::<_, StoreError, _>(|conn| {
                 let k = create_key_blocking(conn, &org, None, role, l.as_deref())
                     .map_err(StoreError::Corrupt)?;
-                log_change(
+                super::audit::log_change(
                     conn,
                     &keys,
                     &who,
@@ -267,7 +267,13 @@ pub async fn revoke_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<K
         .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
                 if keys::revoke(conn, &id2, now)? {
-                    log_change(conn, &dk, &who, "key.revoke", json!({"key_id": id2}))?;
+                    super::audit::log_change(
+                        conn,
+                        &dk,
+                        &who,
+                        "key.revoke",
+                        json!({"key_id": id2}),
+                    )?;
                 }
                 keys::find(conn, &id2)
             })
@@ -314,7 +320,7 @@ pub fn rotate_blocking(
             &secret,
             old.label.as_deref(),
         )?;
-        log_change(
+        super::audit::log_change(
             conn,
             dk,
             who,
@@ -363,7 +369,7 @@ pub fn revoke_blocking(conn: &mut store::DbConn, dk: &DataKeys, id: &str) -> Res
         }
         let revoked = keys::revoke(conn, id, store::now())?;
         if revoked {
-            log_change(conn, dk, &who, "key.revoke", json!({"key_id": id}))?;
+            super::audit::log_change(conn, dk, &who, "key.revoke", json!({"key_id": id}))?;
         }
         Ok(Some(revoked))
     })
@@ -378,25 +384,4 @@ pub fn operator() -> Caller {
         org_code: "OPERATOR".into(),
         role: Role::Admin,
     }
-}
-
-fn log_change(
-    conn: &mut store::DbConn,
-    dk: &DataKeys,
-    who: &Caller,
-    action: &'static str,
-    detail: serde_json::Value,
-) -> Result<(), StoreError> {
-    super::audit::append(
-        conn,
-        dk,
-        who,
-        &super::audit::Entry {
-            action,
-            outcome: "ok",
-            detail: Some(detail),
-            ..Default::default()
-        },
-    )
-    .map(|_| ())
 }

@@ -215,18 +215,7 @@ pub async fn create(
             conn.transaction::<_, StoreError, _>(|conn| {
                 orgs::ensure(conn, &saved.org_code, &saved.org_code)?;
                 store_agreements::insert(conn, &saved)?;
-                audit::append(
-                    conn,
-                    &keys,
-                    &who,
-                    &audit::Entry {
-                        action: "agreement.create",
-                        outcome: "ok",
-                        detail: Some(json!({"agreement_id": saved.id, "org_code": saved.org_code, "scenarios": saved.scenarios, "record_kinds": saved.record_kinds, "valid_to": saved.valid_to, "daily_quota": saved.daily_quota})),
-                        ..Default::default()
-                    },
-                )
-                .map(|_| ())
+                audit::log_change(conn, &keys, &who, "agreement.create", json!({"agreement_id": saved.id, "org_code": saved.org_code, "scenarios": saved.scenarios, "record_kinds": saved.record_kinds, "valid_to": saved.valid_to, "daily_quota": saved.daily_quota}))
             })
         })
         .await?;
@@ -255,16 +244,12 @@ pub async fn revoke(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<Agree
         .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
                 if store_agreements::revoke(conn, &id2, store::now())? == 1 {
-                    audit::append(
+                    audit::log_change(
                         conn,
                         &keys,
                         &who,
-                        &audit::Entry {
-                            action: "agreement.revoke",
-                            outcome: "ok",
-                            detail: Some(json!({"agreement_id": id2})),
-                            ..Default::default()
-                        },
+                        "agreement.revoke",
+                        json!({"agreement_id": id2}),
                     )?;
                 }
                 store_agreements::find(conn, &id2)

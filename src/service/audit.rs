@@ -87,6 +87,29 @@ pub fn append(
     Ok(row.id)
 }
 
+/// Appends the entry of an administrative change (outcome `ok`, what changed in `detail`),
+/// inside the change's transaction.
+pub fn log_change(
+    conn: &mut DbConn,
+    keys: &DataKeys,
+    who: &Caller,
+    action: &'static str,
+    detail: Value,
+) -> Result<(), StoreError> {
+    append(
+        conn,
+        keys,
+        who,
+        &Entry {
+            action,
+            outcome: "ok",
+            detail: Some(detail),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
+}
+
 /// The row of an entry, with its keyed hash.
 fn build(keys: &DataKeys, caller: &Caller, e: &Entry) -> AccessRow {
     let mut row = AccessRow {

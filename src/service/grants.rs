@@ -147,27 +147,6 @@ fn view(r: GrantRow) -> GrantView {
     }
 }
 
-fn log_change(
-    conn: &mut store::DbConn,
-    keys: &crate::crypto::DataKeys,
-    who: &Caller,
-    action: &'static str,
-    detail: serde_json::Value,
-) -> Result<(), StoreError> {
-    audit::append(
-        conn,
-        keys,
-        who,
-        &audit::Entry {
-            action,
-            outcome: "ok",
-            detail: Some(detail),
-            ..Default::default()
-        },
-    )
-    .map(|_| ())
-}
-
 fn parse_input(
     ctx: &Ctx,
     input: &GrantInput,
@@ -296,7 +275,7 @@ async fn save(
             conn.transaction::<_, StoreError, _>(|conn| {
                 crate::store::orgs::ensure(conn, &saved.org_code, &saved.org_code)?;
                 store_grants::insert(conn, &saved)?;
-                log_change(conn, &keys, &who, action, json!({"grant_id": saved.id, "org_code": saved.org_code, "status": saved.status}))
+                audit::log_change(conn, &keys, &who, action, json!({"grant_id": saved.id, "org_code": saved.org_code, "status": saved.status}))
             })
         })
         .await?;
@@ -421,7 +400,7 @@ pub async fn decide(
                 if !store_grants::decide(conn, &id2, status, &who.key_id, &reason, store::now())? {
                     return Ok(Some(Err(r.status)));
                 }
-                log_change(
+                audit::log_change(
                     conn,
                     &keys,
                     &who,
