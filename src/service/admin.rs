@@ -2,7 +2,6 @@
 //! hashes; the secret is shown once, at creation or rotation. Every request authenticates
 //! against the database, so a revoked key is refused at once on every instance.
 
-use chrono::SecondsFormat;
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -71,9 +70,7 @@ pub struct NewKeyView {
     pub replaces: Option<String>,
 }
 
-fn ts(t: chrono::NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use super::rfc3339 as ts;
 
 fn key_view(k: keys::KeyRow) -> KeyView {
     KeyView {

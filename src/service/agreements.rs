@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveDate, SecondsFormat};
+use chrono::NaiveDate;
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -64,7 +64,7 @@ pub struct AgreementView {
 }
 
 fn view(r: AgreementRow) -> AgreementView {
-    let ts = |t: chrono::NaiveDateTime| t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let ts = super::rfc3339;
     AgreementView {
         scenarios: serde_json::from_str(&r.scenarios).unwrap_or_default(),
         record_kinds: serde_json::from_str(&r.record_kinds).unwrap_or_default(),

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::agreements::{self, PartnerScope};
 use super::grants::Grant;
-use super::query::check_purpose;
+use super::query::{check_purpose, PersonView};
 use super::{audit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
     canonical_json, Caller, FieldError, IdNumber, OpenClass, PenaltyType, RecordKind, RecordStatus,
@@ -134,14 +134,6 @@ pub struct FindingRecordView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct PersonRef {
-    pub name: String,
-    /// Masked.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_number: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct BasisView {
     pub text: String,
     /// `verified`, `secondary` or `uncertain` (how sure the rule set's authors are of it).
@@ -159,7 +151,7 @@ pub struct FindingView {
     pub applies_to: String,
     /// The related person the finding is about.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub person: Option<PersonRef>,
+    pub person: Option<PersonView>,
     /// The legal bases, as text.
     pub basis: Vec<String>,
     /// The same bases with their confidence.
@@ -893,7 +885,7 @@ fn finding_view(
         measure: f.measure.as_str().into(),
         title: f.title.clone(),
         applies_to: f.applies_to.as_str().into(),
-        person: (f.applies_to != AppliesTo::Subject).then(|| PersonRef {
+        person: (f.applies_to != AppliesTo::Subject).then(|| PersonView {
             name: name.clone(),
             id_number: if partner_view {
                 None
@@ -976,7 +968,10 @@ async fn run_plan(
     set: Arc<RuleSet>,
     plan: Plan,
 ) -> ServiceResult<Report> {
-    let checked_at = ctx.clock.now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    // The report shows whole seconds; the stored time is the same instant.
+    let now = chrono::DurationRound::duration_trunc(ctx.clock.now(), chrono::TimeDelta::seconds(1))
+        .unwrap_or_else(|_| ctx.clock.now());
+    let checked_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
     let report_no = next_report_no(ctx).await?;
     let caller = caller.clone();
     let keys = ctx.keys.clone();
@@ -1050,7 +1045,7 @@ async fn run_plan(
                 purpose: plan.purpose.clone(),
                 reference: plan.reference.clone(),
                 as_of: plan.as_of,
-                checked_at: ctx_now_naive(&checked_at),
+                checked_at: now.naive_utc(),
                 report: canonical_json(&body),
                 facts,
                 digest: report.digest.clone(),
@@ -1088,12 +1083,6 @@ async fn run_plan(
         "check reported"
     );
     Ok(report)
-}
-
-fn ctx_now_naive(rfc3339: &str) -> chrono::NaiveDateTime {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|d| d.naive_utc())
-        .unwrap_or_default()
 }
 
 /// Refuses (and logs the refusal) unless the caller's role may run checks.
@@ -1311,10 +1300,7 @@ pub async fn verify(
         valid: intact && given.eq_ignore_ascii_case(&row.digest),
         report_no: row.report_no,
         verdict: row.verdict,
-        checked_at: row
-            .checked_at
-            .and_utc()
-            .to_rfc3339_opts(SecondsFormat::Secs, true),
+        checked_at: super::rfc3339(row.checked_at),
     })
 }
 
@@ -1399,10 +1385,7 @@ pub async fn feedback(
         org_code: row.org_code,
         action: row.action,
         note: row.note,
-        created_at: row
-            .created_at
-            .and_utc()
-            .to_rfc3339_opts(SecondsFormat::Secs, true),
+        created_at: super::rfc3339(row.created_at),
     })
 }
 

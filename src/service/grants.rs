@@ -5,7 +5,7 @@
 //! an approved grant ends by itself on its last day. Special sharing (特殊共享): the administrator
 //! names an organisation for one record or for a list. `policy` applies the grants.
 
-use chrono::{NaiveDate, SecondsFormat};
+use chrono::NaiveDate;
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -128,7 +128,7 @@ pub struct GrantView {
 }
 
 fn view(r: GrantRow) -> GrantView {
-    let ts = |t: chrono::NaiveDateTime| t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let ts = super::rfc3339;
     GrantView {
         source_codes: list_of(&r.source_codes),
         record_kinds: list_of(&r.record_kinds),

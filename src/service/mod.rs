@@ -200,6 +200,12 @@ impl Ctx {
     }
 }
 
+/// A stored time (naive UTC) as answers write it: RFC 3339, UTC, whole seconds.
+pub fn rfc3339(t: chrono::NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// The shape of one field error in answers (documentation of `domain::FieldError`).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct FieldErrorDoc {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{NaiveDate, NaiveDateTime, SecondsFormat};
+use chrono::{NaiveDate, SecondsFormat};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -128,9 +128,7 @@ pub fn profile_cache_key(ctx: &Ctx, subject_key: &str) -> String {
     format!("{}:profile:{subject_key}", ctx.cache_prefix)
 }
 
-fn ts(t: NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use super::rfc3339 as ts;
 
 fn subject_view(s: &SubjectRow) -> SubjectView {
     SubjectView {
