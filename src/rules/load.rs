@@ -14,7 +14,7 @@ use super::{Catalog, Duration, Measure, RuleSet, Scenario, Selector};
 use crate::domain::{Period, RecordKind, RecordStatus, WorkingCalendar, Yuan};
 
 /// One problem in the rule files.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RuleError {
     /// Path relative to the rules directory.
     pub file: String,
