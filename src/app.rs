@@ -13,8 +13,11 @@ use crate::api::{self, AppState, Metrics};
 use crate::cache::{Cache, MemoryCache, RedisCache};
 use crate::config::Config;
 use crate::crypto::DataKeys;
+use crate::service::sync::{self, SyncSetup};
 use crate::service::{keys, Clock, Ctx, Db};
 use crate::store;
+use crate::sync::platform::{HttpPlatform, Platform};
+use std::time::Duration;
 
 /// Connects, migrates, loads the catalog and the cache: everything but the listener.
 pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
@@ -55,13 +58,14 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         "context ready"
     );
     Ok(Ctx {
-        db: Db::new(pool, backend),
+        db: Db::new(pool, backend, &config.database_url),
         cache,
         cache_prefix: config.cache_prefix.clone(),
         rules: Arc::new(RwLock::new(Arc::new(rules))),
         rules_dir: config.rules_dir.clone(),
         keys: Arc::new(keys),
         report_numbers: Default::default(),
+        sync_runner: Default::default(),
         audit_writer: Default::default(),
         rate_limit_per_minute: config.rate_limit_per_minute,
         local_counters: Arc::new(MemoryCache::new(1)),
@@ -107,9 +111,50 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     opts.open(path)?.write_all(text.as_bytes())
 }
 
+/// The provincial platform of the configuration (the signed HTTP adapter); none while
+/// `CREDITGATE_PROVINCIAL_URL` is unset.
+pub fn platform(config: &Config) -> anyhow::Result<Option<Arc<dyn Platform>>> {
+    let Some(url) = &config.provincial_url else {
+        return Ok(None);
+    };
+    let secret = config.provincial_secret.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "CREDITGATE_PROVINCIAL_SECRET is required with CREDITGATE_PROVINCIAL_URL: the secret shared with the platform, in hex"
+        )
+    })?;
+    let secret = parse_shared_secret(secret.expose())
+        .map_err(|e| anyhow::anyhow!("CREDITGATE_PROVINCIAL_SECRET: {e}"))?;
+    let p = HttpPlatform::new(
+        url,
+        &config.provincial_key_id,
+        secret,
+        Duration::from_secs(config.provincial_timeout_secs),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(Some(Arc::new(p)))
+}
+
+/// A shared secret of the provincial protocol: hex, 16 bytes or more.
+pub fn parse_shared_secret(text: &str) -> Result<Vec<u8>, String> {
+    hex::decode(text.trim())
+        .ok()
+        .filter(|s| s.len() >= 16)
+        .ok_or_else(|| "must be at least 16 bytes in hex (openssl rand -hex 32)".to_string())
+}
+
+pub fn sync_setup(config: &Config) -> SyncSetup {
+    SyncSetup {
+        url: config.provincial_url.clone(),
+        stale_after: Duration::from_secs(config.sync_stale_after_secs),
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
+    /// Tells the sync worker to stop when the server has stopped.
+    stop: tokio::sync::watch::Sender<bool>,
+    worker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -126,10 +171,27 @@ impl Application {
         let port = listener.local_addr()?.port();
         // Seals new access-log entries into the chain; one sealer at a time across instances.
         crate::service::audit::spawn_sealer(ctx.clone(), std::time::Duration::from_millis(500));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        // The provincial sync beside the server; one runner at a time across instances.
+        let worker = platform(config)?.map(|p| {
+            tracing::info!(
+                url = config.provincial_url.as_deref().unwrap_or_default(),
+                interval_s = config.sync_interval_secs,
+                "provincial sync on"
+            );
+            sync::spawn_worker(
+                ctx.clone(),
+                p,
+                sync::Settings::default(),
+                Duration::from_secs(config.sync_interval_secs),
+                stopped,
+            )
+        });
         let state = web::Data::new(AppState {
             ctx,
             metrics: Metrics::new().context("metrics registry")?,
             max_body_bytes: config.max_body_bytes,
+            sync: sync_setup(config),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -140,14 +202,31 @@ impl Application {
         })
         .listen(listener)?
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            stop,
+            worker,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until the server stops (SIGINT, SIGTERM), then stops the sync worker: a page in
+    /// its transaction is finished, a request in flight is dropped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let r = self.server.await;
+        let _ = self.stop.send(true);
+        if let Some(w) = self.worker {
+            if tokio::time::timeout(Duration::from_secs(30), w)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the sync worker did not stop within 30 s");
+            }
+        }
+        r
     }
 }

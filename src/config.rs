@@ -30,6 +30,17 @@ pub struct Config {
     pub rules_dir: PathBuf,
     pub admin_key: Option<Secret>,
     pub provincial_url: Option<String>,
+    /// `CREDITGATE_PROVINCIAL_KEY_ID`: the city's key id at the platform (default `city`).
+    pub provincial_key_id: String,
+    /// `CREDITGATE_PROVINCIAL_SECRET`: the shared secret, hex (at least 16 bytes).
+    pub provincial_secret: Option<Secret>,
+    /// `CREDITGATE_SYNC_INTERVAL`: seconds between sync runs beside the server.
+    pub sync_interval_secs: u64,
+    /// `CREDITGATE_SYNC_STALE_AFTER`: seconds after the last successful pull at which `/readyz`
+    /// reports the provincial data as stale.
+    pub sync_stale_after_secs: u64,
+    /// `CREDITGATE_PROVINCIAL_TIMEOUT`: seconds one request to the platform may take.
+    pub provincial_timeout_secs: u64,
     pub max_body_bytes: usize,
     pub db_pool_size: u32,
     pub cache_prefix: String,
@@ -50,6 +61,12 @@ impl Default for Config {
             rules_dir: PathBuf::from("rules"),
             admin_key: None,
             provincial_url: None,
+            provincial_key_id: "city".into(),
+            provincial_secret: None,
+            sync_interval_secs: 60,
+            // The platform publishes daily (REFERENCE.md §8); a day and a margin.
+            sync_stale_after_secs: 26 * 3600,
+            provincial_timeout_secs: 30,
             // 1000 records of a few KiB each fit well below this.
             max_body_bytes: 8 * 1024 * 1024,
             db_pool_size: 8,
@@ -86,6 +103,24 @@ impl Config {
         c.admin_key = var("CREDITGATE_ADMIN_KEY").map(Secret::new);
         c.provincial_url = var("CREDITGATE_PROVINCIAL_URL");
         c.data_key = var("CREDITGATE_DATA_KEY").map(Secret::new);
+        if let Some(v) = var("CREDITGATE_PROVINCIAL_KEY_ID") {
+            c.provincial_key_id = v;
+        }
+        c.provincial_secret = var("CREDITGATE_PROVINCIAL_SECRET").map(Secret::new);
+        for (name, slot) in [
+            ("CREDITGATE_SYNC_INTERVAL", &mut c.sync_interval_secs),
+            ("CREDITGATE_SYNC_STALE_AFTER", &mut c.sync_stale_after_secs),
+            (
+                "CREDITGATE_PROVINCIAL_TIMEOUT",
+                &mut c.provincial_timeout_secs,
+            ),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("{name} must be a positive number of seconds, found '{v}'")
+                })?;
+            }
+        }
         if let Some(v) = var("CREDITGATE_MAX_BODY_BYTES") {
             c.max_body_bytes = v.parse().map_err(|_| {
                 format!("CREDITGATE_MAX_BODY_BYTES must be a number of bytes, found '{v}'")

@@ -67,9 +67,42 @@ enum Command {
         /// The shared secret, hex (or CREDITGATE_PROVINCIAL_SECRET).
         #[arg(long, env = "CREDITGATE_PROVINCIAL_SECRET", hide_env_values = true)]
         secret: String,
+        /// The share of requests answered with a fault, 0 to 1 (changed later by
+        /// `PUT /control/faults`).
+        #[arg(long, default_value_t = 0.0)]
+        fault_rate: f64,
+        /// Which faults: all, or some of latency, server_error, timeout, reset, duplicate,
+        /// out_of_order, cut_off, bad_signature (comma-separated).
+        #[arg(long, default_value = "all")]
+        faults: String,
+        /// The pause of the latency fault, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        latency_ms: u64,
+        /// How long the timeout fault keeps a request waiting, in milliseconds.
+        #[arg(long, default_value_t = 40_000)]
+        hang_ms: u64,
     },
-    /// Print the OpenAPI document the server serves.
-    Openapi,
+    /// Exchange with the provincial platform (CREDITGATE_PROVINCIAL_URL and
+    /// CREDITGATE_PROVINCIAL_SECRET): pull its changes, push the city's records.
+    Sync {
+        /// One round (every page there is, then every record to push), then exit; otherwise a
+        /// round every CREDITGATE_SYNC_INTERVAL seconds until stopped.
+        #[arg(long)]
+        once: bool,
+        /// Changes asked for per page.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        page_size: u16,
+        /// Print the sync's state (as GET /api/v1/admin/sync) with the count and digest of the
+        /// provincial records (compare with the simulator's `GET /stats`), and exit.
+        #[arg(long, conflicts_with = "once")]
+        status: bool,
+    },
+    /// Print the OpenAPI document the server serves (or the simulator's, with --provincial-sim).
+    Openapi {
+        /// The provincial simulator's document instead.
+        #[arg(long)]
+        provincial_sim: bool,
+    },
     /// Generate synthetic subjects and records (deterministic by seed) for load tests.
     Gen {
         /// Number of subjects.
@@ -210,9 +243,34 @@ fn main() -> ExitCode {
             size,
             key_id,
             secret,
-        } => provincial_sim(&bind, seed, size, key_id, &secret),
-        Command::Openapi => {
-            print!("{}", creditgate::api::openapi_json());
+            fault_rate,
+            faults,
+            latency_ms,
+            hang_ms,
+        } => creditgate::provincial_sim::FaultPlan::parse_kinds(&faults)
+            .map_err(anyhow::Error::msg)
+            .and_then(|kinds| {
+                let plan = creditgate::provincial_sim::FaultPlan {
+                    rate: fault_rate,
+                    kinds,
+                    latency_ms,
+                    hang_ms,
+                };
+                plan.check()
+                    .map_err(|e| anyhow::anyhow!("--fault-rate: {e}"))?;
+                provincial_sim(&bind, seed, size, key_id, &secret, plan)
+            }),
+        Command::Sync {
+            once,
+            page_size,
+            status,
+        } => sync_command(&config, once, page_size as usize, status),
+        Command::Openapi { provincial_sim } => {
+            if provincial_sim {
+                print!("{}", creditgate::provincial_sim::openapi_json());
+            } else {
+                print!("{}", creditgate::api::openapi_json());
+            }
             Ok(())
         }
     };
@@ -298,13 +356,24 @@ fn provincial_sim(
     size: u64,
     key_id: String,
     secret: &str,
+    faults: creditgate::provincial_sim::FaultPlan,
 ) -> anyhow::Result<()> {
-    let secret = hex::decode(secret.trim())
-        .ok()
-        .filter(|s| s.len() >= 16)
-        .ok_or_else(|| {
-            anyhow::anyhow!("the secret must be at least 16 bytes in hex (openssl rand -hex 32)")
-        })?;
+    let secret = creditgate::app::parse_shared_secret(secret)
+        .map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
+    let fault_note = if faults.rate > 0.0 {
+        format!(
+            "; faults on {:.0}% of requests: {}",
+            faults.rate * 100.0,
+            faults
+                .kinds
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        String::new()
+    };
     let listener = std::net::TcpListener::bind(bind)
         .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     let port = listener.local_addr()?.port();
@@ -316,14 +385,148 @@ fn provincial_sim(
                 size,
                 key_id,
                 secret,
+                faults,
             },
             listener,
         )?;
         let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
-        println!("provincial-sim listening on http://{host}:{port} ({size} changes, seed {seed})");
+        println!(
+            "provincial-sim listening on http://{host}:{port} ({size} changes, seed {seed}{fault_note})"
+        );
         server.await?;
         Ok(())
     })
+}
+
+/// What `sync` shows while it runs: a bar over the changes (the platform says how many remain).
+struct SyncBar {
+    bar: indicatif::ProgressBar,
+}
+
+impl creditgate::service::sync::Progress for SyncBar {
+    fn page(&mut self, r: &creditgate::service::sync::RoundReport) {
+        let done = (r.upserts + r.removals + r.skipped + r.rejected).max(0) as u64;
+        self.bar
+            .set_length(done + r.remaining.unwrap_or(0).max(0) as u64);
+        self.bar.set_position(done);
+        self.bar.set_message(format!(
+            "{} upserts, {} removals, {} skipped, {} rejected",
+            r.upserts, r.removals, r.skipped, r.rejected
+        ));
+    }
+    fn retry(
+        &mut self,
+        what: &str,
+        error: &creditgate::sync::platform::SyncError,
+        wait: std::time::Duration,
+    ) {
+        self.bar.set_message(format!(
+            "{what} failed ({error}); again in {} ms",
+            wait.as_millis()
+        ));
+    }
+    fn pushed(&mut self, r: &creditgate::service::sync::RoundReport) {
+        self.bar.set_message(format!(
+            "pushed {} ({} already there, {} refused)",
+            r.pushed, r.push_duplicates, r.push_rejected
+        ));
+    }
+}
+
+fn sync_command(config: &Config, once: bool, page_size: usize, status: bool) -> anyhow::Result<()> {
+    use creditgate::service::sync::{self, RoundError, RunnerLock, Settings};
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let cfg = config.clone();
+        let ctx = tokio::task::spawn_blocking(move || build_ctx(&cfg, Clock::system())).await??;
+        if status {
+            let v = sync::status(&ctx, &creditgate::app::sync_setup(config)).await?;
+            let (records, digest, versions) = sync::provincial_digest(&ctx).await?;
+            let mut out = serde_json::to_value(&v)?;
+            // What `GET /stats` of the simulator calls the expected state.
+            out["provincial_records"] = serde_json::json!(records);
+            out["provincial_digest"] = serde_json::json!(digest);
+            out["provincial_history_rows"] = serde_json::json!(versions);
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            return Ok(());
+        }
+        let platform = creditgate::app::platform(config)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "CREDITGATE_PROVINCIAL_URL is not set: the address of the provincial platform (or of `creditgate provincial-sim`)"
+            )
+        })?;
+        let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let settings = Settings {
+            page_size,
+            ..Settings::default()
+        };
+        if !once {
+            let interval = std::time::Duration::from_secs(config.sync_interval_secs);
+            eprintln!(
+                "syncing with {} every {} s; Ctrl-C stops",
+                config.provincial_url.as_deref().unwrap_or_default(),
+                config.sync_interval_secs
+            );
+            sync::spawn_worker(ctx, platform, settings, interval, stop).await?;
+            return Ok(());
+        }
+        let Some(lock) = RunnerLock::try_acquire(&ctx).await? else {
+            eprintln!("another runner holds the sync lock; nothing done");
+            return Ok(());
+        };
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} changes {per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let mut progress = SyncBar { bar: bar.clone() };
+        let started = std::time::Instant::now();
+        let r = sync::run_round(&ctx, platform.as_ref(), &settings, &mut stop, &mut progress).await;
+        lock.release().await;
+        bar.finish_and_clear();
+        let secs = started.elapsed().as_secs_f64();
+        match r {
+            Ok(r) => {
+                let applied = r.upserts + r.removals;
+                println!(
+                    "sync: {} pages, {} upserts, {} removals, {} skipped, {} rejected; pushed {} ({} already there, {} refused); {} retries; cursor {}; {:.1} s ({:.0} changes applied/s)",
+                    r.pages, r.upserts, r.removals, r.skipped, r.rejected, r.pushed, r.push_duplicates, r.push_rejected, r.retries,
+                    r.cursor.as_deref().unwrap_or("at the start"), secs, applied as f64 / secs.max(1e-9)
+                );
+                if r.rejected > 0 {
+                    eprintln!("some changes were refused; `creditgate sync --status` shows the last reason");
+                }
+                Ok(())
+            }
+            Err(RoundError::Stopped) => {
+                eprintln!("stopped; what was applied stays, the next run goes on from the cursor");
+                Ok(())
+            }
+            Err(e) => Err(anyhow::anyhow!("{e}; what was applied stays, the next run goes on from the cursor")),
+        }
+    })
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

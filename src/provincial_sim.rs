@@ -1,22 +1,28 @@
 //! `creditgate provincial-sim`: a stand-in for the provincial credit platform that speaks the
 //! protocol of `docs/provincial-protocol.md` (signed requests and answers, pull pages of changes
 //! after a cursor, idempotent push). Its data is generated from a seed: the same seed and size,
-//! the same changes. Fault injection and the sync worker come next (issue #5).
+//! the same changes. Faults are injected on request (`--fault-rate`, `--faults`, or
+//! `PUT /control/faults`): latency, server errors, timeouts, broken connections, duplicate and
+//! out-of-order pages, cut-off bodies and bad signatures.
 //!
 //! A program of its own, like the import: it may use every layer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::domain::canonical_json;
 use crate::service::generate;
-use crate::sync::protocol::{self, Change, PushBatch, Signed, Verifier};
+use crate::service::sync::{digest_line, digest_of};
+use crate::sync::protocol::{self, Change, ChangePage, PushAnswer, PushBatch, Signed, Verifier};
 
 /// `size` changes from `seed`: mostly new records (list entries, penalties, licences of
 /// generated subjects with valid codes), and every so often a newer version or a removal of
@@ -89,20 +95,226 @@ pub fn generate_changes(seed: u64, size: u64) -> Vec<Change> {
     out
 }
 
+/// The state the changes leave, as the city's store must hold it after a full sync: the number
+/// of records and the digest of `service::sync::provincial_digest` (source code, record id,
+/// latest version, status, subject code, details).
+pub fn expected_state(changes: &[Change]) -> (usize, String) {
+    let mut last: HashMap<(&str, &str), (i64, String, String, String)> = HashMap::new();
+    for c in changes {
+        let key = (c.source_code.as_str(), c.source_record_id.as_str());
+        match (c.op.as_str(), &c.record) {
+            ("upsert", Some(r)) => {
+                let status = r["status"].as_str().unwrap_or("active").to_string();
+                let uscc = r["subject"]["uscc"].as_str().unwrap_or("").to_string();
+                let details = canonical_json(r.get("details").unwrap_or(&json!({})));
+                last.insert(key, (c.version, status, uscc, details));
+            }
+            ("remove", _) => {
+                if let Some(e) = last.get_mut(&key) {
+                    e.0 = c.version;
+                    e.1 = "revoked".into();
+                }
+            }
+            _ => {}
+        }
+    }
+    let n = last.len();
+    let lines = last
+        .into_iter()
+        .map(|((s, i), (v, st, u, d))| digest_line(s, i, v, &st, &u, &d))
+        .collect();
+    (n, digest_of(lines))
+}
+
+/// A fault the simulator can inject into an answer.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// A pause of `latency_ms` before an ordinary answer.
+    Latency,
+    /// 503 before doing anything.
+    ServerError,
+    /// No answer for `hang_ms` (longer than the client waits); a push is taken first.
+    Timeout,
+    /// The connection breaks before the answer's body (a push is taken first).
+    Reset,
+    /// A page that repeats changes already sent (and each of its own twice).
+    Duplicate,
+    /// A page whose changes are shuffled, or a page from another place in the feed.
+    OutOfOrder,
+    /// The body cut short: fewer bytes than announced, or fewer than were signed.
+    CutOff,
+    /// An answer whose signature does not match.
+    BadSignature,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 8] = [
+        Fault::Latency,
+        Fault::ServerError,
+        Fault::Timeout,
+        Fault::Reset,
+        Fault::Duplicate,
+        Fault::OutOfOrder,
+        Fault::CutOff,
+        Fault::BadSignature,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Latency => "latency",
+            Fault::ServerError => "server_error",
+            Fault::Timeout => "timeout",
+            Fault::Reset => "reset",
+            Fault::Duplicate => "duplicate",
+            Fault::OutOfOrder => "out_of_order",
+            Fault::CutOff => "cut_off",
+            Fault::BadSignature => "bad_signature",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Fault> {
+        Fault::ALL
+            .into_iter()
+            .find(|f| f.name() == s.trim().replace('-', "_"))
+    }
+
+    /// Whether the fault means anything for a push (pages only: duplicate, out of order).
+    fn applies_to_push(self) -> bool {
+        !matches!(self, Fault::Duplicate | Fault::OutOfOrder)
+    }
+}
+
+/// Which faults, how often.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultPlan {
+    /// The share of requests that get a fault, from 0 to 1.
+    pub rate: f64,
+    /// The faults to draw from (evenly).
+    #[serde(default = "all_faults")]
+    pub kinds: Vec<Fault>,
+    #[serde(default = "default_latency_ms")]
+    pub latency_ms: u64,
+    #[serde(default = "default_hang_ms")]
+    pub hang_ms: u64,
+}
+
+fn all_faults() -> Vec<Fault> {
+    Fault::ALL.to_vec()
+}
+fn default_latency_ms() -> u64 {
+    200
+}
+fn default_hang_ms() -> u64 {
+    40_000
+}
+
+impl Default for FaultPlan {
+    fn default() -> Self {
+        FaultPlan {
+            rate: 0.0,
+            kinds: all_faults(),
+            latency_ms: default_latency_ms(),
+            hang_ms: default_hang_ms(),
+        }
+    }
+}
+
+impl FaultPlan {
+    /// Parses `--faults` (comma-separated names, or `all`).
+    pub fn parse_kinds(s: &str) -> Result<Vec<Fault>, String> {
+        if s.trim() == "all" {
+            return Ok(all_faults());
+        }
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                Fault::parse(p).ok_or_else(|| {
+                    format!(
+                        "unknown fault '{}': use all, or some of {}",
+                        p.trim(),
+                        Fault::ALL.map(Fault::name).join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.rate) {
+            return Err(format!("rate must be between 0 and 1, found {}", self.rate));
+        }
+        if self.rate > 0.0 && self.kinds.is_empty() {
+            return Err("kinds: name at least one fault".into());
+        }
+        Ok(())
+    }
+}
+
 pub struct SimConfig {
     pub seed: u64,
     pub size: u64,
     /// The city's key id and shared secret.
     pub key_id: String,
     pub secret: Vec<u8>,
+    pub faults: FaultPlan,
 }
 
 struct Sim {
     changes: Vec<Change>,
+    expected: (usize, String),
     secret: Vec<u8>,
     verifier: Mutex<Verifier>,
     /// Pushed items by (source code, record id, version): each received once.
     received: Mutex<HashMap<(String, String, i64), Value>>,
+    /// Pushed items delivered, counting repeats (answered `duplicate`).
+    deliveries: Mutex<u64>,
+    faults: Mutex<FaultPlan>,
+    rng: Mutex<rand::rngs::StdRng>,
+    injected: Mutex<BTreeMap<&'static str, u64>>,
+    requests: Mutex<u64>,
+}
+
+impl Sim {
+    /// Draws the fault of one request, if any (only those that apply to a push, for a push).
+    fn draw(&self, push: bool) -> Option<Fault> {
+        let plan = lock(&self.faults).clone();
+        *lock(&self.requests) += 1;
+        let kinds: Vec<Fault> = plan
+            .kinds
+            .iter()
+            .copied()
+            .filter(|f| !push || f.applies_to_push())
+            .collect();
+        let mut rng = lock(&self.rng);
+        if kinds.is_empty() || !rng.gen_bool(plan.rate.clamp(0.0, 1.0)) {
+            return None;
+        }
+        let f = *kinds.choose(&mut *rng)?;
+        *lock(&self.injected).entry(f.name()).or_insert(0) += 1;
+        Some(f)
+    }
+
+    fn plan(&self) -> FaultPlan {
+        lock(&self.faults).clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn now() -> i64 {
@@ -116,18 +328,87 @@ fn header(req: &HttpRequest, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// An answer signed for the request with `nonce`.
-fn answer(sim: &Sim, status: u16, request_nonce: &str, body: Value) -> HttpResponse {
+/// An answer signed for the request with `nonce`, with the fault (if any) that spoils it after
+/// the work was done.
+async fn answer(
+    sim: &Sim,
+    status: u16,
+    request_nonce: &str,
+    body: Value,
+    fault: Option<Fault>,
+) -> HttpResponse {
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    let s = protocol::sign_answer(&sim.secret, status, request_nonce, &bytes, now());
+    let mut s = protocol::sign_answer(&sim.secret, status, request_nonce, &bytes, now());
     let code = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(code)
+    let mut bytes = bytes;
+    match fault {
+        Some(Fault::Timeout) => {
+            tokio::time::sleep(Duration::from_millis(sim.plan().hang_ms)).await;
+        }
+        Some(Fault::BadSignature) => {
+            // One hex digit changed: still well-formed, no longer the answer's.
+            let flip = if s.signature.starts_with('0') {
+                "1"
+            } else {
+                "0"
+            };
+            s.signature.replace_range(0..1, flip);
+        }
+        Some(Fault::CutOff) if rand::random::<bool>() => {
+            // A body shorter than it was signed (the framing is whole).
+            bytes.truncate(bytes.len() / 2);
+        }
+        Some(Fault::CutOff) => {
+            // Fewer bytes than the Content-Length announces, then the connection closes.
+            let full = bytes.len() as u64;
+            let half = web::Bytes::from(bytes[..bytes.len() / 2].to_vec());
+            let stream = futures_util::stream::iter([
+                Ok::<_, std::io::Error>(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "cut off",
+                )),
+            ]);
+            return signed(HttpResponse::build(code), &s)
+                .content_type("application/json")
+                .body(actix_web::body::SizedStream::new(full, stream));
+        }
+        Some(Fault::Reset) => {
+            let stream = futures_util::stream::iter([Err::<web::Bytes, _>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset",
+            ))]);
+            return HttpResponse::build(code).streaming(stream);
+        }
+        _ => {}
+    }
+    signed(HttpResponse::build(code), &s)
         .content_type("application/json")
-        .insert_header(("X-Cg-Timestamp", s.timestamp.to_string()))
-        .insert_header(("X-Cg-Nonce", s.nonce))
-        .insert_header(("X-Cg-Signature", s.signature))
         .body(bytes)
+}
+
+fn signed(mut b: actix_web::HttpResponseBuilder, s: &Signed) -> actix_web::HttpResponseBuilder {
+    b.insert_header(("X-Cg-Timestamp", s.timestamp.to_string()))
+        .insert_header(("X-Cg-Nonce", s.nonce.clone()))
+        .insert_header(("X-Cg-Signature", s.signature.clone()));
+    b
+}
+
+/// Faults that strike before any work: latency (then the work), a server error.
+async fn before(sim: &Sim, fault: Option<Fault>) -> Option<HttpResponse> {
+    match fault {
+        Some(Fault::Latency) => {
+            tokio::time::sleep(Duration::from_millis(sim.plan().latency_ms)).await;
+            None
+        }
+        Some(Fault::ServerError) => Some(
+            HttpResponse::ServiceUnavailable()
+                .content_type("application/problem+json")
+                .body(json!({"type": "urn:creditgate:problem:unavailable", "title": "Injected fault", "status": 503, "code": "unavailable"}).to_string()),
+        ),
+        _ => None,
+    }
 }
 
 /// The refusal of a request whose signature failed.
@@ -139,14 +420,13 @@ fn refusal(code: &str) -> HttpResponse {
 
 /// Verifies the request's signature: its nonce, or the problem code of the refusal.
 fn verify(sim: &Sim, req: &HttpRequest, body: &[u8]) -> Result<String, &'static str> {
-    let refuse = |code: &'static str| code;
     let (Some(key), Some(ts), Some(nonce), Some(sig)) = (
         header(req, "X-Cg-Key-Id"),
         header(req, "X-Cg-Timestamp").and_then(|t| t.parse::<i64>().ok()),
         header(req, "X-Cg-Nonce"),
         header(req, "X-Cg-Signature"),
     ) else {
-        return Err(refuse("malformed_signature"));
+        return Err("malformed_signature");
     };
     let path = req
         .uri()
@@ -158,18 +438,37 @@ fn verify(sim: &Sim, req: &HttpRequest, body: &[u8]) -> Result<String, &'static 
         nonce: nonce.clone(),
         signature: sig,
     };
-    let mut v = sim.verifier.lock().unwrap_or_else(|p| p.into_inner());
-    v.verify_request(&key, req.method().as_str(), &path, body, &signed, now())
-        .map_err(|e| refuse(e.code()))?;
+    lock(&sim.verifier)
+        .verify_request(&key, req.method().as_str(), &path, body, &signed, now())
+        .map_err(|e| e.code())?;
     Ok(nonce)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ChangesQuery {
+    /// The cursor to continue after (absent: from the start).
     after: Option<String>,
+    /// At most this many changes (default 500, at most 1000).
     limit: Option<usize>,
 }
 
+/// Changes after a cursor, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/changes",
+    tag = "protocol",
+    params(ChangesQuery, SignatureHeaders),
+    responses(
+        (status = 200, description = "A page of changes (signed answer)", body = ChangePage, headers(
+            ("X-Cg-Timestamp" = i64, description = "Unix seconds"),
+            ("X-Cg-Nonce" = String, description = "The answer's nonce"),
+            ("X-Cg-Signature" = String, description = "HMAC-SM3 over the canonical answer"),
+        )),
+        (status = 401, description = "Signature refused: `unknown_key`, `stale_timestamp`, `replayed_nonce`, `bad_signature`, `malformed_signature`", content_type = "application/problem+json"),
+        (status = 503, description = "Unavailable (also an injected fault)", content_type = "application/problem+json"),
+    )
+)]
 async fn changes(
     sim: web::Data<Sim>,
     req: HttpRequest,
@@ -179,30 +478,86 @@ async fn changes(
         Ok(n) => n,
         Err(code) => return refusal(code),
     };
+    let fault = sim.draw(false);
+    if let Some(r) = before(&sim, fault).await {
+        return r;
+    }
     let limit = q.limit.unwrap_or(500).clamp(1, 1000);
-    let start = match q.after.as_deref() {
+    let asked = match q.after.as_deref() {
         None => 0,
         Some(c) => sim.changes.partition_point(|ch| ch.cursor.as_str() <= c),
     };
-    let page: Vec<&Change> = sim.changes.iter().skip(start).take(limit).collect();
-    let next = page
-        .last()
-        .map(|c| c.cursor.clone())
-        .or_else(|| q.after.clone());
-    let has_more = start + page.len() < sim.changes.len();
+    let total = sim.changes.len();
+    let mut start = asked;
+    let mut shuffle = false;
+    match fault {
+        // Half a page already sent, then this page, each change twice.
+        Some(Fault::Duplicate) => start = asked.saturating_sub(limit / 2),
+        // Changes shuffled (to be put back in order), or a page from elsewhere in the feed
+        // that says so (to be refused).
+        Some(Fault::OutOfOrder) => {
+            if rand::random::<bool>() || total == 0 {
+                shuffle = true;
+            } else {
+                start = rand::thread_rng().gen_range(0..total);
+            }
+        }
+        _ => {}
+    }
+    let end = (asked + limit).min(total).max(start.min(total));
+    let mut page: Vec<Change> = sim.changes[start.min(total)..end].to_vec();
+    if fault == Some(Fault::Duplicate) {
+        page = page.into_iter().flat_map(|c| [c.clone(), c]).collect();
+    }
+    if shuffle {
+        page.shuffle(&mut rand::thread_rng());
+    }
+    let follows = if start == asked || fault == Some(Fault::Duplicate) {
+        q.after.clone()
+    } else if start == 0 {
+        None
+    } else {
+        Some(sim.changes[start - 1].cursor.clone())
+    };
+    let next = if end > 0 {
+        Some(sim.changes[end - 1].cursor.clone())
+    } else {
+        q.after.clone()
+    };
+    let has_more = end < total;
     answer(
         &sim,
         200,
         &nonce,
-        json!({"changes": page, "next_cursor": next, "has_more": has_more}),
+        json!({"changes": page, "after": follows, "next_cursor": next, "has_more": has_more, "remaining": total - end}),
+        fault,
     )
+    .await
 }
 
+/// Pushes city records; idempotent by (source code, source record id, version).
+#[utoipa::path(
+    post,
+    path = "/v1/records/batch",
+    tag = "protocol",
+    params(SignatureHeaders),
+    request_body = PushBatch,
+    responses(
+        (status = 200, description = "Per-item results in input order (signed answer)", body = PushAnswer),
+        (status = 400, description = "Malformed JSON (signed answer)"),
+        (status = 401, description = "Signature refused", content_type = "application/problem+json"),
+        (status = 503, description = "Unavailable (also an injected fault)", content_type = "application/problem+json"),
+    )
+)]
 async fn push(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let nonce = match verify(&sim, &req, &body) {
         Ok(n) => n,
         Err(code) => return refusal(code),
     };
+    let fault = sim.draw(true);
+    if let Some(r) = before(&sim, fault).await {
+        return r;
+    }
     let batch: PushBatch = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
@@ -211,49 +566,190 @@ async fn push(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> HttpRe
                 400,
                 &nonce,
                 json!({"code": "malformed_json", "detail": e.to_string()}),
+                None,
             )
+            .await
         }
     };
-    let mut received = sim.received.lock().unwrap_or_else(|p| p.into_inner());
-    let results: Vec<Value> = batch
-        .records
-        .into_iter()
-        .enumerate()
-        .map(|(index, item)| {
-            let key = (item.source_code, item.source_record_id, item.version);
-            match received.entry(key) {
-                std::collections::hash_map::Entry::Occupied(_) => {
-                    json!({"index": index, "status": "duplicate"})
+    let results: Vec<Value> = {
+        let mut received = lock(&sim.received);
+        *lock(&sim.deliveries) += batch.records.len() as u64;
+        batch
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let key = (item.source_code, item.source_record_id, item.version);
+                match received.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        json!({"index": index, "status": "duplicate"})
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(item.record);
+                        json!({"index": index, "status": "accepted"})
+                    }
                 }
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(item.record);
-                    json!({"index": index, "status": "accepted"})
-                }
-            }
-        })
-        .collect();
-    answer(&sim, 200, &nonce, json!({"results": results}))
+            })
+            .collect()
+    };
+    // Taken: whatever spoils the answer now, the records are the platform's.
+    answer(&sim, 200, &nonce, json!({"results": results}), fault).await
 }
 
+/// What the simulator holds and did (unsigned; a test and operator aid, not the protocol).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SimStats {
+    pub changes: usize,
+    /// Records the changes leave, and their digest (as `GET /api/v1/admin/sync` computes it).
+    pub expected_records: usize,
+    pub expected_digest: String,
+    /// Distinct pushed (source code, record id, version).
+    pub received: usize,
+    /// Pushed items delivered, repeats included.
+    pub deliveries: u64,
+    pub requests: u64,
+    pub faults: FaultPlan,
+    pub injected: BTreeMap<String, u64>,
+}
+
+/// Counts, the expected state's digest, the faults injected (unsigned).
+#[utoipa::path(get, path = "/stats", tag = "simulator", responses((status = 200, body = SimStats)))]
 async fn stats(sim: web::Data<Sim>) -> HttpResponse {
-    let received = sim.received.lock().map(|r| r.len()).unwrap_or(0);
-    HttpResponse::Ok().json(json!({"changes": sim.changes.len(), "received": received}))
+    HttpResponse::Ok().json(SimStats {
+        changes: sim.changes.len(),
+        expected_records: sim.expected.0,
+        expected_digest: sim.expected.1.clone(),
+        received: lock(&sim.received).len(),
+        deliveries: *lock(&sim.deliveries),
+        requests: *lock(&sim.requests),
+        faults: sim.plan(),
+        injected: lock(&sim.injected)
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+    })
 }
 
-/// The simulator on `listener`; `GET /stats` (unsigned) counts changes and received pushes.
+/// The pushed records received: `[source code, record id, version]`, sorted (unsigned).
+#[utoipa::path(get, path = "/received", tag = "simulator", responses((status = 200, description = "`[[source code, record id, version], …]`", body = Vec<Vec<Object>>)))]
+async fn received(sim: web::Data<Sim>) -> HttpResponse {
+    let mut keys: Vec<(String, String, i64)> = lock(&sim.received).keys().cloned().collect();
+    keys.sort();
+    HttpResponse::Ok().json(keys)
+}
+
+/// Replaces the fault plan (`{"rate": 0.3}`, `{"rate": 0.5, "kinds": ["reset"]}`; unsigned).
+#[utoipa::path(put, path = "/control/faults", tag = "simulator", request_body = FaultPlan, responses(
+    (status = 200, description = "The plan in force", body = FaultPlan),
+    (status = 422, description = "A rate outside 0 to 1, or an unknown fault"),
+))]
+async fn set_faults(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    let plan: FaultPlan = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return HttpResponse::UnprocessableEntity()
+                .json(json!({"code": "invalid_fault_plan", "detail": e.to_string()}))
+        }
+    };
+    if let Err(e) = plan.check() {
+        return HttpResponse::UnprocessableEntity()
+            .json(json!({"code": "invalid_fault_plan", "detail": e}));
+    }
+    *lock(&sim.faults) = plan.clone();
+    HttpResponse::Ok().json(plan)
+}
+
+/// The signature headers of every protocol request (`docs/provincial-protocol.md`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct SignatureHeaders {
+    /// The caller's key id.
+    #[param(rename = "X-Cg-Key-Id")]
+    key_id: String,
+    /// Unix time in seconds; refused more than 300 s from the platform's clock.
+    #[param(rename = "X-Cg-Timestamp")]
+    timestamp: i64,
+    /// 32 hex characters, never reused.
+    #[param(rename = "X-Cg-Nonce")]
+    nonce: String,
+    /// Hex HMAC-SM3 over METHOD, PATH?QUERY, TIMESTAMP, NONCE and the body's SM3, one per line.
+    #[param(rename = "X-Cg-Signature")]
+    signature: String,
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "creditgate provincial-sim",
+        description = "The provincial exchange protocol (docs/provincial-protocol.md) as the simulator serves it: signed pull and push, and the simulator's own unsigned control paths."
+    ),
+    paths(changes, push, stats, received, set_faults),
+    components(schemas(
+        protocol::Change,
+        ChangePage,
+        protocol::PushItem,
+        PushBatch,
+        protocol::PushResult,
+        PushAnswer,
+        SimStats,
+        FaultPlan,
+        Fault
+    )),
+    tags(
+        (name = "protocol", description = "Signed requests, signed answers"),
+        (name = "simulator", description = "Unsigned, for tests and operators"),
+    )
+)]
+struct SimDoc;
+
+/// The simulator's OpenAPI document (`openapi/provincial-sim.json` must equal it; a test checks).
+pub fn openapi_json() -> String {
+    let mut s = <SimDoc as utoipa::OpenApi>::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// The simulator on `listener`. Besides the protocol: `GET /stats`, `GET /received` and
+/// `PUT /control/faults` (unsigned, for tests and operators).
 pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<Server> {
+    config
+        .faults
+        .check()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let feed = generate_changes(config.seed, config.size);
+    let expected = expected_state(&feed);
     let sim = web::Data::new(Sim {
-        changes: generate_changes(config.seed, config.size),
+        changes: feed,
+        expected,
         secret: config.secret.clone(),
         verifier: Mutex::new(Verifier::new([(config.key_id, config.secret)])),
         received: Mutex::new(HashMap::new()),
+        deliveries: Mutex::new(0),
+        faults: Mutex::new(config.faults),
+        rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed ^ 0x5eed)),
+        injected: Mutex::new(BTreeMap::new()),
+        requests: Mutex::new(0),
     });
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(sim.clone())
+            .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
             .route("/v1/changes", web::get().to(changes))
             .route("/v1/records/batch", web::post().to(push))
             .route("/stats", web::get().to(stats))
+            .route("/received", web::get().to(received))
+            .route("/control/faults", web::put().to(set_faults))
+            .route(
+                "/openapi.json",
+                web::get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(openapi_json())
+                }),
+            )
     })
     .listen(listener)?
     .run())

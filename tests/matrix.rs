@@ -73,6 +73,11 @@ const TABLE: &[Row] = &[
     },
     Row {
         method: "get",
+        path: "/api/v1/admin/sync",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "get",
         path: "/api/v1/admin/orgs",
         expect: [200, 403, 403, 403, 403, 403, 401],
     },

@@ -16,6 +16,7 @@ async fn start(size: u64) -> String {
             size,
             key_id: "city".into(),
             secret: SECRET.to_vec(),
+            faults: Default::default(),
         },
         listener,
     )

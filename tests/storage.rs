@@ -207,3 +207,14 @@ fn committed_openapi_document_is_what_the_server_generates() {
         "openapi/openapi.json is out of date: run `cargo run -q -- openapi > openapi/openapi.json`"
     );
 }
+
+#[test]
+fn committed_simulator_document_is_what_the_simulator_generates() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/provincial-sim.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let generated = creditgate::provincial_sim::openapi_json();
+    assert!(
+        committed == generated,
+        "openapi/provincial-sim.json is out of date: run `cargo run -q -- openapi --provincial-sim > openapi/provincial-sim.json`"
+    );
+}

@@ -9,6 +9,7 @@ use super::extract::{Auth, JsonBody};
 use super::AppState;
 use crate::service::admin::{self, KeyInput, KeyView, NewKeyView, OrgInput, OrgView};
 use crate::service::agreements::{self, AgreementInput, AgreementView};
+use crate::service::sync::{self, SyncView};
 
 /// The organisations (departments, systems, banks and insurers).
 #[utoipa::path(
@@ -215,4 +216,23 @@ pub async fn revoke_agreement(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(agreements::revoke(&state.ctx, &caller, &id).await?))
+}
+
+/// The provincial sync: status (`off`, `never`, `ok`, `failing`, `stale`), cursor, lag, last
+/// success and last error, what was applied and pushed.
+#[utoipa::path(
+    tag = "admin",
+    responses(
+        (status = 200, description = "The sync's state", body = SyncView),
+        (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/admin/sync")]
+pub async fn sync_status(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(sync::status_for(&state.ctx, &caller, &state.sync).await?))
 }

@@ -16,7 +16,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest};
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -29,6 +31,9 @@ pub struct Metrics {
     pub duration: HistogramVec,
     pub pool_connections: IntGauge,
     pub pool_idle: IntGauge,
+    /// The provincial sync, read from the database at each scrape (so every instance tells the
+    /// same, whichever runs the sync).
+    pub sync: IntGaugeVec,
 }
 
 impl Metrics {
@@ -51,8 +56,17 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
+        let sync = IntGaugeVec::new(
+            Opts::new(
+                "sync",
+                "Provincial sync: lag_seconds since the last successful pull, remaining changes, changes applied and records pushed (by what), stale (1 or 0)",
+            ),
+            &["what"],
+        )?;
         registry.register(Box::new(pool_idle.clone()))?;
+        registry.register(Box::new(sync.clone()))?;
         Ok(Metrics {
+            sync,
             registry,
             requests,
             duration,
@@ -66,6 +80,8 @@ pub struct AppState {
     pub ctx: Ctx,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    /// How the provincial sync is configured (for `/readyz` and `GET /api/v1/admin/sync`).
+    pub sync: crate::service::sync::SyncSetup,
 }
 
 /// Counts and times every request by its route pattern (never by the raw path, which may carry
@@ -151,6 +167,7 @@ impl Modify for BearerAuth {
         grants::approve,
         grants::reject,
         grants::special,
+        admin::sync_status,
     ),
     components(schemas(error::Problem, crate::service::FieldErrorDoc)),
     modifiers(&BearerAuth),
@@ -228,6 +245,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(grants::approve)
     .service(grants::reject)
     .service(grants::special)
+    .service(admin::sync_status)
     .route("/openapi.json", web::get().to(openapi_handler))
     .service(
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

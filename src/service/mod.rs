@@ -13,6 +13,7 @@ pub mod limits;
 pub mod policy;
 pub mod query;
 pub mod rules;
+pub mod sync;
 
 use std::sync::{Arc, RwLock};
 
@@ -57,16 +58,19 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    /// For a connection of its own outside the pool (the sync runner's session lock).
+    url: String,
     /// SQLite has one writer: write transactions of this process take turns here instead of
     /// failing with SQLITE_BUSY when a read snapshot would have to be upgraded.
     sqlite_writer: Arc<std::sync::Mutex<()>>,
 }
 
 impl Db {
-    pub fn new(pool: Pool, backend: Backend) -> Self {
+    pub fn new(pool: Pool, backend: Backend, url: &str) -> Self {
         Db {
             pool,
             backend,
+            url: url.to_string(),
             sqlite_writer: Arc::new(std::sync::Mutex::new(())),
         }
     }
@@ -87,6 +91,14 @@ impl Db {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// A new connection outside the pool, closed when dropped.
+    pub fn dedicated(&self) -> Result<DbConn, StoreError> {
+        crate::store::ConnManager::new(&self.url)
+            .map_err(StoreError::Unavailable)?
+            .establish()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, in the caller's span.
@@ -169,6 +181,9 @@ pub struct Ctx {
     pub local_counters: Arc<crate::cache::MemoryCache>,
     /// Report numbers this instance has reserved and not yet used.
     pub report_numbers: Arc<tokio::sync::Mutex<checks::NumberBlock>>,
+    /// Held by this instance's provincial sync runner (the lock across instances is the
+    /// database's: `sync::RunnerLock`).
+    pub sync_runner: Arc<tokio::sync::Mutex<()>>,
     pub clock: Clock,
 }
 

@@ -11,6 +11,7 @@ pub mod orgs;
 pub mod records;
 pub mod schema;
 pub mod subjects;
+pub mod sync;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;

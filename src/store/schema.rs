@@ -72,6 +72,7 @@ diesel::table! {
         legal_rep_id_enc -> Nullable<Text>,
         legal_rep_id_masked -> Nullable<Text>,
         legal_rep_id_hash -> Nullable<Text>,
+        pushed_version -> Nullable<BigInt>,
     }
 }
 
@@ -192,6 +193,28 @@ diesel::table! {
 
 diesel::joinable!(check_feedback -> check_reports (report_no));
 diesel::joinable!(api_keys -> organisations (org_code));
+diesel::table! {
+    sync_state (name) {
+        name -> Text,
+        cursor -> Nullable<Text>,
+        pages -> BigInt,
+        upserts -> BigInt,
+        removals -> BigInt,
+        skipped -> BigInt,
+        rejected -> BigInt,
+        pushed -> BigInt,
+        push_duplicates -> BigInt,
+        push_rejected -> BigInt,
+        remaining -> Nullable<BigInt>,
+        last_pull_at -> Nullable<Timestamp>,
+        last_success_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
+        last_reject -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(credit_records -> subjects (subject_id));
 diesel::joinable!(credit_record_versions -> credit_records (record_id));
 
@@ -208,4 +231,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_log,
     agreements,
     access_grants,
+    sync_state,
 );

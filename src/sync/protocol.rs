@@ -13,7 +13,7 @@ use sm3::{Digest, Sm3};
 type HmacSm3 = Hmac<Sm3>;
 
 /// One change the platform offers (`GET /v1/changes`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Change {
     pub cursor: String,
     /// `upsert` or `remove`.
@@ -23,41 +23,52 @@ pub struct Change {
     pub version: i64,
     /// The record, for `upsert`, in the shape of `POST /api/v1/records/batch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub record: Option<Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ChangePage {
     pub changes: Vec<Change>,
+    /// The cursor this page follows (the `after` it answers; absent from the start). A page
+    /// that follows another cursor than the one asked for is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
     pub next_cursor: Option<String>,
     pub has_more: bool,
+    /// Changes after `next_cursor` (optional: shows the lag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<i64>,
 }
 
 /// One pushed record (`POST /v1/records/batch`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PushItem {
     pub source_code: String,
     pub source_record_id: String,
     pub version: i64,
+    /// The record in the shape of `POST /api/v1/records/batch`.
+    #[schema(value_type = Object)]
     pub record: Value,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PushBatch {
     pub batch_id: String,
     pub records: Vec<PushItem>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PushResult {
     pub index: usize,
     /// `accepted`, `duplicate` or `rejected`.
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub errors: Option<Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PushAnswer {
     pub results: Vec<PushResult>,
 }

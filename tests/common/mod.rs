@@ -104,6 +104,10 @@ pub struct Options {
     pub rules_dir: Option<PathBuf>,
     /// Requests per key per minute.
     pub rate_limit: Option<u64>,
+    /// The provincial platform (URL, shared secret in hex): the sync worker runs beside the app.
+    pub provincial: Option<(String, String)>,
+    /// `CREDITGATE_SYNC_STALE_AFTER`, seconds.
+    pub sync_stale_after: Option<u64>,
 }
 
 /// The application on a database the test prepared itself (with the CLI, say); no admin key.
@@ -141,6 +145,16 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options) -> TestA
     }
     if let Some(n) = opts.max_body_bytes {
         config.max_body_bytes = n;
+    }
+    if let Some((url, secret)) = opts.provincial {
+        config.provincial_url = Some(url);
+        config.provincial_secret = Some(Secret::new(secret));
+        config.provincial_timeout_secs = 5;
+        // One round at start; the test decides about the rest.
+        config.sync_interval_secs = 3600;
+    }
+    if let Some(n) = opts.sync_stale_after {
+        config.sync_stale_after_secs = n;
     }
     let app = Application::build(&config, Clock::fixed(test_now()))
         .await

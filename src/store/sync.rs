@@ -1,0 +1,319 @@
+//! The provincial sync's bookkeeping: the pull cursor and counts (one row per platform), and the
+//! queries of the page apply and the push.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::records::RecordRow;
+use super::schema::{credit_record_versions, credit_records, subjects, sync_state};
+use super::subjects::SubjectRow;
+use super::{DbConn, StoreResult};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sync_state)]
+pub struct SyncStateRow {
+    pub name: String,
+    pub cursor: Option<String>,
+    pub pages: i64,
+    pub upserts: i64,
+    pub removals: i64,
+    pub skipped: i64,
+    pub rejected: i64,
+    pub pushed: i64,
+    pub push_duplicates: i64,
+    pub push_rejected: i64,
+    pub remaining: Option<i64>,
+    pub last_pull_at: Option<NaiveDateTime>,
+    pub last_success_at: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<NaiveDateTime>,
+    pub last_reject: Option<String>,
+    pub updated_at: NaiveDateTime,
+}
+
+/// What one applied page adds to the counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageCounts {
+    pub upserts: i64,
+    pub removals: i64,
+    pub skipped: i64,
+    pub rejected: i64,
+}
+
+pub fn state(conn: &mut DbConn, name: &str) -> StoreResult<Option<SyncStateRow>> {
+    Ok(sync_state::table
+        .find(name)
+        .select(SyncStateRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Makes the platform's row (cursor at the start) unless it exists.
+pub fn ensure_state(conn: &mut DbConn, name: &str, now: NaiveDateTime) -> StoreResult<()> {
+    let row = (sync_state::name.eq(name), sync_state::updated_at.eq(now));
+    match conn {
+        DbConn::Pg(c) => diesel::insert_into(sync_state::table)
+            .values(row)
+            .on_conflict(sync_state::name)
+            .do_nothing()
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(sync_state::table)
+            .values(row)
+            .on_conflict(sync_state::name)
+            .do_nothing()
+            .execute(c)?,
+    };
+    Ok(())
+}
+
+/// Takes the platform's row for this transaction if its cursor is still `expected`: the first
+/// write of a page's transaction, so a second runner waits here (the row lock on PostgreSQL,
+/// the write lock on SQLite) and then finds the cursor moved. Returns whether it matched.
+pub fn claim(
+    conn: &mut DbConn,
+    name: &str,
+    expected: Option<&str>,
+    now: NaiveDateTime,
+) -> StoreResult<bool> {
+    let target = sync_state::table.filter(sync_state::name.eq(name));
+    let n = match expected {
+        Some(c) => diesel::update(target.filter(sync_state::cursor.eq(c)))
+            .set(sync_state::updated_at.eq(now))
+            .execute(conn)?,
+        None => diesel::update(target.filter(sync_state::cursor.is_null()))
+            .set(sync_state::updated_at.eq(now))
+            .execute(conn)?,
+    };
+    Ok(n == 1)
+}
+
+/// Advances the cursor and adds a page's counts (after [`claim`], in the same transaction).
+pub fn advance(
+    conn: &mut DbConn,
+    name: &str,
+    cursor: Option<&str>,
+    counts: &PageCounts,
+    remaining: Option<i64>,
+    last_reject: Option<&str>,
+    now: NaiveDateTime,
+) -> StoreResult<()> {
+    use sync_state::dsl as s;
+    diesel::update(s::sync_state.find(name))
+        .set((
+            s::cursor.eq(cursor),
+            s::pages.eq(s::pages + 1),
+            s::upserts.eq(s::upserts + counts.upserts),
+            s::removals.eq(s::removals + counts.removals),
+            s::skipped.eq(s::skipped + counts.skipped),
+            s::rejected.eq(s::rejected + counts.rejected),
+            s::remaining.eq(remaining),
+            s::last_pull_at.eq(now),
+            s::last_success_at.eq(now),
+            s::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if let Some(r) = last_reject {
+        diesel::update(s::sync_state.find(name))
+            .set(s::last_reject.eq(r))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A pull that brought nothing new still proves the data current.
+pub fn note_success(
+    conn: &mut DbConn,
+    name: &str,
+    remaining: Option<i64>,
+    now: NaiveDateTime,
+) -> StoreResult<()> {
+    use sync_state::dsl as s;
+    diesel::update(s::sync_state.find(name))
+        .set((
+            s::remaining.eq(remaining),
+            s::last_pull_at.eq(now),
+            s::last_success_at.eq(now),
+            s::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn note_error(
+    conn: &mut DbConn,
+    name: &str,
+    error: &str,
+    now: NaiveDateTime,
+) -> StoreResult<()> {
+    use sync_state::dsl as s;
+    diesel::update(s::sync_state.find(name))
+        .set((
+            s::last_error.eq(error),
+            s::last_error_at.eq(now),
+            s::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Adds a push batch's results to the counts.
+pub fn note_push(
+    conn: &mut DbConn,
+    name: &str,
+    accepted: i64,
+    duplicates: i64,
+    rejected: i64,
+    now: NaiveDateTime,
+) -> StoreResult<()> {
+    use sync_state::dsl as s;
+    diesel::update(s::sync_state.find(name))
+        .set((
+            s::pushed.eq(s::pushed + accepted),
+            s::push_duplicates.eq(s::push_duplicates + duplicates),
+            s::push_rejected.eq(s::push_rejected + rejected),
+            s::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The records with these (source code, source record id) pairs.
+pub fn records_by_source(
+    conn: &mut DbConn,
+    pairs: &[(String, String)],
+) -> StoreResult<Vec<RecordRow>> {
+    let mut out = Vec::new();
+    for chunk in pairs.chunks(500) {
+        let codes: Vec<&str> = chunk.iter().map(|p| p.0.as_str()).collect();
+        let ids: Vec<&str> = chunk.iter().map(|p| p.1.as_str()).collect();
+        let rows: Vec<RecordRow> = credit_records::table
+            .filter(credit_records::source_code.eq_any(&codes))
+            .filter(credit_records::source_record_id.eq_any(&ids))
+            .select(RecordRow::as_select())
+            .load(conn)?;
+        out.extend(rows.into_iter().filter(|r| {
+            chunk
+                .iter()
+                .any(|(c, i)| *c == r.source_code && *i == r.source_record_id)
+        }));
+    }
+    Ok(out)
+}
+
+pub fn subjects_by_key(conn: &mut DbConn, keys: &[String]) -> StoreResult<Vec<SubjectRow>> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(500) {
+        out.extend(
+            subjects::table
+                .filter(subjects::subject_key.eq_any(chunk))
+                .select(SubjectRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// Local records whose newest version the platform has not confirmed, with their subjects,
+/// by id from after `after_id` (a round walks them once).
+pub fn push_due(
+    conn: &mut DbConn,
+    after_id: &str,
+    limit: i64,
+) -> StoreResult<Vec<(RecordRow, SubjectRow)>> {
+    Ok(credit_records::table
+        .inner_join(subjects::table)
+        .filter(credit_records::origin.ne("provincial"))
+        .filter(
+            credit_records::pushed_version
+                .is_null()
+                .or(credit_records::pushed_version.lt(credit_records::version.nullable())),
+        )
+        .filter(credit_records::id.gt(after_id))
+        .order(credit_records::id.asc())
+        .limit(limit)
+        .select((RecordRow::as_select(), SubjectRow::as_select()))
+        .load(conn)?)
+}
+
+/// How many local records wait to be pushed.
+pub fn push_pending(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(credit_records::table
+        .filter(credit_records::origin.ne("provincial"))
+        .filter(
+            credit_records::pushed_version
+                .is_null()
+                .or(credit_records::pushed_version.lt(credit_records::version.nullable())),
+        )
+        .count()
+        .get_result(conn)?)
+}
+
+/// The key of the sync runner's PostgreSQL advisory lock (the sealer's is 7354110042).
+const RUNNER_LOCK: i64 = 7_354_110_043;
+
+/// Takes the runner's session lock on PostgreSQL if free (it ends with the session, so a killed
+/// runner frees it); on SQLite always true (the caller's in-process lock guards).
+pub fn try_lock(conn: &mut DbConn) -> StoreResult<bool> {
+    match conn {
+        DbConn::Pg(c) => Ok(
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+                "pg_try_advisory_lock({RUNNER_LOCK})"
+            )))
+            .get_result(c)?,
+        ),
+        DbConn::Sqlite(_) => Ok(true),
+    }
+}
+
+/// Gives the session lock back at once (closing the connection does too, but the server notices
+/// that a moment later).
+pub fn unlock(conn: &mut DbConn) -> StoreResult<()> {
+    if let DbConn::Pg(c) = conn {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "pg_advisory_unlock({RUNNER_LOCK})"
+        )))
+        .get_result::<bool>(c)?;
+    }
+    Ok(())
+}
+
+/// Records that the platform holds `version` of the record (never moves backwards).
+pub fn mark_pushed(conn: &mut DbConn, id: &str, version: i64) -> StoreResult<()> {
+    diesel::update(
+        credit_records::table.find(id).filter(
+            credit_records::pushed_version
+                .is_null()
+                .or(credit_records::pushed_version.lt(version)),
+        ),
+    )
+    .set(credit_records::pushed_version.eq(version))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Every provincial record as (source code, record id, version, status, subject code, details).
+pub type ProvincialLine = (String, String, i64, String, Option<String>, String);
+
+pub fn provincial_records(conn: &mut DbConn) -> StoreResult<Vec<ProvincialLine>> {
+    Ok(credit_records::table
+        .inner_join(subjects::table)
+        .filter(credit_records::origin.eq("provincial"))
+        .select((
+            credit_records::source_code,
+            credit_records::source_record_id,
+            credit_records::version,
+            credit_records::status,
+            subjects::uscc,
+            credit_records::details,
+        ))
+        .load(conn)?)
+}
+
+/// How many versions the provincial records have in their history (one per applied change).
+pub fn provincial_versions(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(credit_record_versions::table
+        .inner_join(credit_records::table)
+        .filter(credit_records::origin.eq("provincial"))
+        .count()
+        .get_result(conn)?)
+}
