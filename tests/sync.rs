@@ -376,6 +376,75 @@ async fn killed_runners_lose_and_repeat_nothing(b: Backend) {
     assert_pushed_once(&ctx, &sim, local).await;
 }
 
+/// `creditgate sync` (a round every interval) stops on SIGTERM within moments, mid-feed, with
+/// exit status 0; the next run goes on from the cursor to the same end.
+async fn sigterm_stops_the_runner_cleanly(b: Backend) {
+    let db = TestDb::new(b);
+    let ctx = ctx_for(&db).await;
+    let sim = SimHandle::start(
+        28,
+        20_000,
+        FaultPlan {
+            rate: 0.5,
+            kinds: vec![Fault::Latency],
+            latency_ms: 300,
+            hang_ms: 1_000,
+        },
+    )
+    .await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_creditgate"))
+        .args(["sync", "--page-size", "200"])
+        .env("CREDITGATE_DATABASE_URL", &db.url)
+        .env(
+            "CREDITGATE_RULES_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
+        )
+        .env("CREDITGATE_LOG", "warn")
+        .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
+        .env("CREDITGATE_PROVINCIAL_URL", &sim.base)
+        .env("CREDITGATE_PROVINCIAL_SECRET", SECRET_HEX)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Some pages in, then SIGTERM.
+    for _ in 0..200 {
+        let s = sync::status(&ctx, &setup(&sim.base)).await.unwrap();
+        if s.counts.pages >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped promptly"
+    );
+    let s = sync::status(&ctx, &setup(&sim.base)).await.unwrap();
+    assert!(s.remaining.unwrap_or(0) > 0, "stopped mid-feed: {s:?}");
+    sim.set_faults(json!({"rate": 0.0})).await;
+    let base = sim.base.clone();
+    let db_url = db.url.clone();
+    tokio::task::spawn_blocking(move || run_sync_child(&db_url, &base, None))
+        .await
+        .unwrap();
+    assert_converged(&ctx, &sim).await;
+}
+
 async fn two_runners_never_both_apply(b: Backend) {
     let db = TestDb::new(b);
     // Two instances: two pools, two in-process locks. They run their rounds at once, without
@@ -670,6 +739,7 @@ on_both_backends!(
     a_full_sync_converges_exactly,
     thirty_percent_faults_still_converge,
     killed_runners_lose_and_repeat_nothing,
+    sigterm_stops_the_runner_cleanly,
     two_runners_never_both_apply,
     the_server_syncs_and_shows_it,
     an_unreachable_platform_degrades_readiness_only,

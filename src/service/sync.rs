@@ -589,11 +589,13 @@ where
         match r {
             Ok(v) => return Ok(v),
             Err(e) => {
-                tracing::warn!(error = %e, attempt, what, "provincial platform request failed");
                 note_error(ctx, format!("{what}: {e}")).await;
                 if !e.retryable() || attempt + 1 >= settings.max_attempts {
+                    tracing::warn!(error = %e, attempts = attempt + 1, what, "provincial platform request failed; giving up this round");
                     return Err(RoundError::Platform(e));
                 }
+                // Expected now and then; the last error is kept for the admin view.
+                tracing::debug!(error = %e, attempt, what, "provincial platform request failed; trying again");
                 let wait = backoff(attempt, settings.backoff_base, settings.backoff_max);
                 progress.retry(what, &e, wait);
                 if pause(wait, stop).await {

@@ -92,7 +92,7 @@ impl HttpPlatform {
             .header("X-Cg-Signature", &s.signature)
             .send()
             .await
-            .map_err(|e| SyncError::Transport(e.to_string()))?;
+            .map_err(|e| SyncError::Transport(chain(e)))?;
         let status = resp.status().as_u16();
         let h = |n: &str| {
             resp.headers()
@@ -115,7 +115,7 @@ impl HttpPlatform {
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| SyncError::Transport(format!("body: {e}")))?
+            .map_err(|e| SyncError::Transport(format!("body: {}", chain(e))))?
             .to_vec();
         if status == 401 {
             let code = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -142,6 +142,23 @@ impl HttpPlatform {
         }
         Ok(bytes)
     }
+}
+
+/// An error with its causes ("error sending request: … : connection reset by peer"), without
+/// the URL (the operator knows it; it would repeat in every message).
+fn chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.ends_with(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 #[async_trait]
