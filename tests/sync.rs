@@ -392,7 +392,7 @@ async fn sigterm_stops_the_runner_cleanly(b: Backend) {
         },
     )
     .await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_creditgate"))
+    let child = Command::new(env!("CARGO_BIN_EXE_creditgate"))
         .args(["sync", "--page-size", "200"])
         .env("CREDITGATE_DATABASE_URL", &db.url)
         .env(
