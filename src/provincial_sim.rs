@@ -286,6 +286,8 @@ struct Sim {
     rng: Mutex<rand::rngs::StdRng>,
     injected: Mutex<BTreeMap<&'static str, u64>>,
     requests: Mutex<u64>,
+    /// How many of the changes are published (the platform's feed grows over time).
+    visible: Mutex<usize>,
 }
 
 impl Sim {
@@ -487,7 +489,8 @@ async fn changes(
         None => 0,
         Some(c) => sim.changes.partition_point(|ch| ch.cursor.as_str() <= c),
     };
-    let total = sim.changes.len();
+    // The feed as far as it is published.
+    let total = (*lock(&sim.visible)).min(sim.changes.len());
     let mut start = asked;
     let mut shuffle = false;
     match fault {
@@ -600,7 +603,10 @@ async fn push(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> HttpRe
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SimStats {
     pub changes: usize,
-    /// Records the changes leave, and their digest (as `GET /api/v1/admin/sync` computes it).
+    /// Changes published so far (`PUT /control/feed`).
+    pub published: usize,
+    /// Records the published changes leave, and their digest (as `creditgate sync --status`
+    /// computes it).
     pub expected_records: usize,
     pub expected_digest: String,
     /// Distinct pushed (source code, record id, version).
@@ -615,10 +621,17 @@ pub struct SimStats {
 /// Counts, the expected state's digest, the faults injected (unsigned).
 #[utoipa::path(get, path = "/stats", tag = "simulator", responses((status = 200, body = SimStats)))]
 async fn stats(sim: web::Data<Sim>) -> HttpResponse {
+    let published = (*lock(&sim.visible)).min(sim.changes.len());
+    let expected = if published == sim.changes.len() {
+        sim.expected.clone()
+    } else {
+        expected_state(&sim.changes[..published])
+    };
     HttpResponse::Ok().json(SimStats {
+        published,
         changes: sim.changes.len(),
-        expected_records: sim.expected.0,
-        expected_digest: sim.expected.1.clone(),
+        expected_records: expected.0,
+        expected_digest: expected.1,
         received: lock(&sim.received).len(),
         deliveries: *lock(&sim.deliveries),
         requests: *lock(&sim.requests),
@@ -684,7 +697,7 @@ struct SignatureHeaders {
         title = "creditgate provincial-sim",
         description = "The provincial exchange protocol (docs/provincial-protocol.md) as the simulator serves it: signed pull and push, and the simulator's own unsigned control paths."
     ),
-    paths(changes, push, stats, received, set_faults),
+    paths(changes, push, stats, received, set_faults, set_feed),
     components(schemas(
         protocol::Change,
         ChangePage,
@@ -694,7 +707,8 @@ struct SignatureHeaders {
         PushAnswer,
         SimStats,
         FaultPlan,
-        Fault
+        Fault,
+        FeedControl
     )),
     tags(
         (name = "protocol", description = "Signed requests, signed answers"),
@@ -712,8 +726,32 @@ pub fn openapi_json() -> String {
     s
 }
 
-/// The simulator on `listener`. Besides the protocol: `GET /stats`, `GET /received` and
-/// `PUT /control/faults` (unsigned, for tests and operators).
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedControl {
+    /// Publish the first `published` changes only (absent: all of them).
+    pub published: Option<usize>,
+}
+
+/// Publishes only the first N changes, as a platform whose feed grows (unsigned).
+#[utoipa::path(put, path = "/control/feed", tag = "simulator", request_body = FeedControl, responses(
+    (status = 200, description = "The feed as now published", body = FeedControl),
+    (status = 422, description = "Not a feed control"),
+))]
+async fn set_feed(sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
+    match serde_json::from_slice::<FeedControl>(&body) {
+        Ok(f) => {
+            let n = f.published.unwrap_or(usize::MAX).min(sim.changes.len());
+            *lock(&sim.visible) = n;
+            HttpResponse::Ok().json(FeedControl { published: Some(n) })
+        }
+        Err(e) => HttpResponse::UnprocessableEntity()
+            .json(json!({"code": "invalid_feed_control", "detail": e.to_string()})),
+    }
+}
+
+/// The simulator on `listener`. Besides the protocol: `GET /stats`, `GET /received`,
+/// `PUT /control/faults` and `PUT /control/feed` (unsigned, for tests and operators).
 pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<Server> {
     config
         .faults
@@ -732,6 +770,7 @@ pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<Server
         rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed ^ 0x5eed)),
         injected: Mutex::new(BTreeMap::new()),
         requests: Mutex::new(0),
+        visible: Mutex::new(usize::MAX),
     });
     Ok(HttpServer::new(move || {
         App::new()
@@ -742,6 +781,7 @@ pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<Server
             .route("/stats", web::get().to(stats))
             .route("/received", web::get().to(received))
             .route("/control/faults", web::put().to(set_faults))
+            .route("/control/feed", web::put().to(set_feed))
             .route(
                 "/openapi.json",
                 web::get().to(|| async {

@@ -343,7 +343,7 @@ async fn killed_runners_lose_and_repeat_nothing(b: Backend) {
     let mut kills = 0;
     let mut rng = rand::thread_rng();
     for _ in 0..6 {
-        let after = Duration::from_millis(rng.gen_range(300..2500));
+        let after = Duration::from_millis(rng.gen_range(300..2000));
         let base = sim.base.clone();
         let db_url = db.url.clone();
         let (ended, _) =
@@ -644,6 +644,95 @@ async fn an_unreachable_platform_degrades_readiness_only(b: Backend) {
     assert_eq!(seen.last().map(String::as_str), Some("stale"), "{seen:?}");
 }
 
+/// A removal pulled later drops the subject's cached profile (Redis, shared by the instances),
+/// even when the page holds nothing else of the subject.
+async fn a_later_removal_reaches_cached_profiles(b: Backend) {
+    let app = spawn_app_with(
+        b,
+        Options {
+            redis: Some(redis_url()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let config = app.config.clone();
+    let ctx = tokio::task::spawn_blocking(move || build_ctx(&config, Clock::system()))
+        .await
+        .unwrap()
+        .unwrap();
+    let changes = provincial_sim::generate_changes(29, 2_000);
+    let k = changes.iter().rposition(|c| c.op == "remove").unwrap();
+    let removed = &changes[k];
+    let first = changes
+        .iter()
+        .position(|c| c.source_record_id == removed.source_record_id)
+        .unwrap();
+    assert!(
+        k - first > 500,
+        "the upsert and the removal are pages apart"
+    );
+    let uscc = changes[first].record.as_ref().unwrap()["subject"]["uscc"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sim = SimHandle::start(29, 2_000, FaultPlan::default()).await;
+    let put = |n: usize| {
+        let (client, url) = (sim.client.clone(), format!("{}/control/feed", sim.base));
+        async move {
+            client
+                .put(url)
+                .json(&json!({ "published": n }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(put(k).await, 200);
+    round(&ctx, &sim, Duration::from_secs(20)).await;
+    assert_converged_to(&ctx, &sim, k).await;
+    let officer = app.key("GOV", "officer").await;
+    let status_of = |p: &Answer| {
+        p.body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["source_record_id"] == removed.source_record_id.as_str())
+            .map(|r| r["status"].as_str().unwrap().to_string())
+    };
+    let before = app.subject(&officer, &uscc).await;
+    assert_eq!(
+        status_of(&before).as_deref(),
+        Some("active"),
+        "{}",
+        before.text
+    );
+    assert_eq!(put(usize::MAX).await, 200);
+    let r = round(&ctx, &sim, Duration::from_secs(20)).await;
+    assert!(r.removals > 0, "{r:?}");
+    let after = app.subject(&officer, &uscc).await;
+    assert_eq!(
+        status_of(&after).as_deref(),
+        Some("revoked"),
+        "{}",
+        after.text
+    );
+    assert_converged(&ctx, &sim).await;
+}
+
+/// Like [`assert_converged`], for the first `published` changes.
+async fn assert_converged_to(ctx: &Ctx, sim: &SimHandle, published: usize) {
+    let stats = sim.stats().await;
+    assert_eq!(stats.published, published);
+    let (count, digest, versions) = sync::provincial_digest(ctx).await.unwrap();
+    assert_eq!(
+        (count, digest),
+        (stats.expected_records, stats.expected_digest)
+    );
+    assert_eq!(versions as usize, published);
+}
+
 async fn a_local_newer_version_is_never_overwritten(b: Backend) {
     let db = TestDb::new(b);
     let ctx = ctx_for(&db).await;
@@ -744,4 +833,5 @@ on_both_backends!(
     the_server_syncs_and_shows_it,
     an_unreachable_platform_degrades_readiness_only,
     a_local_newer_version_is_never_overwritten,
+    a_later_removal_reaches_cached_profiles,
 );

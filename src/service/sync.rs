@@ -329,6 +329,7 @@ fn apply_page_tx(
         let mut last_reject = None;
         let mut versions: Vec<VersionRow> = Vec::new();
         let mut touched = BTreeSet::new();
+        let mut removed_subjects = Vec::new();
         let mut changed_ids = Vec::new();
         for (c, p) in parsed {
             let key = (c.source_code.clone(), c.source_record_id.clone());
@@ -363,9 +364,9 @@ fn apply_page_tx(
                         content_hash: hash,
                         recorded_at: now,
                     });
-                    if let Some(s) = subjects.values().find(|s| s.row.id == slot.row.subject_id) {
-                        touched.insert(s.row.subject_key.clone());
-                    }
+                    // The subject's cache key is looked up after the loop (its subject may
+                    // not be among this page's upserts).
+                    removed_subjects.push(slot.row.subject_id.clone());
                     changed_ids.push(slot.row.id.clone());
                     counts.removals += 1;
                 }
@@ -431,6 +432,9 @@ fn apply_page_tx(
                 }
             }
         }
+        removed_subjects.sort();
+        removed_subjects.dedup();
+        touched.extend(store_sync::subject_keys_of(conn, &removed_subjects)?);
         // Subjects first (records refer to them), then records, then their history.
         let new_subjects: Vec<SubjectRow> = subjects
             .values()

@@ -213,6 +213,20 @@ pub fn subjects_by_key(conn: &mut DbConn, keys: &[String]) -> StoreResult<Vec<Su
     Ok(out)
 }
 
+/// The storage keys of the subjects with these ids.
+pub fn subject_keys_of(conn: &mut DbConn, ids: &[String]) -> StoreResult<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        out.extend(
+            subjects::table
+                .filter(subjects::id.eq_any(chunk))
+                .select(subjects::subject_key)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
 /// Local records whose newest version the platform has not confirmed, with their subjects,
 /// by id from after `after_id` (a round walks them once).
 pub fn push_due(
