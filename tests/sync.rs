@@ -379,6 +379,16 @@ async fn killed_runners_lose_and_repeat_nothing(b: Backend) {
 /// `creditgate sync` (a round every interval) stops on SIGTERM within moments, mid-feed, with
 /// exit status 0; the next run goes on from the cursor to the same end.
 async fn sigterm_stops_the_runner_cleanly(b: Backend) {
+    sigterm_stops_cleanly(b, &["sync", "--page-size", "200"]).await;
+}
+
+/// The same for the worker beside the server: SIGTERM stops the server, then the worker, a page
+/// in flight either applied whole or not at all.
+async fn sigterm_stops_the_server_worker_cleanly(b: Backend) {
+    sigterm_stops_cleanly(b, &["serve"]).await;
+}
+
+async fn sigterm_stops_cleanly(b: Backend, args: &[&str]) {
     let db = TestDb::new(b);
     let ctx = ctx_for(&db).await;
     let sim = SimHandle::start(
@@ -393,8 +403,10 @@ async fn sigterm_stops_the_runner_cleanly(b: Backend) {
     )
     .await;
     let child = Command::new(env!("CARGO_BIN_EXE_creditgate"))
-        .args(["sync", "--page-size", "200"])
+        .args(args)
         .env("CREDITGATE_DATABASE_URL", &db.url)
+        .env("CREDITGATE_BIND", "127.0.0.1:0")
+        .env("CREDITGATE_SYNC_INTERVAL", "1")
         .env(
             "CREDITGATE_RULES_DIR",
             concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
@@ -408,13 +420,16 @@ async fn sigterm_stops_the_runner_cleanly(b: Backend) {
         .spawn()
         .unwrap();
     // Some pages in, then SIGTERM.
-    for _ in 0..200 {
+    let mut begun = false;
+    for _ in 0..400 {
         let s = sync::status(&ctx, &setup(&sim.base)).await.unwrap();
         if s.counts.pages >= 3 {
+            begun = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(begun, "{args:?} began to sync");
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -829,6 +844,7 @@ on_both_backends!(
     thirty_percent_faults_still_converge,
     killed_runners_lose_and_repeat_nothing,
     sigterm_stops_the_runner_cleanly,
+    sigterm_stops_the_server_worker_cleanly,
     two_runners_never_both_apply,
     the_server_syncs_and_shows_it,
     an_unreachable_platform_degrades_readiness_only,
