@@ -382,8 +382,8 @@ async fn sigterm_stops_the_runner_cleanly(b: Backend) {
     sigterm_stops_cleanly(b, &["sync", "--page-size", "200"]).await;
 }
 
-/// The same for the worker beside the server: SIGTERM stops the server, then the worker, a page
-/// in flight either applied whole or not at all.
+/// The same for the worker beside the server: SIGTERM stops the server, then its worker, promptly
+/// and mid-feed; the next run converges.
 async fn sigterm_stops_the_server_worker_cleanly(b: Backend) {
     sigterm_stops_cleanly(b, &["serve"]).await;
 }
