@@ -239,7 +239,65 @@ async fn reordered_entries_are_named(b: Backend) {
     assert!(out.contains(&format!("entry {a} (seq {sc})")), "{out}");
 }
 
+/// Cells a spreadsheet would run as formulas are exported as text (OWASP CSV injection): the
+/// purpose and reference are the caller's own words.
+async fn exported_cells_never_start_a_formula(b: Backend) {
+    let app = spawn_app(b).await;
+    let officer = app.key("ZWFW", "officer").await;
+    let auditor = app.key("SJJ", "auditor").await;
+    let c = code(7);
+    let hostile = [
+        ("=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1"),
+        ("@SUM(A1:A9)", "-2-3"),
+        ("审查 =1", "\t=cmd|' /C calc'!A0"),
+    ];
+    for (purpose, reference) in hostile {
+        let r = app
+            .post(
+                "/api/v1/checks",
+                Some(&officer),
+                &json!({"scenario": "market_entry", "subject": {"uscc": c},
+                        "purpose": purpose, "reference": reference}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let csv = app
+        .get(
+            "/api/v1/audit/entries?format=csv&action=check.run",
+            Some(&auditor),
+        )
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    let body = csv.text.trim_start_matches('\u{feff}');
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3, "{body}");
+    for row in &rows {
+        for cell in row.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?} would run as a formula: {body}"
+            );
+        }
+    }
+    // The text itself is kept, behind the quote mark.
+    let cells: Vec<(&str, &str)> = rows.iter().map(|r| (&r[8], &r[9])).collect();
+    assert!(
+        cells.contains(&("'=HYPERLINK(\"http://evil.example\",\"x\")", "'+1+1")),
+        "{cells:?}"
+    );
+    assert!(cells.contains(&("'@SUM(A1:A9)", "'-2-3")), "{cells:?}");
+    assert!(
+        cells
+            .iter()
+            .any(|(p, r)| *p == "审查 =1" && r.starts_with("'")),
+        "{cells:?}"
+    );
+}
+
 on_both_backends!(
+    exported_cells_never_start_a_formula,
     reads_and_changes_are_logged_and_exported,
     an_edited_entry_is_named,
     a_deleted_entry_is_named,

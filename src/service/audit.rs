@@ -564,11 +564,19 @@ fn parse_cursor(c: &str) -> Option<(NaiveDateTime, String)> {
     Some((t.naive_utc(), id.to_string()))
 }
 
+/// One CSV cell. A value a spreadsheet would take for a formula (starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return: purposes and references are the callers' own text) is
+/// exported as text, with a leading `'` (OWASP, "CSV Injection").
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
     } else {
         s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r', '\t', '\'']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
     }
 }
 
