@@ -37,7 +37,8 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         store::connect(&config.database_url, config.db_pool_size).map_err(anyhow::Error::msg)?;
     {
         let mut conn = pool.get().context("no database connection")?;
-        let applied = store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+        let applied =
+            crate::service::upgrade::migrate(&mut conn, &keys).map_err(anyhow::Error::msg)?;
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied migrations");
         }

@@ -26,6 +26,7 @@ pub struct DataKeys {
     mac: [u8; 32],
     lookup: [u8; 32],
     audit: [u8; 32],
+    pseudonym: [u8; 32],
 }
 
 impl fmt::Debug for DataKeys {
@@ -70,12 +71,43 @@ impl DataKeys {
             mac: hmac(master, &[b"creditgate personal data: mac key"]),
             lookup: hmac(master, &[b"creditgate personal data: lookup key"]),
             audit: hmac(master, &[b"creditgate access log: chain key"]),
+            pseudonym: hmac(master, &[b"creditgate personal data: pseudonym key"]),
         }
     }
 
     /// The keyed hash an ID number is found by: equal numbers, equal hashes, under one key.
     pub fn lookup_hash(&self, id: &IdNumber) -> String {
         hex::encode(hmac(&self.lookup, &[id.expose().as_bytes()]))
+    }
+
+    /// `text` with every ID number in it (as [`crate::domain::id_number::id_number_spans`] finds
+    /// them) replaced by `pid-` and 20 letters `a`–`p` (80 bits of a keyed HMAC-SM3 of the
+    /// number, upper case): the same number gives the same pseudonym under one key, so an
+    /// identifier that carried a number stays an identifier, and the pseudonym holds no digit,
+    /// so pseudonymising twice changes nothing. Its own key: a pseudonym shown to a caller is not
+    /// the lookup hash that a person's subject key is made of.
+    pub fn pseudonymise(&self, text: &str) -> String {
+        let spans = crate::domain::id_number::id_number_spans(text);
+        if spans.is_empty() {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut at = 0;
+        for r in spans {
+            out.push_str(&text[at..r.start]);
+            let mac = hmac(
+                &self.pseudonym,
+                &[text[r.clone()].to_uppercase().as_bytes()],
+            );
+            out.push_str("pid-");
+            for byte in &mac[..10] {
+                out.push((b'a' + (byte >> 4)) as char);
+                out.push((b'a' + (byte & 0x0f)) as char);
+            }
+            at = r.end;
+        }
+        out.push_str(&text[at..]);
+        out
     }
 
     /// HMAC-SM3 of the parts under the access log's key, hex: the access log's entry and chain
@@ -190,6 +222,32 @@ mod tests {
             DataKeys::parse(&"22".repeat(32)).unwrap().lookup_hash(&id)
         );
         assert_eq!(k.lookup_hash(&id).len(), 64);
+    }
+
+    #[test]
+    fn pseudonyms_replace_numbers_and_are_stable() {
+        let k = keys();
+        let a = k.pseudonymise("京市监罚〔2026〕12号|110101199003070011");
+        assert!(a.starts_with("京市监罚〔2026〕12号|pid-"), "{a}");
+        assert_eq!(a.len(), "京市监罚〔2026〕12号|pid-".len() + 20);
+        assert!(!a.contains("1101011990"));
+        assert_eq!(a, k.pseudonymise("京市监罚〔2026〕12号|110101199003070011"));
+        assert_eq!(
+            k.pseudonymise(&a),
+            a,
+            "pseudonymising twice changes nothing"
+        );
+        assert_eq!(
+            k.pseudonymise("44030419851231002x"),
+            k.pseudonymise("44030419851231002X")
+        );
+        assert_ne!(
+            a,
+            DataKeys::parse(&"22".repeat(32))
+                .unwrap()
+                .pseudonymise("京市监罚〔2026〕12号|110101199003070011")
+        );
+        assert_eq!(k.pseudonymise("SCJG-CF-2026-000123"), "SCJG-CF-2026-000123");
     }
 
     #[test]

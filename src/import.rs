@@ -494,7 +494,8 @@ pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportR
                     .zip(cells.iter().cloned())
                     .filter(|(h, _)| !h.is_empty())
                     .collect();
-                row_to_record(layout, &row).and_then(|v| ingest::parse_item(v, &submitter, &known))
+                row_to_record(layout, &row)
+                    .and_then(|v| ingest::parse_item(v, &submitter, &ctx.keys, &known))
             })
             .collect();
         let result = ingest::store_batch(ctx, &submitter.caller, parsed).await?;

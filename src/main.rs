@@ -386,6 +386,7 @@ fn provincial_sim(
                 key_id,
                 secret,
                 faults,
+                extra: Vec::new(),
             },
             listener,
         )?;
@@ -616,7 +617,8 @@ fn reload_on_sighup(ctx: creditgate::service::Ctx) {
 fn migrate(config: &Config) -> anyhow::Result<()> {
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
-    let applied = store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    let applied = creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
+        .map_err(anyhow::Error::msg)?;
     if applied.is_empty() {
         eprintln!("database is up to date");
     } else {
@@ -638,7 +640,8 @@ fn create_key(
         .ok_or_else(|| anyhow::anyhow!("unknown role '{role}': use one of {}", Role::allowed()))?;
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
-    store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
+        .map_err(anyhow::Error::msg)?;
     let data = data_keys(config)?;
     let created = diesel::Connection::transaction::<_, anyhow::Error, _>(&mut *conn, |conn| {
         let k =
@@ -673,7 +676,8 @@ fn audit_command(config: &Config, command: AuditCommand) -> anyhow::Result<ExitC
     let keys = data_keys(config)?;
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
-    store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
+        .map_err(anyhow::Error::msg)?;
     match command {
         AuditCommand::Seal => {
             let n = audit::seal_all(&mut conn, &keys).map_err(anyhow::Error::msg)?;
@@ -711,7 +715,8 @@ fn data_keys(config: &Config) -> anyhow::Result<creditgate::crypto::DataKeys> {
 fn list_keys(config: &Config, org: Option<&str>) -> anyhow::Result<()> {
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
-    store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
+        .map_err(anyhow::Error::msg)?;
     let rows = store::keys::list(&mut conn, org).map_err(anyhow::Error::msg)?;
     println!(
         "{:<32} {:<16} {:<9} {:<20} {:<20} label",
@@ -735,7 +740,8 @@ fn list_keys(config: &Config, org: Option<&str>) -> anyhow::Result<()> {
 fn revoke_key(config: &Config, id: &str) -> anyhow::Result<()> {
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
-    store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
+        .map_err(anyhow::Error::msg)?;
     let revoked = creditgate::service::admin::revoke_blocking(&mut conn, &data_keys(config)?, id)
         .map_err(anyhow::Error::msg)?;
     eprintln!(
@@ -753,7 +759,8 @@ fn rotate_key(config: &Config, id: &str) -> anyhow::Result<()> {
     use creditgate::service::admin::{rotate_blocking, Rotation};
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
-    store::migrate(&mut conn).map_err(anyhow::Error::msg)?;
+    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
+        .map_err(anyhow::Error::msg)?;
     let keys = data_keys(config)?;
     let who = creditgate::service::admin::operator();
     match rotate_blocking(&mut conn, &keys, &who, id).map_err(anyhow::Error::msg)? {

@@ -271,6 +271,9 @@ pub struct SimConfig {
     pub key_id: String,
     pub secret: Vec<u8>,
     pub faults: FaultPlan,
+    /// Changes published after the generated ones, numbered on from them (a test's own records,
+    /// such as natural persons, which the generator does not make).
+    pub extra: Vec<Change>,
 }
 
 struct Sim {
@@ -757,7 +760,11 @@ pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<Server
         .faults
         .check()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let feed = generate_changes(config.seed, config.size);
+    let mut feed = generate_changes(config.seed, config.size);
+    for mut c in config.extra {
+        c.cursor = format!("c_{:010}", feed.len() + 1);
+        feed.push(c);
+    }
     let expected = expected_state(&feed);
     let sim = web::Data::new(Sim {
         changes: feed,

@@ -17,6 +17,7 @@ async fn start(size: u64) -> String {
             key_id: "city".into(),
             secret: SECRET.to_vec(),
             faults: Default::default(),
+            extra: Vec::new(),
         },
         listener,
     )

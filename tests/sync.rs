@@ -49,6 +49,7 @@ impl SimHandle {
                 key_id: "city".into(),
                 secret: secret(),
                 faults,
+                extra: Vec::new(),
             },
             listener,
         )

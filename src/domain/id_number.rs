@@ -112,6 +112,49 @@ pub fn mask(s: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 10))
 }
 
+/// Where `text` holds something that may be a citizen ID number: a run of 17 ASCII digits and
+/// a digit or `X`/`x`, not part of a longer run of digits, whose first two digits are a province
+/// code and whose digits 7–14 are a real birth date. The check character is not required, so a
+/// mistyped number is found too; a run that cannot be a number (no province, no date) is left,
+/// which keeps most all-digit social credit codes and long document numbers as they are.
+/// Byte ranges, in order; only ASCII is matched, so every range is on character boundaries.
+pub fn id_number_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let digits = i - start;
+        let end = match digits {
+            18 => i,
+            17 if i < b.len() && (b[i] == b'X' || b[i] == b'x') => i + 1,
+            _ => continue,
+        };
+        if looks_like_id(&b[start..end]) {
+            out.push(start..end);
+        }
+        i = end;
+    }
+    out
+}
+
+fn looks_like_id(run: &[u8]) -> bool {
+    let province = (run[0] - b'0') * 10 + (run[1] - b'0');
+    let Ok(date) = std::str::from_utf8(&run[6..14]) else {
+        return false;
+    };
+    PROVINCES.contains(&province)
+        && NaiveDate::parse_from_str(date, "%Y%m%d")
+            .is_ok_and(|d| d >= NaiveDate::from_ymd_opt(1880, 1, 1).unwrap_or(d))
+}
+
 impl fmt::Display for IdNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.masked())
@@ -181,6 +224,34 @@ mod tests {
         );
     }
 
+    #[test]
+    fn finds_numbers_inside_other_text() {
+        let spans = |s: &str| -> Vec<String> {
+            id_number_spans(s)
+                .into_iter()
+                .map(|r| s[r].to_string())
+                .collect()
+        };
+        assert_eq!(
+            spans("京市监罚〔2026〕12号|110101199003070011"),
+            ["110101199003070011"]
+        );
+        // A wrong check character is still personal data; lowercase x too.
+        assert_eq!(spans("a110101199003070012b"), ["110101199003070012"]);
+        assert_eq!(spans("44030419851231002x."), ["44030419851231002x"]);
+        assert_eq!(
+            spans("110101199003070011,360426199101010071"),
+            ["110101199003070011", "360426199101010071"]
+        );
+        // Not a number: too long a run, no province, no birth date, a social credit code.
+        assert!(spans("1101011990030700111").is_empty());
+        assert!(spans("000101199003070011").is_empty());
+        assert!(spans("110101199013070011").is_empty());
+        assert!(spans("91110000MA00000152").is_empty());
+        assert!(spans("121100004000000001").is_empty());
+        assert!(spans("").is_empty());
+    }
+
     fn number_strategy() -> impl Strategy<Value = String> {
         (
             proptest::sample::select(PROVINCES.to_vec()),
@@ -202,6 +273,21 @@ mod tests {
         #[test]
         fn every_generated_number_passes(n in number_strategy()) {
             prop_assert!(IdNumber::parse(&n).is_ok());
+        }
+
+        #[test]
+        fn every_number_is_found_wherever_it_stands(n in number_strategy(), head in "[^0-9]{0,8}", tail in "[^0-9xX]{0,8}") {
+            let text = format!("{head}{n}{tail}");
+            let spans = id_number_spans(&text);
+            prop_assert_eq!(spans.len(), 1);
+            prop_assert_eq!(&text[spans[0].clone()], n.as_str());
+        }
+
+        #[test]
+        fn spans_never_panic_and_are_in_bounds(text in ".{0,80}") {
+            for r in id_number_spans(&text) {
+                prop_assert!(r.end <= text.len() && text.is_char_boundary(r.start) && text.is_char_boundary(r.end));
+            }
         }
 
         #[test]

@@ -32,7 +32,7 @@ fn submitter(source: &str) -> Submitter {
 
 fn parse(ctx: &Ctx, source: &str, v: serde_json::Value) -> Parsed {
     let known = |c: &str| ctx.known_list(c);
-    ingest::parse_item(v, &submitter(source), &known)
+    ingest::parse_item(v, &submitter(source), &ctx.keys, &known)
 }
 
 /// Loads the demo data once; a second start finds it and only makes new keys.

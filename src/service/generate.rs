@@ -256,7 +256,7 @@ pub async fn load_generated(
                     },
                 };
                 let (rec, source_code) =
-                    ingest::parse_item(v, &submitter, &known).map_err(|e| {
+                    ingest::parse_item(v, &submitter, &keys, &known).map_err(|e| {
                         super::ServiceError::Internal(anyhow::anyhow!(
                             "generated record rejected: {e:?}"
                         ))

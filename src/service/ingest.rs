@@ -200,9 +200,15 @@ fn validator_errors(prefix: &str, errs: &validator::ValidationErrors, out: &mut 
 }
 
 /// Turns a JSON item into a validated record, or the list of everything wrong with it.
+///
+/// Every write path (batch API, 双公示 import, provincial sync, demo, `gen`) comes through here,
+/// so this is where an ID number inside `source_record_id` is replaced by its keyed pseudonym
+/// ([`DataKeys::pseudonymise`]): the 双公示 import makes natural persons' ids from 决定文书号 and
+/// the ID number, and a provider may do the same. Nothing after this point sees the number.
 pub fn parse_item(
     item: Value,
     submitter: &Submitter,
+    keys: &DataKeys,
     known_list: &dyn Fn(&str) -> bool,
 ) -> Result<(NewRecord, String), Vec<FieldError>> {
     let input: RecordInput = match serde_path_to_error::deserialize(item) {
@@ -219,7 +225,9 @@ pub fn parse_item(
             return Err(vec![FieldError::new(field, code, message)]);
         }
     };
-    input.into_record(submitter, known_list)
+    let (mut record, source_code) = input.into_record(submitter, known_list)?;
+    record.source_record_id = keys.pseudonymise(&record.source_record_id);
+    Ok((record, source_code))
 }
 
 impl RecordInput {
@@ -941,7 +949,7 @@ pub async fn ingest_batch(
     let known = |c: &str| ctx.known_list(c);
     let parsed: Vec<Parsed> = items
         .into_iter()
-        .map(|item| parse_item(item, submitter, &known))
+        .map(|item| parse_item(item, submitter, &ctx.keys, &known))
         .collect();
     store_batch(ctx, &submitter.caller, parsed).await
 }

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod query;
 pub mod rules;
 pub mod sync;
+pub mod upgrade;
 
 use std::sync::{Arc, RwLock};
 

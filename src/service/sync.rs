@@ -199,7 +199,7 @@ fn parse_change(ctx: &Ctx, c: &Change) -> Parsed {
                 caller: sync_caller(),
             };
             let known = |code: &str| ctx.known_list(code);
-            match ingest::parse_item(Value::Object(record), &submitter, &known) {
+            match ingest::parse_item(Value::Object(record), &submitter, &ctx.keys, &known) {
                 Ok((r, _)) => Parsed::Upsert(Box::new(r)),
                 Err(errors) => Parsed::Rejected(
                     errors
@@ -512,7 +512,14 @@ pub async fn apply_page(
     let parsed: Vec<(Change, Parsed)> = page
         .changes
         .iter()
-        .map(|c| (c.clone(), parse_change(ctx, c)))
+        .map(|c| {
+            // The record id as the city keeps it (no ID number in it; see `ingest::parse_item`),
+            // so that removals and versions find the record an upsert stored.
+            let mut c = c.clone();
+            c.source_record_id = ctx.keys.pseudonymise(&c.source_record_id);
+            let p = parse_change(ctx, &c);
+            (c, p)
+        })
         .collect();
     let keys = ctx.keys.clone();
     let now = store::now();

@@ -12,6 +12,7 @@ pub mod records;
 pub mod schema;
 pub mod subjects;
 pub mod sync;
+pub mod upgrade;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;

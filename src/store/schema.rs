@@ -215,6 +215,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    data_migrations (name) {
+        name -> Text,
+        done_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(credit_records -> subjects (subject_id));
 diesel::joinable!(credit_record_versions -> credit_records (record_id));
 
@@ -232,4 +239,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     agreements,
     access_grants,
     sync_state,
+    data_migrations,
 );
