@@ -48,6 +48,12 @@ pub struct Config {
     pub data_key: Option<Secret>,
     /// `CREDITGATE_RATE_LIMIT`: requests per key per minute; 0 turns the limit off.
     pub rate_limit_per_minute: u64,
+    /// `CREDITGATE_REGISTRATION_SOURCES`: the source codes of the registration authorities,
+    /// comma-separated (default `SCJG`, the market regulator). Under 一数一源 only their records
+    /// (and records pulled from the provincial platform) set a subject's name, kind and legal
+    /// representative; a record from anyone else carries the names it gives but does not change
+    /// the subject.
+    pub registration_sources: Vec<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/creditgate.db";
@@ -75,6 +81,7 @@ impl Default for Config {
             // 100 requests a second on average per key: far above a person's use, and a
             // runaway client is stopped.
             rate_limit_per_minute: 6000,
+            registration_sources: vec!["SCJG".into()],
         }
     }
 }
@@ -135,6 +142,13 @@ impl Config {
             c.rate_limit_per_minute = v.parse().map_err(|_| {
                 format!("CREDITGATE_RATE_LIMIT must be a number of requests per minute (0: off), found '{v}'")
             })?;
+        }
+        if let Some(v) = var("CREDITGATE_REGISTRATION_SOURCES") {
+            c.registration_sources = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
         }
         if let Some(v) = var("CREDITGATE_CACHE_PREFIX") {
             c.cache_prefix = v;

@@ -599,7 +599,133 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// 一数一源: only the registration authority (SCJG by default) and the provincial platform set
+/// a subject's name and legal representative. Another department's record that names a listed
+/// person as legal representative changes neither the subject nor its market-entry check.
+async fn only_the_registration_authority_names_a_legal_rep(b: Backend) {
+    const LISTED: &str = "360426199101010071";
+    let app = spawn_app(b).await;
+    let court = app.key("FY", "provider").await;
+    let tax = app.key("SW", "provider").await;
+    let scjg = app.key("SCJG", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    let listed = json!({
+        "source_record_id": "FY-P-7", "kind": "list_entry", "list_code": "court.dishonest_debtor",
+        "subject": {"kind": "natural_person", "name": "王五", "id_number": LISTED},
+        "decision_date": "2026-02-01", "valid_from": "2026-02-01",
+        "sharing_class": "unconditional", "open_class": "open"
+    });
+    let r = app.batch(&court, vec![listed]).await;
+    assert_eq!(r.body["summary"]["created"], 1, "{}", r.text);
+    let licence = |uscc: &str, rep: (&str, &str), version: i64| {
+        json!({
+            "source_record_id": format!("SCJG-XK-{uscc}"), "kind": "license", "version": version,
+            "subject": {"uscc": uscc, "name": "北京示例科技有限公司", "kind": "legal_person",
+                        "legal_rep": {"name": rep.0, "id_number": rep.1}},
+            "decision_no": "京市监许〔2026〕1号", "decision_date": "2026-01-05",
+            "sharing_class": "unconditional", "open_class": "open"
+        })
+    };
+    let commitment = |id: &str, uscc: &str| {
+        json!({
+            "source_record_id": id, "kind": "commitment",
+            "subject": {"uscc": uscc, "name": "冒名顶替有限公司", "kind": "legal_person",
+                        "legal_rep": {"name": "王五", "id_number": LISTED}},
+            "decision_date": "2026-03-01", "sharing_class": "unconditional", "open_class": "open"
+        })
+    };
+    let firm = code(21);
+    let r = app
+        .batch(
+            &scjg,
+            vec![licence(&firm, ("张三", "110101199003070011"), 1)],
+        )
+        .await;
+    assert_eq!(r.body["summary"]["created"], 1, "{}", r.text);
+    let check = |uscc: String| {
+        app.check(
+            &officer,
+            json!({"scenario": "market_entry", "subject": {"uscc": uscc}, "purpose": "变更登记审查"}),
+        )
+    };
+    let measures_of = |a: &Answer| -> Vec<String> {
+        a.body["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| format!("{}:{}", f["measure_id"], f["applies_to"]))
+            .collect()
+    };
+    let before = check(firm.clone()).await;
+    assert_eq!(before.status, 201, "{}", before.text);
+
+    let r = app.batch(&tax, vec![commitment("SW-CN-1", &firm)]).await;
+    assert_eq!(r.body["summary"]["created"], 1, "{}", r.text);
+    let after = check(firm.clone()).await;
+    assert_eq!(measures_of(&after), measures_of(&before), "{}", after.text);
+    assert!(
+        !measures_of(&after)
+            .iter()
+            .any(|m| m.ends_with(":\"legal_rep\"")),
+        "{}",
+        after.text
+    );
+    assert_eq!(after.body["subject"]["name"], "北京示例科技有限公司");
+    let p = app.subject(&officer, &firm).await;
+    assert_eq!(
+        p.body["subject"]["name"], "北京示例科技有限公司",
+        "{}",
+        p.text
+    );
+    assert_eq!(
+        p.body["subject"]["legal_rep"]["id_number"], "110101********0011",
+        "{}",
+        p.text
+    );
+    // The record itself carries the names it was given.
+    let named: Vec<&Value> = p.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "commitment")
+        .collect();
+    assert_eq!(named.len(), 1, "{}", p.text);
+    assert_eq!(named[0]["legal_rep"]["id_number"], "360426********0071");
+
+    // A subject that another department's record makes first has no legal representative.
+    let other = code(22);
+    let r = app.batch(&tax, vec![commitment("SW-CN-2", &other)]).await;
+    assert_eq!(r.body["summary"]["created"], 1, "{}", r.text);
+    let rep = check(other.clone()).await;
+    assert_eq!(rep.status, 201, "{}", rep.text);
+    assert!(
+        !measures_of(&rep)
+            .iter()
+            .any(|m| m.ends_with(":\"legal_rep\"")),
+        "{}",
+        rep.text
+    );
+    let p = app.subject(&officer, &other).await;
+    assert!(p.body["subject"]["legal_rep"].is_null(), "{}", p.text);
+
+    // The registration authority's own change is taken at once.
+    let r = app
+        .batch(&scjg, vec![licence(&firm, ("王五", LISTED), 2)])
+        .await;
+    assert_eq!(r.body["summary"]["updated"], 1, "{}", r.text);
+    let now = check(firm.clone()).await;
+    assert_eq!(now.body["verdict"], "prohibited", "{}", now.text);
+    assert!(
+        measures_of(&now)
+            .iter()
+            .any(|m| m.ends_with(":\"legal_rep\"")),
+        "{}",
+        now.text
+    );
+}
+
 on_both_backends!(
+    only_the_registration_authority_names_a_legal_rep,
     dishonest_debtor_is_prohibited_in_procurement,
     large_fines_within_three_years_count_from_two_million,
     an_ended_ban_has_no_effect,

@@ -599,15 +599,33 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new())
 }
 
-/// Finds or creates the subject; a created or updated record refreshes its name and legal rep.
+/// Whether a record filed under `source_code` with `origin` sets its subject's name, kind and
+/// legal representative (一数一源): the registration authorities' records (`registration`, from
+/// `CREDITGATE_REGISTRATION_SOURCES`) and those pulled from the provincial platform.
+pub fn registers_subjects(registration: &[String], source_code: &str, origin: Origin) -> bool {
+    origin == Origin::Provincial || registration.iter().any(|s| s == source_code)
+}
+
+/// Finds or creates the subject. A record of the registration authority (`registers`) sets the
+/// subject's kind, name and legal representative; anyone else's record finds the subject as it
+/// is, or makes it with the kind and name given and no legal representative, so that no other
+/// department can rename a subject or name its legal representative (一数一源).
 fn upsert_subject(
     conn: &mut DbConn,
     keys: &DataKeys,
     s: &SubjectData,
+    registers: bool,
     now: chrono::NaiveDateTime,
 ) -> Result<String, StoreError> {
-    let new = subject_row(keys, s, new_id("sub"), now);
+    let mut new = subject_row(keys, s, new_id("sub"), now);
+    if !registers {
+        new.legal_rep_name = None;
+        new.legal_rep_id_enc = None;
+        new.legal_rep_id_masked = None;
+        new.legal_rep_id_hash = None;
+    }
     match subjects::find_by_key(conn, &new.subject_key)? {
+        Some(row) if !registers => Ok(row.id),
         Some(row) => {
             let changes = subjects::SubjectChanges {
                 kind: new.kind,
@@ -766,6 +784,7 @@ fn store_item(
     keys: &DataKeys,
     r: &NewRecord,
     source_code: &str,
+    registers: bool,
     now: chrono::NaiveDateTime,
 ) -> Result<Stored, StoreError> {
     let hash = content_hash(r, keys);
@@ -781,7 +800,7 @@ fn store_item(
             });
         }
     }
-    let subject_id = upsert_subject(conn, keys, &r.subject, now)?;
+    let subject_id = upsert_subject(conn, keys, &r.subject, registers, now)?;
     let (id, outcome) = match existing {
         None => {
             let id = new_id("rec");
@@ -828,6 +847,7 @@ pub async fn store_batch(
     let now = store::now();
     let keys = ctx.keys.clone();
     let caller = caller.clone();
+    let registration = ctx.registration_sources.clone();
     let (results, touched) = ctx
         .db
         .run_write(move |conn| {
@@ -843,8 +863,9 @@ pub async fn store_batch(
                             continue;
                         }
                     };
+                    let registers = registers_subjects(&registration, &source_code, record.origin);
                     let attempt = |conn: &mut DbConn| {
-                        conn.transaction::<_, StoreError, _>(|conn| store_item(conn, &keys, &record, &source_code, now))
+                        conn.transaction::<_, StoreError, _>(|conn| store_item(conn, &keys, &record, &source_code, registers, now))
                     };
                     let mut outcome = attempt(conn);
                     if outcome.as_ref().is_err_and(|e| e.is_unique_violation()) {

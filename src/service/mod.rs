@@ -185,6 +185,8 @@ pub struct Ctx {
     /// Held by this instance's provincial sync runner (the lock across instances is the
     /// database's: `sync::RunnerLock`).
     pub sync_runner: Arc<tokio::sync::Mutex<()>>,
+    /// The source codes whose records set subjects' attributes (`Config::registration_sources`).
+    pub registration_sources: Arc<Vec<String>>,
     pub clock: Clock,
 }
 
