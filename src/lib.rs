@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod import;
+pub mod logging;
 pub mod provincial_sim;
 pub mod rules;
 pub mod service;

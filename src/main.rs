@@ -169,19 +169,9 @@ enum RulesCommand {
     Test { dir: Option<std::path::PathBuf> },
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("CREDITGATE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    creditgate::logging::init();
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {

@@ -205,10 +205,24 @@ async fn api_paths_keep_id_numbers_masked_and_out_of_storage(b: Backend) {
         .post(
             "/api/v1/checks",
             Some(&officer),
-            &json!({"scenario": "market_entry", "subject": {"uscc": c}, "purpose": "变更登记审查"}),
+            // Free text that names the person: stored and shown masked.
+            &json!({"scenario": "market_entry", "subject": {"uscc": c},
+                    "purpose": format!("变更登记审查（法定代表人{REP}）"), "reference": format!("ZWFW-{REP}")}),
         )
         .await;
     assert_eq!(rep.body["verdict"], "prohibited", "{}", rep.text);
+    assert_eq!(
+        rep.body["purpose"],
+        "变更登记审查（法定代表人110101********0011）"
+    );
+    let by_query = app
+        .get(
+            &format!("/api/v1/subjects/{c}?purpose=核查{REP}"),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(by_query.status, 200, "{}", by_query.text);
+    answers.push(by_query.text);
     answers.push(rep.text.clone());
     // And the natural person, checked by the number itself.
     let person = app

@@ -154,7 +154,8 @@ impl ResponseError for ApiError {
             type_: format!("urn:creditgate:problem:{code}"),
             title: title.to_string(),
             status: status.as_u16(),
-            detail,
+            // A detail may quote the caller's input (a JSON error names the value it met).
+            detail: crate::domain::id_number::mask_id_numbers(&detail).into_owned(),
             code: code.to_string(),
             errors,
         };

@@ -31,8 +31,9 @@ pub enum IdNumberError {
     Character,
     #[error("the region code does not start with a province code")]
     Region,
-    #[error("the birth date {0} is not a real date")]
-    BirthDate(String),
+    /// The date itself is not repeated: it is personal data (and the answer may be logged).
+    #[error("the birth date (positions 7–14, YYYYMMDD) is not a real date")]
+    BirthDate,
     #[error("check character should be '{expected}', found '{found}'")]
     CheckDigit { expected: char, found: char },
 }
@@ -43,7 +44,7 @@ impl IdNumberError {
             IdNumberError::Length { .. } => "id_number_length",
             IdNumberError::Character => "id_number_character",
             IdNumberError::Region => "id_number_region",
-            IdNumberError::BirthDate(_) => "id_number_birth_date",
+            IdNumberError::BirthDate => "id_number_birth_date",
             IdNumberError::CheckDigit { .. } => "id_number_check_digit",
         }
     }
@@ -74,10 +75,10 @@ impl IdNumber {
             return Err(IdNumberError::Region);
         }
         let date = &s[6..14];
-        let parsed = NaiveDate::parse_from_str(date, "%Y%m%d")
-            .map_err(|_| IdNumberError::BirthDate(date.to_string()))?;
+        let parsed =
+            NaiveDate::parse_from_str(date, "%Y%m%d").map_err(|_| IdNumberError::BirthDate)?;
         if parsed < NaiveDate::from_ymd_opt(1880, 1, 1).unwrap_or(parsed) {
-            return Err(IdNumberError::BirthDate(date.to_string()));
+            return Err(IdNumberError::BirthDate);
         }
         let expected = check_char(&b[..17]);
         if expected != b[17] as char {
@@ -145,6 +146,24 @@ pub fn id_number_spans(text: &str) -> Vec<std::ops::Range<usize>> {
     out
 }
 
+/// `text` with every ID number in it masked as [`mask`] does (`110101********0011`): for error
+/// messages and log lines, which may quote what a caller sent.
+pub fn mask_id_numbers(text: &str) -> std::borrow::Cow<'_, str> {
+    let spans = id_number_spans(text);
+    if spans.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for r in spans {
+        out.push_str(&text[at..r.start]);
+        out.push_str(&mask(&text[r.clone()]));
+        at = r.end;
+    }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
 fn looks_like_id(run: &[u8]) -> bool {
     let province = (run[0] - b'0') * 10 + (run[1] - b'0');
     let Ok(date) = std::str::from_utf8(&run[6..14]) else {
@@ -206,10 +225,11 @@ mod tests {
             }
         );
         // 2001 is not a leap year.
-        assert!(matches!(
+        assert_eq!(
             IdNumber::parse("110101200102290011").unwrap_err(),
-            IdNumberError::BirthDate(_)
-        ));
+            IdNumberError::BirthDate
+        );
+        assert!(!IdNumberError::BirthDate.to_string().contains("2001"));
         assert!(matches!(
             IdNumber::parse("11010119900307001").unwrap_err(),
             IdNumberError::Length { found: 17 }
@@ -250,6 +270,10 @@ mod tests {
         assert!(spans("91110000MA00000152").is_empty());
         assert!(spans("121100004000000001").is_empty());
         assert!(spans("").is_empty());
+        assert_eq!(
+            mask_id_numbers("invalid type: integer `110101199003070011`, expected a string"),
+            "invalid type: integer `110101********0011`, expected a string"
+        );
     }
 
     fn number_strategy() -> impl Strategy<Value = String> {

@@ -35,10 +35,14 @@ impl FieldError {
         code: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
+        // A message or path may quote what the caller sent (serde names the value of a wrong
+        // type, and the key of an unknown field): ID numbers in it are masked, since answers
+        // are logged and shown.
+        let mask = |s: String| id_number::mask_id_numbers(&s).into_owned();
         FieldError {
-            field: field.into(),
+            field: mask(field.into()),
             code: code.into(),
-            message: message.into(),
+            message: mask(message.into()),
         }
     }
 

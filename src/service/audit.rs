@@ -110,6 +110,10 @@ pub fn log_change(
     .map(|_| ())
 }
 
+fn mask_free_text(s: &str) -> String {
+    crate::domain::id_number::mask_id_numbers(s).into_owned()
+}
+
 /// The row of an entry, with its keyed hash.
 fn build(keys: &DataKeys, caller: &Caller, e: &Entry) -> AccessRow {
     let mut row = AccessRow {
@@ -121,8 +125,9 @@ fn build(keys: &DataKeys, caller: &Caller, e: &Entry) -> AccessRow {
         action: e.action.to_string(),
         subject_key: e.subject_key.clone(),
         records: serde_json::to_string(&e.records).unwrap_or_else(|_| "[]".into()),
-        purpose: e.purpose.clone(),
-        reference: e.reference.clone(),
+        // Free text of the caller's: an ID number written into it is kept masked only.
+        purpose: e.purpose.as_deref().map(mask_free_text),
+        reference: e.reference.as_deref().map(mask_free_text),
         outcome: e.outcome.to_string(),
         detail: e.detail.as_ref().map(canonical_json),
         entry_hash: String::new(),

@@ -414,7 +414,11 @@ fn common(
         }
         Err(_) => String::new(),
     };
-    let reference = reference.map(str::trim).filter(|r| !r.is_empty());
+    let reference = reference
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(crate::domain::id_number::mask_id_numbers);
+    let reference = reference.as_deref();
     if reference.is_some_and(|r| r.chars().count() > 100) {
         errors.push(invalid(
             "reference",

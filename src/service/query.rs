@@ -219,7 +219,9 @@ pub fn check_purpose(purpose: Option<&str>) -> ServiceResult<String> {
     let p = purpose.map(str::trim).unwrap_or("");
     let n = p.chars().count();
     if (2..=200).contains(&n) {
-        Ok(p.to_string())
+        // Stored with the report and the access log: an ID number written into it is kept
+        // masked only (the person is named by the check itself, encrypted).
+        Ok(crate::domain::id_number::mask_id_numbers(p).into_owned())
     } else {
         Err(ServiceError::Invalid(vec![crate::domain::FieldError::new(
             "purpose",
