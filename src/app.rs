@@ -198,6 +198,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(api::gate::gate))
                 .wrap(from_fn(api::observe))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(api::configure)

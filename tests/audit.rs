@@ -75,9 +75,21 @@ async fn reads_and_changes_are_logged_and_exported(b: Backend) {
             "records.submit",
             "profile.read",
             "profile.read",
-            "check.run"
+            "check.run",
+            // The officer's refused read of the log: refusals are logged too.
+            "audit.read"
         ],
         "{all:#?}"
+    );
+    assert_eq!(all[4]["outcome"], "denied");
+    assert_eq!(all[4]["org_code"], "ZWFW");
+    assert!(
+        all[4]["detail"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("officer"),
+        "{:#}",
+        all[4]
     );
     assert_eq!(all[0]["records"], json!([record_id]));
     assert_eq!(all[0]["org_code"], "SCJG");

@@ -378,6 +378,72 @@ async fn every_operation_answers_every_role_as_the_table_says(b: Backend) {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// Authorise first, then parse: a role that may not call an operation is refused (403) whatever
+/// its body, even one that is not JSON; and every refusal, this one or the table's, leaves
+/// exactly one `denied` entry in the access log (the README: refusals are logged).
+async fn refusals_come_before_the_body_and_are_all_logged(b: Backend) {
+    let w = world(b).await;
+    let auditor = w.keys[5].clone().unwrap();
+    let denied_entries = || async {
+        let mut n = 0;
+        let mut cursor = String::new();
+        loop {
+            let page = w
+                .app
+                .get(
+                    &format!("/api/v1/audit/entries?limit=500{cursor}"),
+                    Some(&auditor),
+                )
+                .await;
+            assert_eq!(page.status, 200, "{}", page.text);
+            let entries = page.body["entries"].as_array().unwrap();
+            n += entries.iter().filter(|e| e["outcome"] == "denied").count();
+            match page.body["next_cursor"].as_str() {
+                Some(c) if !entries.is_empty() => cursor = format!("&cursor={c}"),
+                _ => return n,
+            }
+        }
+    };
+    let before = denied_entries().await;
+    let mut refused = 0;
+    let mut wrong = Vec::new();
+    for (n, row) in TABLE.iter().enumerate() {
+        for (i, role) in ROLES.iter().enumerate() {
+            if row.expect[i] != 403 {
+                continue;
+            }
+            let key = w.keys[i].as_deref();
+            let (path, body) = request(&w, row, 1000 + n * 10 + i).await;
+            let answers = if row.method == "get" {
+                vec![w.app.get(&path, key).await]
+            } else {
+                vec![
+                    w.app.post(&path, key, &body).await,
+                    w.app.post_raw(&path, key, b"{not json".to_vec()).await,
+                    w.app
+                        .post(&path, key, &json!({"unexpected": [1, 2, 3]}))
+                        .await,
+                ]
+            };
+            for got in answers {
+                refused += 1;
+                if got.status != 403 {
+                    wrong.push(format!(
+                        "{} {} as {role}: {} (expected 403 before the body is read) {}",
+                        row.method,
+                        row.path,
+                        got.status,
+                        got.text.chars().take(160).collect::<String>()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let logged = denied_entries().await - before;
+    assert_eq!(logged, refused, "each of {refused} refusals logged once");
+}
+
 /// The records of each sharing class that each role sees in a profile, in a record read and in
 /// a check's findings (the provider is the source of all three; a special grant is not made).
 async fn sharing_classes_decide_what_each_role_sees(b: Backend) {
@@ -444,6 +510,7 @@ async fn sharing_classes_decide_what_each_role_sees(b: Backend) {
 }
 
 on_both_backends!(
+    refusals_come_before_the_body_and_are_all_logged,
     every_operation_answers_every_role_as_the_table_says,
     sharing_classes_decide_what_each_role_sees,
 );

@@ -137,6 +137,27 @@ async fn partners_query_within_their_agreement(b: Backend) {
             .status,
         403
     );
+    // Each refusal is in the access log once, with its reason: the role's (batch), and the
+    // agreement's (none yet, another scenario), as the use case logged or the gate did.
+    let auditor = app.key("SJJ", "auditor").await;
+    let log = app
+        .get("/api/v1/audit/entries?org=BANK&limit=500", Some(&auditor))
+        .await;
+    let denied: Vec<String> = log.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "denied")
+        .map(|e| format!("{} {}", e["action"], e["detail"]["reason"]))
+        .collect();
+    assert_eq!(denied.len(), 3, "{denied:#?}");
+    for (entry, why) in denied
+        .iter()
+        .zip(["no agreement", "does not cover 'bidding'", "batches"])
+    {
+        assert!(entry.contains("check.run"), "{entry}");
+        assert!(entry.contains(why), "{entry}");
+    }
 
     // Within it (quota use 1 and 2).
     let r = app

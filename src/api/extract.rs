@@ -4,16 +4,46 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::http::header::HeaderMap;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::{Caller, FieldError};
-use crate::service::keys;
+use crate::service::{keys, Ctx};
 
-/// The authenticated caller. Missing or unknown key: 401.
+/// The caller behind the request's bearer key, within its rate limit. Missing or unknown key:
+/// 401; over the limit: 429.
+pub async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let header = headers
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("send the API key as 'Authorization: Bearer <key>'".into())
+        })?;
+    let key = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be 'Bearer <key>'".into())
+        })?;
+    match keys::authenticate(ctx, key).await? {
+        Some(caller) => {
+            crate::service::limits::check_rate(ctx, &caller).await?;
+            Ok(caller)
+        }
+        None => Err(ApiError::Unauthorized(
+            "the API key is unknown or revoked".into(),
+        )),
+    }
+}
+
+/// The authenticated caller: as the gate (`api::gate`) admitted it, before the body was read.
+/// A route outside the gate's table authenticates here (and is refused nothing by role).
 pub struct Auth(pub Caller);
 
 impl FromRequest for Auth {
@@ -21,34 +51,14 @@ impl FromRequest for Auth {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(caller) = req.extensions().get::<Caller>().cloned() {
+            return Box::pin(async move { Ok(Auth(caller)) });
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string);
+        let headers = req.headers().clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            let header = header.ok_or_else(|| {
-                ApiError::Unauthorized("send the API key as 'Authorization: Bearer <key>'".into())
-            })?;
-            let key = header
-                .strip_prefix("Bearer ")
-                .or_else(|| header.strip_prefix("bearer "))
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .ok_or_else(|| {
-                    ApiError::Unauthorized("the Authorization header must be 'Bearer <key>'".into())
-                })?;
-            match keys::authenticate(&state.ctx, key).await? {
-                Some(caller) => {
-                    crate::service::limits::check_rate(&state.ctx, &caller).await?;
-                    Ok(Auth(caller))
-                }
-                None => Err(ApiError::Unauthorized(
-                    "the API key is unknown or revoked".into(),
-                )),
-            }
+            Ok(Auth(authenticate(&state.ctx, &headers).await?))
         })
     }
 }

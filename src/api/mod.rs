@@ -5,6 +5,7 @@ pub mod audit;
 pub mod checks;
 pub mod error;
 pub mod extract;
+pub mod gate;
 pub mod grants;
 pub mod health;
 pub mod records;

@@ -260,6 +260,40 @@ pub async fn revoke(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<Agree
     Ok(view(row))
 }
 
+/// [`admit`], with a refusal (or the quota, or bad input) in the access log: `entry` says what
+/// was asked, and gets the outcome and the reason here.
+pub async fn admit_logged(
+    ctx: &Ctx,
+    caller: &Caller,
+    scenario: &str,
+    authorization_ref: Option<&str>,
+    mut entry: audit::Entry,
+) -> ServiceResult<PartnerScope> {
+    let e = match admit(ctx, caller, scenario, authorization_ref).await {
+        Ok(scope) => return Ok(scope),
+        Err(e) => e,
+    };
+    let (outcome, reason) = match &e {
+        ServiceError::Forbidden(why) => ("denied", why.clone()),
+        ServiceError::RateLimited(why, _) => ("over_quota", why.clone()),
+        ServiceError::Invalid(errors) => (
+            "invalid",
+            errors
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        other => ("invalid", other.to_string()),
+    };
+    entry.outcome = outcome;
+    let mut detail = entry.detail.take().unwrap_or_else(|| json!({}));
+    detail["reason"] = json!(reason);
+    entry.detail = Some(detail);
+    audit::log(ctx, caller, entry).await?;
+    Err(e)
+}
+
 /// Admits a partner's query in `scenario` under an agreement in force, with the subject's
 /// authorisation reference, within the day's quota; the scope of what it may see.
 pub async fn admit(

@@ -29,7 +29,7 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 const SEAL_BATCH: i64 = 1000;
 
 /// Who reads the log.
-const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
+const AUDITORS: &[Role] = super::access::READ_AUDIT.roles;
 
 /// One entry as a use case describes it.
 #[derive(Debug, Clone, Default)]
@@ -199,6 +199,9 @@ async fn write_groups(db: super::Db, mut rx: tokio::sync::mpsc::Receiver<Job>) {
 /// Logs a read (or a refused request) on its own. A read that cannot be logged is not
 /// answered: the log is the condition of access.
 pub async fn log(ctx: &Ctx, caller: &Caller, e: Entry) -> ServiceResult<()> {
+    if e.outcome == "denied" {
+        super::access::refusal_logged();
+    }
     let row = build(&ctx.keys, caller, &e);
     let (reply, done) = tokio::sync::oneshot::channel();
     let unavailable =
@@ -211,6 +214,27 @@ pub async fn log(ctx: &Ctx, caller: &Caller, e: Entry) -> ServiceResult<()> {
     done.await
         .map_err(|_| unavailable("its writer stopped".into()))?
         .map_err(unavailable)
+}
+
+/// A refusal of `op` for `caller`, with its reason: the API's gate logs every refusal that a use
+/// case did not log itself (with more context) already.
+pub async fn log_refusal(
+    ctx: &Ctx,
+    caller: &Caller,
+    op: &super::access::Operation,
+    reason: &str,
+) -> ServiceResult<()> {
+    log(
+        ctx,
+        caller,
+        Entry {
+            action: op.action,
+            outcome: "denied",
+            detail: Some(json!({ "reason": reason })),
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 /// One sealing round: the oldest unsealed entries join the chain. Returns how many.

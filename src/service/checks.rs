@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::agreements::{self, PartnerScope};
 use super::grants::Grant;
 use super::query::{check_purpose, PersonView};
-use super::{audit, policy, Ctx, ServiceError, ServiceResult};
+use super::{access, audit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
     canonical_json, Caller, FieldError, IdNumber, OpenClass, PenaltyType, RecordKind, RecordStatus,
     Role, Severity, SharingClass, SubjectKey, Uscc, UsccError, Yuan,
@@ -28,13 +28,12 @@ use crate::store::checks::{self as store_checks, FeedbackRow, ReportRow, RuleSet
 use crate::store::records::RecordRow;
 use crate::store::{records, subjects, StoreError};
 
-/// Roles that may run checks. Partners act under agreements, which a later issue brings; until
-/// then they are refused.
-const CHECKERS: &[Role] = &[Role::Admin, Role::Officer, Role::System];
+/// Government roles that run checks (partners act under agreements: `agreements::admit`).
+const CHECKERS: &[Role] = access::RUN_CHECKS_IN_BATCH.roles;
 /// Roles that may read any stored report (others read their own organisation's).
 const REPORT_READERS: &[Role] = &[Role::Admin, Role::Auditor];
 /// Roles that may report what was done with a report (响应—反馈).
-const FEEDBACK_ROLES: &[Role] = &[Role::Admin, Role::Officer, Role::System];
+const FEEDBACK_ROLES: &[Role] = access::REPORT_FEEDBACK.roles;
 
 pub const MAX_BATCH: usize = 500;
 
@@ -1112,34 +1111,18 @@ pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResu
         // A partner checks within its agreement: the scenario, the subject's authorisation,
         // the day's quota. The request is validated first so that bad input costs no quota.
         let plan = plan(&set, ctx.clock.today(), &req).map_err(ServiceError::Invalid)?;
-        match agreements::admit(
-            ctx,
-            caller,
-            &plan.scenario,
-            req.authorization_ref.as_deref(),
-        )
-        .await
-        {
-            Ok(scope) => Some((scope, plan)),
-            Err(e) => {
-                let outcome = match e {
-                    ServiceError::Forbidden(_) => "denied",
-                    ServiceError::RateLimited(..) => "over_quota",
-                    _ => "invalid",
-                };
-                let entry = audit::Entry {
-                    action: "check.run",
-                    subject_key: Some(ctx.subject_key(&plan.key)),
-                    purpose: Some(plan.purpose.clone()),
-                    reference: req.authorization_ref.clone(),
-                    outcome,
-                    detail: Some(json!({"scenario": plan.scenario})),
-                    ..Default::default()
-                };
-                audit::log(ctx, caller, entry).await?;
-                return Err(e);
-            }
-        }
+        let asked = audit::Entry {
+            action: access::RUN_CHECK.action,
+            subject_key: Some(ctx.subject_key(&plan.key)),
+            purpose: Some(plan.purpose.clone()),
+            reference: req.authorization_ref.clone(),
+            detail: Some(json!({"scenario": plan.scenario})),
+            ..Default::default()
+        };
+        let scenario = plan.scenario.clone();
+        let auth = req.authorization_ref.as_deref();
+        let scope = agreements::admit_logged(ctx, caller, &scenario, auth, asked).await?;
+        Some((scope, plan))
     } else {
         may_check(ctx, caller, &req.purpose).await?;
         None

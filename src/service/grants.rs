@@ -284,11 +284,8 @@ async fn save(
 
 /// `POST /api/v1/access-applications`: a government organisation applies for conditional data.
 pub async fn apply(ctx: &Ctx, caller: &Caller, input: GrantInput) -> ServiceResult<GrantView> {
-    caller
-        .require(
-            &[Role::Officer, Role::System, Role::Provider],
-            "apply for conditional data",
-        )
+    super::access::APPLY_FOR_ACCESS
+        .allows(caller)
         .map_err(ServiceError::Forbidden)?;
     if input.org_code.is_some() || input.record_id.is_some() {
         return Err(ServiceError::Invalid(vec![FieldError::new(

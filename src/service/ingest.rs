@@ -963,9 +963,8 @@ pub async fn ingest_batch(
     submitter: &Submitter,
     items: Vec<Value>,
 ) -> ServiceResult<BatchResult> {
-    submitter
-        .caller
-        .require(&[Role::Provider, Role::Admin], "submit records")
+    super::access::SUBMIT_RECORDS
+        .allows(&submitter.caller)
         .map_err(ServiceError::Forbidden)?;
     let known = |c: &str| ctx.known_list(c);
     let parsed: Vec<Parsed> = items

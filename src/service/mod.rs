@@ -1,5 +1,6 @@
 //! Use cases: ingest, query, keys. Transactions live here; SQL stays in `store`.
 
+pub mod access;
 pub mod admin;
 pub mod agreements;
 pub mod audit;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::access::{self, READERS};
 use super::agreements::{self, PartnerScope};
 use super::grants::{self, Grant};
 use super::{audit, policy, Ctx, ServiceError, ServiceResult};
@@ -19,10 +20,6 @@ use crate::store::subjects::SubjectRow;
 use crate::store::{records, subjects, StoreError};
 
 const PROFILE_TTL: Duration = Duration::from_secs(300);
-
-/// Roles that may read credit data in this version (partners wait for agreements, auditors read
-/// the access log).
-const READERS: &[Role] = &[Role::Admin, Role::Provider, Role::Officer, Role::System];
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct PersonView {
@@ -334,28 +331,17 @@ pub async fn subject_profile(
 ) -> ServiceResult<Profile> {
     let partner = if caller.role == Role::Partner {
         check_purpose(purpose)?;
-        match agreements::admit(ctx, caller, agreements::PROFILE, authorization_ref).await {
-            Ok(scope) => Some(scope),
-            Err(e) => {
-                let outcome = match e {
-                    ServiceError::Forbidden(_) => "denied",
-                    ServiceError::RateLimited(..) => "over_quota",
-                    _ => "invalid",
-                };
-                let entry = audit::Entry {
-                    action: "profile.read",
-                    subject_key: Uscc::parse(uscc)
-                        .ok()
-                        .map(|u| ctx.subject_key(&SubjectKey::Uscc(u))),
-                    purpose: purpose.map(str::to_string),
-                    reference: authorization_ref.map(str::to_string),
-                    outcome,
-                    ..Default::default()
-                };
-                audit::log(ctx, caller, entry).await?;
-                return Err(e);
-            }
-        }
+        let asked = audit::Entry {
+            action: access::READ_PROFILE.action,
+            subject_key: Uscc::parse(uscc)
+                .ok()
+                .map(|u| ctx.subject_key(&SubjectKey::Uscc(u))),
+            purpose: purpose.map(str::to_string),
+            reference: authorization_ref.map(str::to_string),
+            ..Default::default()
+        };
+        let profile = agreements::PROFILE;
+        Some(agreements::admit_logged(ctx, caller, profile, authorization_ref, asked).await?)
     } else {
         None
     };

@@ -1,0 +1,156 @@
+//! The gate of `/api/v1`: the caller's key, its rate, then the operation's roles, all before the
+//! handler runs or a byte of the body is read (authorise first, then parse). It is also the one
+//! place where refusals are logged: its own, and any 403 that a use case answered without
+//! logging it.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage};
+
+use super::error::ApiError;
+use super::extract::authenticate;
+use super::AppState;
+use crate::service::access::{self as ops, Operation};
+use crate::service::audit;
+
+/// Every `/api/v1` operation: method, route pattern, and what it is (its roles and access-log
+/// action). `api::tests` checks that the OpenAPI document has no operation without a row.
+pub const ROUTES: &[(&str, &str, &Operation)] = &[
+    ("POST", "/api/v1/records/batch", &ops::SUBMIT_RECORDS),
+    ("GET", "/api/v1/records/{id}", &ops::READ_RECORD),
+    ("GET", "/api/v1/subjects/{uscc}", &ops::READ_PROFILE),
+    ("POST", "/api/v1/checks", &ops::RUN_CHECK),
+    ("POST", "/api/v1/checks/batch", &ops::RUN_CHECKS_IN_BATCH),
+    ("GET", "/api/v1/checks/{report_no}", &ops::READ_REPORT),
+    (
+        "GET",
+        "/api/v1/checks/{report_no}/verify",
+        &ops::VERIFY_REPORT,
+    ),
+    (
+        "POST",
+        "/api/v1/checks/{report_no}/feedback",
+        &ops::REPORT_FEEDBACK,
+    ),
+    ("GET", "/api/v1/rules", &ops::READ_RULES),
+    ("POST", "/api/v1/admin/rules/reload", &ops::RELOAD_RULES),
+    ("GET", "/api/v1/admin/sync", &ops::READ_SYNC),
+    ("GET", "/api/v1/admin/orgs", &ops::LIST_ORGS),
+    ("POST", "/api/v1/admin/orgs", &ops::CREATE_ORG),
+    ("GET", "/api/v1/admin/keys", &ops::LIST_KEYS),
+    ("POST", "/api/v1/admin/keys", &ops::CREATE_KEY),
+    ("POST", "/api/v1/admin/keys/{id}/revoke", &ops::REVOKE_KEY),
+    ("POST", "/api/v1/admin/keys/{id}/rotate", &ops::ROTATE_KEY),
+    ("GET", "/api/v1/admin/agreements", &ops::LIST_AGREEMENTS),
+    ("POST", "/api/v1/admin/agreements", &ops::CREATE_AGREEMENT),
+    (
+        "POST",
+        "/api/v1/admin/agreements/{id}/revoke",
+        &ops::REVOKE_AGREEMENT,
+    ),
+    ("GET", "/api/v1/audit/entries", &ops::READ_AUDIT),
+    (
+        "POST",
+        "/api/v1/access-applications",
+        &ops::APPLY_FOR_ACCESS,
+    ),
+    ("GET", "/api/v1/access-applications", &ops::LIST_ACCESS),
+    (
+        "POST",
+        "/api/v1/admin/access-applications/{id}/approve",
+        &ops::APPROVE_ACCESS,
+    ),
+    (
+        "POST",
+        "/api/v1/admin/access-applications/{id}/reject",
+        &ops::REJECT_ACCESS,
+    ),
+    ("POST", "/api/v1/admin/special-grants", &ops::GRANT_SPECIAL),
+];
+
+/// The operation of a request, by method and route pattern.
+pub fn operation(method: &Method, pattern: &str) -> Option<&'static Operation> {
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == pattern)
+        .map(|(_, _, op)| *op)
+}
+
+/// The reason a use case gave for its 403, from the error the answer was made of.
+fn refusal_reason<B>(res: &ServiceResponse<B>) -> String {
+    match res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+    {
+        Some(ApiError::Forbidden(why)) => why.clone(),
+        _ => "refused".into(),
+    }
+}
+
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let op = req
+        .match_pattern()
+        .and_then(|p| operation(req.method(), &p));
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (Some(op), Some(state)) = (op, state) else {
+        // Not an operation of the table (service endpoints, unknown paths): nothing to gate.
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let caller = match authenticate(&state.ctx, req.headers()).await {
+        Ok(c) => c,
+        Err(e) => return Ok(req.error_response(e).map_into_right_body()),
+    };
+    if let Err(why) = op.allows(&caller) {
+        let err = match audit::log_refusal(&state.ctx, &caller, op, &why).await {
+            Ok(()) => ApiError::Forbidden(why),
+            Err(e) => e.into(),
+        };
+        return Ok(req.error_response(err).map_into_right_body());
+    }
+    req.extensions_mut().insert(caller.clone());
+    let (res, logged) = ops::serve_request(next.call(req)).await;
+    let res = res?;
+    if res.status() == StatusCode::FORBIDDEN && !logged {
+        let why = refusal_reason(&res);
+        if let Err(e) = audit::log_refusal(&state.ctx, &caller, op, &why).await {
+            // The answer is a refusal already; what could not be logged is said here.
+            tracing::error!(error = %e, action = op.action, "a refusal could not be logged");
+        }
+    }
+    Ok(res.map_into_left_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The table and the OpenAPI document name the same operations: no operation escapes the
+    /// gate, and no row gates nothing.
+    #[test]
+    fn every_documented_operation_has_a_row() {
+        let doc: serde_json::Value = serde_json::from_str(&super::super::openapi_json()).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            if path.starts_with("/api/v1") {
+                for method in item.as_object().unwrap().keys() {
+                    documented.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        let rows: BTreeSet<(String, String)> = super::ROUTES
+            .iter()
+            .map(|(m, p, _)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(rows.len(), super::ROUTES.len(), "a row twice");
+        assert_eq!(documented, rows);
+    }
+}
