@@ -238,6 +238,8 @@ async fn reports_are_stored_and_verifiable(b: Backend) {
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(ok.body["valid"], true);
     assert_eq!(ok.body["verdict"], "prohibited");
+    // A wrong digest learns nothing but "not valid"; nor does a number no report has, so the
+    // two answers cannot tell a probe which numbers exist.
     let forged = format!("sha256:{}", "0".repeat(64));
     let bad = app
         .get(
@@ -245,7 +247,19 @@ async fn reports_are_stored_and_verifiable(b: Backend) {
             Some(&other),
         )
         .await;
-    assert_eq!(bad.body["valid"], false);
+    assert_eq!(bad.status, 200, "{}", bad.text);
+    assert_eq!(bad.body, json!({"valid": false, "report_no": no}));
+    let unknown = app
+        .get(
+            &format!("/api/v1/checks/CR-20261124-999999/verify?digest={forged}"),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(unknown.status, 200, "{}", unknown.text);
+    assert_eq!(
+        unknown.body,
+        json!({"valid": false, "report_no": "CR-20261124-999999"})
+    );
     let none = app
         .get(&format!("/api/v1/checks/{no}/verify"), Some(&other))
         .await;
@@ -420,6 +434,31 @@ async fn batches_feedback_and_restricted_records(b: Backend) {
         .await;
     assert_eq!(fb.status, 201, "{}", fb.text);
     assert_eq!(fb.body["action"], "restricted");
+    // Another organisation's officer: the report is answered as absent, as an unknown one is.
+    let stranger = app.key("JTJ", "officer").await;
+    let foreign = app
+        .post(
+            &format!("/api/v1/checks/{no}/feedback"),
+            Some(&stranger),
+            &json!({"action": "not_restricted"}),
+        )
+        .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.text);
+    let unknown = app
+        .post(
+            "/api/v1/checks/CR-20200101-000001/feedback",
+            Some(&stranger),
+            &json!({"action": "not_restricted"}),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        foreign.body["detail"].as_str().map(|d| d.replace(no, "N")),
+        unknown.body["detail"]
+            .as_str()
+            .map(|d| d.replace("CR-20200101-000001", "N")),
+        "the same answer for a report of another organisation and for none"
+    );
     let bad = app
         .post(
             &format!("/api/v1/checks/{no}/feedback"),

@@ -102,9 +102,8 @@ pub struct DigestQuery {
     tag = "checks",
     params(("report_no" = String, Path, description = "Report number"), DigestQuery),
     responses(
-        (status = 200, description = "Whether the digest is the report's", body = Verification),
+        (status = 200, description = "Whether the digest is the report's: with the verdict and time when it is; only `valid: false` and the number when it is not, or when no report has the number", body = Verification),
         (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such report", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No digest given", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -129,7 +128,7 @@ pub async fn verify_check(
         (status = 201, description = "Feedback recorded", body = FeedbackView),
         (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role may not give feedback", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such report", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such report, or another organisation's", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown action", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

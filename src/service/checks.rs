@@ -221,8 +221,12 @@ pub struct Verification {
     /// True when the digest given is the report's, and the stored report still matches it.
     pub valid: bool,
     pub report_no: String,
-    pub verdict: String,
-    pub checked_at: String,
+    /// Only when valid: a wrong digest, or a number no report has, learns nothing more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// Only when valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -1248,8 +1252,9 @@ pub async fn get_report(ctx: &Ctx, caller: &Caller, report_no: &str) -> ServiceR
 }
 
 /// `GET /api/v1/checks/{report_no}/verify?digest=`: whether a printed copy's digest is the
-/// report's and the stored report still matches it. Any key may verify; the answer shows only
-/// the verdict and the time.
+/// report's and the stored report still matches it. Any key may verify, since a printed copy
+/// travels; only a caller holding the right digest learns the verdict and the time, and an
+/// unknown number answers as a wrong digest does (`valid: false`), so numbers cannot be probed.
 pub async fn verify(
     ctx: &Ctx,
     caller: &Caller,
@@ -1264,30 +1269,39 @@ pub async fn verify(
             "give the digest printed on the report, such as sha256:…",
         )]));
     }
-    let row = load_report(ctx, report_no).await?;
-    audit::log(
-        ctx,
-        caller,
-        audit::Entry {
-            action: "check.verify",
-            subject_key: Some(row.subject_key.clone()),
-            outcome: "ok",
-            detail: Some(json!({"report_no": row.report_no})),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let row = match load_report(ctx, report_no).await {
+        Ok(row) if given.eq_ignore_ascii_case(&row.digest) => Some(row),
+        Ok(_) | Err(ServiceError::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let entry = audit::Entry {
+        action: "check.verify",
+        subject_key: row.as_ref().map(|r| r.subject_key.clone()),
+        outcome: if row.is_some() { "ok" } else { "mismatch" },
+        detail: Some(json!({ "report_no": report_no })),
+        ..Default::default()
+    };
+    audit::log(ctx, caller, entry).await?;
+    let invalid = Verification {
+        valid: false,
+        report_no: report_no.to_string(),
+        verdict: None,
+        checked_at: None,
+    };
+    let Some(row) = row else {
+        return Ok(invalid);
+    };
     let body: Value = serde_json::from_str(&row.report)
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("report {}: {e}", row.report_no)))?;
-    let intact = digest_of(&body) == row.digest;
-    if !intact {
+    if digest_of(&body) != row.digest {
         tracing::error!(report_no = %row.report_no, "stored report does not match its digest");
+        return Ok(invalid);
     }
     Ok(Verification {
-        valid: intact && given.eq_ignore_ascii_case(&row.digest),
+        valid: true,
         report_no: row.report_no,
-        verdict: row.verdict,
-        checked_at: super::rfc3339(row.checked_at),
+        verdict: Some(row.verdict),
+        checked_at: Some(super::rfc3339(row.checked_at)),
     })
 }
 
@@ -1335,7 +1349,21 @@ pub async fn feedback(
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
-    load_report(ctx, report_no).await?;
+    // Feedback comes from the organisation that asked (the implementing department) or an
+    // admin; another organisation's report is answered as absent, so numbers cannot be probed.
+    let report = load_report(ctx, report_no).await?;
+    if !(caller.role == Role::Admin || caller.org_code == report.requester_org) {
+        let entry = audit::Entry {
+            action: access::REPORT_FEEDBACK.action,
+            outcome: "denied",
+            detail: Some(
+                json!({"report_no": report_no, "reason": "another organisation's report"}),
+            ),
+            ..Default::default()
+        };
+        audit::log(ctx, caller, entry).await?;
+        return Err(ServiceError::NotFound(format!("report {report_no}")));
+    }
     let row = FeedbackRow {
         id: format!("fb_{}", ulid::Ulid::new()),
         report_no: report_no.to_string(),
