@@ -235,6 +235,11 @@ async fn item_errors_name_fields(b: Backend) {
     other_source["source_code"] = json!("SW");
     let mut bad_id = penalty("E-6", CODE_A);
     bad_id["subject"]["legal_rep"]["id_number"] = json!("110101199003070012");
+    // Versions past the bound (i64::MAX would overflow the next version), and none below 1.
+    let mut huge = penalty("E-8", CODE_A);
+    huge["version"] = json!(i64::MAX);
+    let mut zero = penalty("E-9", CODE_A);
+    zero["version"] = json!(0);
     let r = app
         .batch(
             &provider,
@@ -245,6 +250,8 @@ async fn item_errors_name_fields(b: Backend) {
                 no_fine,
                 other_source,
                 bad_id,
+                huge,
+                zero,
             ],
         )
         .await;
@@ -272,6 +279,8 @@ async fn item_errors_name_fields(b: Backend) {
                 "subject.legal_rep.id_number".into(),
                 "id_number_check_digit".into()
             ),
+            ("version".into(), "out_of_range".into()),
+            ("version".into(), "out_of_range".into()),
         ]
     );
     assert!(r.body["results"][0]["errors"][0]["message"]

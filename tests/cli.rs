@@ -180,6 +180,37 @@ async fn keys_list_revoke_and_rotate(b: Backend) {
     assert_eq!(app.get("/api/v1/rules", Some(&new_key)).await.status, 401);
     let (ok, _, err) = run(&["keys", "revoke", "key_nope"]);
     assert!(!ok && err.contains("keys list"), "{err}");
+
+    // The last admin key in force is never revoked, so the service always has an administrator.
+    let (ok, admin_key, _) = run(&["keys", "create", "--org", "XYB", "--role", "admin"]);
+    assert!(ok);
+    let (_, list, _) = run(&["keys", "list"]);
+    let mut admins: Vec<(String, String)> = list
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w[2] == "admin" && w[4] == "-")
+        .map(|w| (w[0].to_string(), w[1].to_string()))
+        .collect();
+    // XYB's key last: the others go first.
+    admins.sort_by_key(|(_, org)| org == "XYB");
+    assert!(admins.len() >= 2, "the server's and XYB's: {list}");
+    let (last, others) = admins.split_last().unwrap();
+    for (id, _) in others {
+        let (ok, _, err) = run(&["keys", "revoke", id]);
+        assert!(ok, "{err}");
+    }
+    let (ok, _, err) = run(&["keys", "revoke", &last.0]);
+    assert!(!ok && err.contains("last admin key"), "{err}");
+    assert_eq!(
+        app.get("/api/v1/admin/keys", Some(admin_key.trim()))
+            .await
+            .status,
+        200
+    );
+    run(&["keys", "create", "--org", "XYB", "--role", "admin"]);
+    let (ok, _, err) = run(&["keys", "revoke", &last.0]);
+    assert!(ok, "with another admin key in force it may go: {err}");
 }
 
 async fn import_csv_with_rejects(b: Backend) {

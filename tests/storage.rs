@@ -175,7 +175,48 @@ async fn invalidation_missed_during_a_redis_outage_is_applied_on_recovery(b: Bac
         .unwrap();
 }
 
+/// A connection given back while its thread panics inside a transaction is thrown away, not
+/// pooled: otherwise the next user would run inside the open transaction (its own became a
+/// savepoint, and nothing it wrote would be committed).
+async fn a_connection_dropped_mid_transaction_is_not_reused(b: Backend) {
+    let db = TestDb::new(b);
+    let url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let pool = store::connect(&url, 1).unwrap();
+        store::migrate(&mut pool.get().unwrap()).unwrap();
+        let p = pool.clone();
+        let crashed = std::thread::spawn(move || {
+            let mut conn = p.get().unwrap();
+            let _: Result<(), store::StoreError> =
+                diesel::Connection::transaction(&mut *conn, |c| {
+                    store::orgs::ensure(c, "HALF", "half written").unwrap();
+                    panic!("a use case fails mid-transaction");
+                });
+        })
+        .join();
+        assert!(crashed.is_err());
+        let mut conn = pool.get().unwrap();
+        assert!(
+            store::orgs::find(&mut conn, "HALF").unwrap().is_none(),
+            "the half-written row is not visible: the transaction was not carried over"
+        );
+        diesel::Connection::transaction::<_, store::StoreError, _>(&mut *conn, |c| {
+            store::orgs::ensure(c, "NEXT", "next user").map(|_| ())
+        })
+        .unwrap();
+        drop(conn);
+        // Seen from a connection of its own: the next user's write was committed.
+        let other = store::connect(&url, 1).unwrap();
+        assert!(store::orgs::find(&mut other.get().unwrap(), "NEXT")
+            .unwrap()
+            .is_some());
+    })
+    .await
+    .unwrap();
+}
+
 on_both_backends!(
+    a_connection_dropped_mid_transaction_is_not_reused,
     invalidation_missed_during_a_redis_outage_is_applied_on_recovery,
     migrations_go_up_down_up,
     cache_survives_unreachable_redis,

@@ -257,28 +257,59 @@ pub async fn revoke_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<K
         ));
     }
     let id2 = id.to_string();
-    let now = store::now();
     let (dk, who) = (ctx.keys.clone(), caller.clone());
-    let row = ctx
+    let done = ctx
         .db
-        .run_write(move |conn| {
-            conn.transaction::<_, StoreError, _>(|conn| {
-                if keys::revoke(conn, &id2, now)? {
-                    super::audit::log_change(
-                        conn,
-                        &dk,
-                        &who,
-                        "key.revoke",
-                        json!({"key_id": id2}),
-                    )?;
-                }
-                keys::find(conn, &id2)
-            })
-        })
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("key {id}")))?;
-    tracing::info!(key_id = %row.id, "key revoked");
-    Ok(key_view(row))
+        .run_write(move |conn| revoke_tx(conn, &dk, &who, &id2))
+        .await?;
+    match done {
+        Revoked::Missing => Err(ServiceError::NotFound(format!("key {id}"))),
+        Revoked::LastAdmin => Err(invalid("id", "last_admin_key", LAST_ADMIN)),
+        Revoked::Done(row, _) => {
+            tracing::info!(key_id = %row.id, "key revoked");
+            Ok(key_view(row))
+        }
+    }
+}
+
+const LAST_ADMIN: &str =
+    "this is the last admin key in force: create another admin key before revoking it";
+
+/// What a revocation found.
+pub enum Revoked {
+    Missing,
+    /// Refused: nobody could administer the service after it.
+    LastAdmin,
+    /// The key as it is now, and whether this call revoked it (false: it already was).
+    Done(keys::KeyRow, bool),
+}
+
+/// Revokes a key and logs it, in one transaction (the API and `creditgate keys revoke`); the
+/// last admin key in force is never revoked.
+fn revoke_tx(
+    conn: &mut store::DbConn,
+    dk: &DataKeys,
+    who: &Caller,
+    id: &str,
+) -> Result<Revoked, StoreError> {
+    conn.transaction::<_, StoreError, _>(|conn| {
+        let Some(row) = keys::find(conn, id)? else {
+            return Ok(Revoked::Missing);
+        };
+        if row.role == Role::Admin.as_str()
+            && row.revoked_at.is_none()
+            && keys::count_active_admins(conn)? <= 1
+        {
+            return Ok(Revoked::LastAdmin);
+        }
+        let revoked = keys::revoke(conn, id, store::now())?;
+        if revoked {
+            super::audit::log_change(conn, dk, who, "key.revoke", json!({"key_id": id}))?;
+        }
+        let row = keys::find(conn, id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("key {id} vanished")))?;
+        Ok(Revoked::Done(row, revoked))
+    })
 }
 
 /// What a rotation found.
@@ -359,19 +390,13 @@ pub async fn rotate_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<N
 
 /// The CLI's `keys revoke`: by id, as the operator (the command line's own caller).
 pub fn revoke_blocking(conn: &mut store::DbConn, dk: &DataKeys, id: &str) -> Result<bool, String> {
-    let who = operator();
-    conn.transaction::<_, StoreError, _>(|conn| {
-        if keys::find(conn, id)?.is_none() {
-            return Ok(None);
-        }
-        let revoked = keys::revoke(conn, id, store::now())?;
-        if revoked {
-            super::audit::log_change(conn, dk, &who, "key.revoke", json!({"key_id": id}))?;
-        }
-        Ok(Some(revoked))
-    })
-    .map_err(|e| e.to_string())?
-    .ok_or_else(|| format!("no key {id}; `creditgate keys list` shows the keys"))
+    match revoke_tx(conn, dk, &operator(), id).map_err(|e| e.to_string())? {
+        Revoked::Missing => Err(format!(
+            "no key {id}; `creditgate keys list` shows the keys"
+        )),
+        Revoked::LastAdmin => Err(LAST_ADMIN.into()),
+        Revoked::Done(_, revoked) => Ok(revoked),
+    }
 }
 
 /// The caller that command-line administration is logged as.

@@ -21,6 +21,10 @@ use crate::domain::record::{check_record_shape, parse_date, parse_enum, Errors};
 use crate::domain::*;
 use crate::store::{self, records, subjects, DbConn, StoreError};
 
+/// The highest record version: versions count a record's changes, and the bound keeps every
+/// sum and comparison of them far from overflow (`i64::MAX + 1` was a crash).
+pub const MAX_VERSION: i64 = i32::MAX as i64;
+
 /// One record as a provider submits it (API.md "Records").
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -410,6 +414,14 @@ impl RecordInput {
             ),
         };
         let list_code = opt_trim(&self.list_code);
+        let version = self.version.unwrap_or(1);
+        if !(1..=MAX_VERSION).contains(&version) {
+            errors.push(
+                "version",
+                "out_of_range",
+                format!("version is a whole number from 1 to {MAX_VERSION}, found {version}"),
+            );
+        }
 
         let (
             Some(source_record_id),
@@ -451,7 +463,7 @@ impl RecordInput {
             sharing_class,
             open_class,
             status,
-            version: self.version.unwrap_or(1),
+            version,
             origin,
             details: self.details.unwrap_or_default(),
         };

@@ -94,10 +94,19 @@ pub fn create_key_blocking(
 }
 
 /// Makes sure the configured admin key exists (idempotent across restarts and instances).
-pub fn ensure_admin_key(conn: &mut DbConn, key: &str) -> Result<(), String> {
-    if key.len() < 16 {
-        return Err("CREDITGATE_ADMIN_KEY must be at least 16 characters".into());
+/// Keys are stored as unsalted SHA-256, which suits random keys only: a configured admin key
+/// must be 32 characters or more with at least 16 different ones (what `openssl rand -hex 32`
+/// or `creditgate keys create` make), so that a human-chosen password is refused at start.
+fn check_configured_key(key: &str) -> Result<(), String> {
+    let distinct: std::collections::BTreeSet<char> = key.chars().collect();
+    if key.chars().count() < 32 || distinct.len() < 16 {
+        return Err("CREDITGATE_ADMIN_KEY must be a random key of 32 characters or more (with at least 16 different characters), such as the output of `openssl rand -hex 32`; it is stored as an unsalted hash, which suits random keys only".into());
     }
+    Ok(())
+}
+
+pub fn ensure_admin_key(conn: &mut DbConn, key: &str) -> Result<(), String> {
+    check_configured_key(key)?;
     if keys::find_active_by_hash(conn, &hash_key(key))
         .map_err(|e| e.to_string())?
         .is_some()
@@ -141,5 +150,27 @@ pub async fn authenticate(ctx: &Ctx, key: &str) -> ServiceResult<Option<Caller>>
                 role,
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_admin_keys_must_be_random_looking() {
+        for weak in [
+            "short-but-random-9f8e7d",
+            "adminadminadminadminadminadmin12",
+            "00000000000000000000000000000000000000",
+        ] {
+            let e = check_configured_key(weak).unwrap_err();
+            assert!(e.contains("openssl rand -hex 32"), "{e}");
+        }
+        assert!(check_configured_key(&generate_key()).is_ok());
+        assert!(check_configured_key(
+            "5f1c0e9a7b3d2c4e6a8b0d1f3e5c7a9b1d3f5e7c9a0b2d4f6e8a1c3e5b7d9f0a"
+        )
+        .is_ok());
     }
 }

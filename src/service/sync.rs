@@ -184,6 +184,13 @@ enum Parsed {
 }
 
 fn parse_change(ctx: &Ctx, c: &Change) -> Parsed {
+    if !(1..=ingest::MAX_VERSION).contains(&c.version) {
+        return Parsed::Rejected(format!(
+            "version {} is not from 1 to {}",
+            c.version,
+            ingest::MAX_VERSION
+        ));
+    }
     match c.op.as_str() {
         "remove" => Parsed::Remove,
         "upsert" => {

@@ -54,6 +54,15 @@ pub fn list(conn: &mut DbConn, org: Option<&str>) -> StoreResult<Vec<KeyRow>> {
     Ok(q.load(conn)?)
 }
 
+/// How many admin keys are not revoked.
+pub fn count_active_admins(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(api_keys::table
+        .filter(api_keys::role.eq("admin"))
+        .filter(api_keys::revoked_at.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
 /// Marks the key revoked unless it already is; true when this call revoked it.
 pub fn revoke(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> StoreResult<bool> {
     let n = diesel::update(

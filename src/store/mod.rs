@@ -165,8 +165,10 @@ impl r2d2::ManageConnection for ConnManager {
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// As diesel's own manager: a connection given back while its thread panics (perhaps inside
+    /// a transaction), or whose transaction state is broken, is thrown away, never pooled.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
