@@ -194,6 +194,7 @@ impl Application {
             metrics: Metrics::new().context("metrics registry")?,
             max_body_bytes: config.max_body_bytes,
             sync: sync_setup(config),
+            readiness: Default::default(),
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -87,27 +87,16 @@ impl DataKeys {
     /// so pseudonymising twice changes nothing. Its own key: a pseudonym shown to a caller is not
     /// the lookup hash that a person's subject key is made of.
     pub fn pseudonymise(&self, text: &str) -> String {
-        let spans = crate::domain::id_number::id_number_spans(text);
-        if spans.is_empty() {
-            return text.to_string();
-        }
-        let mut out = String::with_capacity(text.len() + 8);
-        let mut at = 0;
-        for r in spans {
-            out.push_str(&text[at..r.start]);
-            let mac = hmac(
-                &self.pseudonym,
-                &[text[r.clone()].to_uppercase().as_bytes()],
-            );
-            out.push_str("pid-");
+        crate::domain::id_number::replace_id_numbers(text, |number| {
+            let mac = hmac(&self.pseudonym, &[number.to_uppercase().as_bytes()]);
+            let mut token = String::from("pid-");
             for byte in &mac[..10] {
-                out.push((b'a' + (byte >> 4)) as char);
-                out.push((b'a' + (byte & 0x0f)) as char);
+                token.push((b'a' + (byte >> 4)) as char);
+                token.push((b'a' + (byte & 0x0f)) as char);
             }
-            at = r.end;
-        }
-        out.push_str(&text[at..]);
-        out
+            token
+        })
+        .into_owned()
     }
 
     /// HMAC-SM3 of the parts under the access log's key, hex: the access log's entry and chain

@@ -476,7 +476,58 @@ impl NoKey for TestApp {
     }
 }
 
+/// Unknown keys cost a hash and a database query each: an address that sends too many in a
+/// minute is refused before any lookup, while keys that worked go on working from it.
+async fn unknown_keys_are_limited_by_address(b: Backend) {
+    let app = spawn_app(b).await;
+    let known = app.key("ZWFW", "officer").await;
+    assert_eq!(app.get("/api/v1/rules", Some(&known)).await.status, 200);
+    let mut statuses = Vec::new();
+    for i in 0..35 {
+        let r = app
+            .get("/api/v1/rules", Some(&format!("cg_guess_{i:040}")))
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(&statuses[..30], &[401; 30][..], "{statuses:?}");
+    assert_eq!(&statuses[30..], &[429; 5][..], "{statuses:?}");
+    let refused = app.get("/api/v1/rules", Some("cg_guess_again")).await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.body["code"], "rate_limited", "{}", refused.text);
+    assert_eq!(app.get("/api/v1/rules", Some(&known)).await.status, 200);
+    // A key that has not worked from anywhere yet waits like the guesses.
+    let fresh = app.key("ZFCG", "system").await;
+    assert_eq!(app.get("/api/v1/rules", Some(&fresh)).await.status, 429);
+}
+
+/// Readiness is worked out at most once a second, however many ask: within the second a
+/// change (Redis cut off) is not seen yet; after it, it is.
+async fn readiness_is_shared_for_a_second(b: Backend) {
+    let proxy = CutProxy::start("127.0.0.1:6379").await;
+    let app = spawn_app_with(
+        b,
+        Options {
+            redis: Some(format!("redis://127.0.0.1:{}", proxy.port)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let first = app.get("/readyz", None).await;
+    assert_eq!(first.body["cache"]["status"], "ok", "{}", first.text);
+    proxy.cut();
+    let answers = futures_util::future::join_all((0..20).map(|_| app.get("/readyz", None))).await;
+    assert!(
+        answers.iter().all(|a| a.body == first.body),
+        "the same answer within the second"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let later = app.get("/readyz", None).await;
+    assert_eq!(later.body["cache"]["status"], "degraded", "{}", later.text);
+}
+
 on_both_backends!(
+    unknown_keys_are_limited_by_address,
+    readiness_is_shared_for_a_second,
     service_endpoints_answer,
     keys_are_required_and_roles_enforced,
     bad_check_character_rejects_only_that_item,

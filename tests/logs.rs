@@ -268,4 +268,18 @@ async fn bad_input_with_id_numbers_leaves_none_in_the_log() {
             s.body
         );
     }
+    // Nor did anything the callers sent reach the database in plain text (the access log keeps
+    // the ids and numbers of paths, even of things that do not exist): the SQLite files,
+    // searched byte for byte.
+    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for stem in stems.iter().copied().chain(["19901307"]) {
+            assert!(
+                !bytes.windows(stem.len()).any(|w| w == stem.as_bytes()),
+                "{} holds {stem}",
+                path.display()
+            );
+        }
+    }
 }

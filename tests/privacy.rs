@@ -134,7 +134,9 @@ fn person_entry(id: &str, number: &str, version: i64) -> Value {
         "decision_no": "(2026)京01执9号",
         "decision_date": "2026-02-01", "valid_from": "2026-02-01", "version": version,
         "sharing_class": "unconditional", "open_class": "open",
-        "details": {"BZ": format!("第{version}版")}
+        // Free text naming the person: kept masked.
+        "details": {"BZ": format!("第{version}版"), "CF_NR": format!("当事人（身份证号{number}）未履行"),
+                    number: ["附注", number]}
     })
 }
 

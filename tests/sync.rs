@@ -622,6 +622,12 @@ async fn an_unreachable_platform_degrades_readiness_only(b: Backend) {
     assert_eq!(ready.status, 200, "still answering");
     assert_eq!(ready.body["status"], "degraded");
     assert_eq!(ready.body["sync"]["status"], "never");
+    // The error's text is the admin's (above), not anonymous callers'.
+    assert!(
+        !ready.text.contains("transport") && !ready.text.contains("127.0.0.1"),
+        "{}",
+        ready.text
+    );
     let provider = app.key("SCJG", "provider").await;
     let u = code(1);
     assert_eq!(

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use super::error::{ApiError, Problem};
 use super::extract::{Auth, JsonBody};
 use super::AppState;
-use crate::domain::{FieldError, Role};
+use crate::domain::FieldError;
 use crate::service::checks::{
     self, BatchCheckRequest, BatchReports, CheckRequest, FeedbackInput, FeedbackView, Report,
     RulesView, Verification, MAX_BATCH,
@@ -178,9 +178,7 @@ pub async fn reload_rules(
     state: web::Data<AppState>,
     Auth(caller): Auth,
 ) -> Result<HttpResponse, ApiError> {
-    caller
-        .require(&[Role::Admin], "reload the rules")
-        .map_err(ApiError::Forbidden)?;
+    crate::service::access::RELOAD_RULES.require(&caller)?;
     match rules_service::reload(&state.ctx, &caller).await {
         Ok(outcome) => Ok(HttpResponse::Ok().json(outcome)),
         Err(ReloadError::Invalid(errors)) => Err(ApiError::Invalid(

@@ -15,8 +15,12 @@ use crate::domain::{Caller, FieldError};
 use crate::service::{keys, Ctx};
 
 /// The caller behind the request's bearer key, within its rate limit. Missing or unknown key:
-/// 401; over the limit: 429.
-pub async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> Result<Caller, ApiError> {
+/// 401; over the key's limit, or the address's limit of failed authentications: 429.
+pub async fn authenticate(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    addr: Option<std::net::SocketAddr>,
+) -> Result<Caller, ApiError> {
     let header = headers
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -31,9 +35,16 @@ pub async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> Result<Caller, ApiE
         .ok_or_else(|| {
             ApiError::Unauthorized("the Authorization header must be 'Bearer <key>'".into())
         })?;
-    match keys::authenticate(ctx, key).await? {
+    use crate::service::limits;
+    let hash = keys::hash_key(key);
+    // The peer's address, not a forwarded header a caller could make up.
+    let addr = addr.map(|a| a.ip().to_string()).unwrap_or_default();
+    limits::admit_address(ctx, &addr, &hash).await?;
+    let found = keys::authenticate(ctx, hash.clone()).await?;
+    limits::note_authentication(ctx, &addr, &hash, found.is_some()).await;
+    match found {
         Some(caller) => {
-            crate::service::limits::check_rate(ctx, &caller).await?;
+            limits::check_rate(ctx, &caller).await?;
             Ok(caller)
         }
         None => Err(ApiError::Unauthorized(
@@ -42,23 +53,26 @@ pub async fn authenticate(ctx: &Ctx, headers: &HeaderMap) -> Result<Caller, ApiE
     }
 }
 
-/// The authenticated caller: as the gate (`api::gate`) admitted it, before the body was read.
-/// A route outside the gate's table authenticates here (and is refused nothing by role).
+/// The authenticated caller, as the gate (`api::gate`) admitted it before the body was read.
+/// Fails closed: a handler reached without the gate's admission (a route missing from its
+/// table, or a path the gate read otherwise than the router) answers 404.
 pub struct Auth(pub Caller);
 
 impl FromRequest for Auth {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        if let Some(caller) = req.extensions().get::<Caller>().cloned() {
-            return Box::pin(async move { Ok(Auth(caller)) });
-        }
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let headers = req.headers().clone();
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            Ok(Auth(authenticate(&state.ctx, &headers).await?))
+        std::future::ready(match req.extensions().get::<Caller>().cloned() {
+            Some(caller) => Ok(Auth(caller)),
+            None => {
+                tracing::warn!(path = req.path(), "a handler was reached without the gate");
+                Err(ApiError::NotFound(format!(
+                    "no route for {} {}",
+                    req.method(),
+                    req.path()
+                )))
+            }
         })
     }
 }

@@ -70,12 +70,59 @@ pub const ROUTES: &[(&str, &str, &Operation)] = &[
     ("POST", "/api/v1/admin/special-grants", &ops::GRANT_SPECIAL),
 ];
 
-/// The operation of a request, by method and route pattern.
-pub fn operation(method: &Method, pattern: &str) -> Option<&'static Operation> {
+/// The operation a request is for, by its method and its path as the router sees it:
+/// percent-decoded except `/`, `%` and `+` (as actix-router does), so that a path spelt another
+/// way (`/api/v1/audit/entr%69es`) cannot pass the gate and still reach a handler. Of the rows
+/// that fit, the one with the most literal segments wins (`/checks/batch` over
+/// `/checks/{report_no}`), as the router's order has it.
+pub fn operation_for(method: &Method, path: &str) -> Option<&'static Operation> {
+    let path = decode_path(path);
+    let segments: Vec<&str> = path.split('/').collect();
     ROUTES
         .iter()
-        .find(|(m, p, _)| *m == method.as_str() && *p == pattern)
-        .map(|(_, _, op)| *op)
+        .filter(|(m, _, _)| *m == method.as_str())
+        .filter_map(|(_, pattern, op)| {
+            let parts: Vec<&str> = pattern.split('/').collect();
+            if parts.len() != segments.len() {
+                return None;
+            }
+            let mut literal = 0;
+            for (part, seg) in parts.iter().zip(&segments) {
+                if part.starts_with('{') {
+                    if seg.is_empty() {
+                        return None;
+                    }
+                } else if part == seg {
+                    literal += 1;
+                } else {
+                    return None;
+                }
+            }
+            Some((literal, *op))
+        })
+        .max_by_key(|(literal, _)| *literal)
+        .map(|(_, op)| op)
+}
+
+fn decode_path(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                if !matches!(v, b'/' | b'%' | b'+') {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The reason a use case gave for its 403, from the error the answer was made of.
@@ -94,18 +141,17 @@ pub async fn gate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let op = req
-        .match_pattern()
-        .and_then(|p| operation(req.method(), &p));
+    let op = operation_for(req.method(), req.path());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let (Some(op), Some(state)) = (op, state) else {
-        // Not an operation of the table (service endpoints, unknown paths): nothing to gate.
+        // Not an operation of the table (service endpoints, unknown paths): nothing to gate,
+        // and a handler that needs a caller finds none (`extract::Auth` answers 404).
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let caller = match authenticate(&state.ctx, req.headers()).await {
+    let caller = match authenticate(&state.ctx, req.headers(), req.peer_addr()).await {
         Ok(c) => c,
         Err(e) => return Ok(req.error_response(e).map_into_right_body()),
     };
@@ -132,6 +178,41 @@ pub async fn gate(
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    use actix_web::http::Method;
+
+    use super::operation_for;
+    use crate::service::access;
+
+    #[test]
+    fn paths_are_read_as_the_router_reads_them() {
+        let op = |m: Method, p: &str| operation_for(&m, p).map(|o| o.what);
+        assert_eq!(
+            op(Method::GET, "/api/v1/audit/entr%69es"),
+            Some(access::READ_AUDIT.what)
+        );
+        assert_eq!(
+            op(Method::POST, "/api/v1/admin/%6Beys"),
+            Some(access::CREATE_KEY.what)
+        );
+        assert_eq!(
+            op(Method::POST, "/api/v1/checks/batch"),
+            Some(access::RUN_CHECKS_IN_BATCH.what)
+        );
+        assert_eq!(
+            op(Method::GET, "/api/v1/checks/batch"),
+            Some(access::READ_REPORT.what)
+        );
+        assert_eq!(
+            op(Method::POST, "/api/v1/checks/CR-1/feedback"),
+            Some(access::REPORT_FEEDBACK.what)
+        );
+        // An encoded slash is no separator, for the router either.
+        assert_eq!(op(Method::GET, "/api/v1/admin%2Fsync"), None);
+        assert_eq!(op(Method::GET, "/api/v1/records/"), None);
+        assert_eq!(op(Method::DELETE, "/api/v1/rules"), None);
+        assert_eq!(op(Method::GET, "/api/v1/rules%"), None);
+    }
 
     /// The table and the OpenAPI document name the same operations: no operation escapes the
     /// gate, and no row gates nothing.

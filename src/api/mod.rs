@@ -83,6 +83,9 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// How the provincial sync is configured (for `/readyz` and `GET /api/v1/admin/sync`).
     pub sync: crate::service::sync::SyncSetup,
+    /// The last readiness answer and when it was worked out (`health::READINESS_FRESH`).
+    pub readiness:
+        tokio::sync::Mutex<Option<(std::time::Instant, crate::service::health::Readiness)>>,
 }
 
 /// Counts and times every request by its route pattern (never by the raw path, which may carry

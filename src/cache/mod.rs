@@ -47,6 +47,19 @@ impl MemoryCache {
     }
 }
 
+impl MemoryCache {
+    /// The current value of a counter made by `incr` (0 when absent or expired).
+    pub fn count(&self, key: &str) -> u64 {
+        let Ok(map) = self.counters.lock() else {
+            return 0;
+        };
+        match map.get(key) {
+            Some((exp, n)) if *exp > Instant::now() => *n,
+            _ => 0,
+        }
+    }
+}
+
 #[async_trait]
 impl Cache for MemoryCache {
     fn kind(&self) -> &'static str {

@@ -149,6 +149,11 @@ pub fn id_number_spans(text: &str) -> Vec<std::ops::Range<usize>> {
 /// `text` with every ID number in it masked as [`mask`] does (`110101********0011`): for error
 /// messages and log lines, which may quote what a caller sent.
 pub fn mask_id_numbers(text: &str) -> std::borrow::Cow<'_, str> {
+    replace_id_numbers(text, mask)
+}
+
+/// `text` with every ID number in it ([`id_number_spans`]) replaced by what `with` makes of it.
+pub fn replace_id_numbers(text: &str, with: impl Fn(&str) -> String) -> std::borrow::Cow<'_, str> {
     let spans = id_number_spans(text);
     if spans.is_empty() {
         return std::borrow::Cow::Borrowed(text);
@@ -157,7 +162,7 @@ pub fn mask_id_numbers(text: &str) -> std::borrow::Cow<'_, str> {
     let mut at = 0;
     for r in spans {
         out.push_str(&text[at..r.start]);
-        out.push_str(&mask(&text[r.clone()]));
+        out.push_str(&with(&text[r.clone()]));
         at = r.end;
     }
     out.push_str(&text[at..]);

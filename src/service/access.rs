@@ -23,6 +23,11 @@ impl Operation {
     pub fn allows(&self, caller: &Caller) -> Result<(), String> {
         caller.require(self.roles, self.what)
     }
+
+    /// The same, as a use case's refusal (403).
+    pub fn require(&self, caller: &Caller) -> super::ServiceResult<()> {
+        self.allows(caller).map_err(super::ServiceError::Forbidden)
+    }
 }
 
 use Role::{Admin, Auditor, Officer, Partner, Provider, System};

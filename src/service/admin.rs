@@ -7,13 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::keys::{create_key_blocking, generate_key, insert_key, validate_org_code};
-use super::{Ctx, ServiceError, ServiceResult};
+use super::{access, Ctx, ServiceError, ServiceResult};
 use crate::crypto::DataKeys;
 use crate::domain::{Caller, FieldError, Role};
 use crate::store::{self, keys, orgs, StoreError};
 use serde_json::json;
-
-const ADMINS: &[Role] = &[Role::Admin];
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OrgView {
@@ -83,18 +81,12 @@ fn key_view(k: keys::KeyRow) -> KeyView {
     }
 }
 
-fn admin(caller: &Caller, what: &str) -> ServiceResult<()> {
-    caller
-        .require(ADMINS, what)
-        .map_err(ServiceError::Forbidden)
-}
-
 fn invalid(field: &str, code: &str, msg: impl Into<String>) -> ServiceError {
     ServiceError::Invalid(vec![FieldError::new(field, code, msg)])
 }
 
 pub async fn list_orgs(ctx: &Ctx, caller: &Caller) -> ServiceResult<Vec<OrgView>> {
-    admin(caller, "list organisations")?;
+    access::LIST_ORGS.require(caller)?;
     let rows = ctx.db.run(orgs::list).await?;
     Ok(rows
         .into_iter()
@@ -112,7 +104,7 @@ pub async fn create_org(
     caller: &Caller,
     input: OrgInput,
 ) -> ServiceResult<(bool, OrgView)> {
-    admin(caller, "create organisations")?;
+    access::CREATE_ORG.require(caller)?;
     let code = input
         .code
         .as_deref()
@@ -170,7 +162,7 @@ pub async fn list_keys(
     caller: &Caller,
     org: Option<String>,
 ) -> ServiceResult<Vec<KeyView>> {
-    admin(caller, "list keys")?;
+    access::LIST_KEYS.require(caller)?;
     let rows = ctx
         .db
         .run(move |conn| keys::list(conn, org.as_deref()))
@@ -179,7 +171,7 @@ pub async fn list_keys(
 }
 
 pub async fn create_key(ctx: &Ctx, caller: &Caller, input: KeyInput) -> ServiceResult<NewKeyView> {
-    admin(caller, "create keys")?;
+    access::CREATE_KEY.require(caller)?;
     let org = input
         .org_code
         .as_deref()
@@ -248,7 +240,7 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: KeyInput) -> ServiceR
 /// Revokes a key; revoking a revoked key changes nothing. Refused for the caller's own key, so
 /// an administrator cannot lock everyone out by mistake.
 pub async fn revoke_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<KeyView> {
-    admin(caller, "revoke keys")?;
+    access::REVOKE_KEY.require(caller)?;
     if id == caller.key_id {
         return Err(invalid(
             "id",
@@ -360,7 +352,7 @@ pub fn rotate_blocking(
 }
 
 pub async fn rotate_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<NewKeyView> {
-    admin(caller, "rotate keys")?;
+    access::ROTATE_KEY.require(caller)?;
     let id2 = id.to_string();
     let (dk, who) = (ctx.keys.clone(), caller.clone());
     match ctx

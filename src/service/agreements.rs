@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{audit, Ctx, ServiceError, ServiceResult};
+use super::{access, audit, Ctx, ServiceError, ServiceResult};
 use crate::cache::Cache;
-use crate::domain::{Caller, FieldError, RecordKind, Role};
+use crate::domain::{Caller, FieldError, RecordKind};
 use crate::store::agreements::{self as store_agreements, AgreementRow};
 use crate::store::{self, orgs, StoreError};
 
@@ -79,18 +79,12 @@ fn view(r: AgreementRow) -> AgreementView {
     }
 }
 
-fn admin(caller: &Caller) -> ServiceResult<()> {
-    caller
-        .require(&[Role::Admin], "manage agreements")
-        .map_err(ServiceError::Forbidden)
-}
-
 pub async fn create(
     ctx: &Ctx,
     caller: &Caller,
     input: AgreementInput,
 ) -> ServiceResult<AgreementView> {
-    admin(caller)?;
+    access::CREATE_AGREEMENT.require(caller)?;
     let mut errors = Vec::new();
     let org = input
         .org_code
@@ -227,7 +221,7 @@ pub async fn list(
     caller: &Caller,
     org: Option<String>,
 ) -> ServiceResult<Vec<AgreementView>> {
-    admin(caller)?;
+    access::LIST_AGREEMENTS.require(caller)?;
     let rows = ctx
         .db
         .run(move |conn| store_agreements::of_org(conn, org.as_deref(), false))
@@ -236,7 +230,7 @@ pub async fn list(
 }
 
 pub async fn revoke(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<AgreementView> {
-    admin(caller)?;
+    access::REVOKE_AGREEMENT.require(caller)?;
     let id2 = id.to_string();
     let (keys, who) = (ctx.keys.clone(), caller.clone());
     let row = ctx

@@ -124,12 +124,16 @@ fn build(keys: &DataKeys, caller: &Caller, e: &Entry) -> AccessRow {
         role: caller.role.as_str().to_string(),
         action: e.action.to_string(),
         subject_key: e.subject_key.clone(),
-        records: serde_json::to_string(&e.records).unwrap_or_else(|_| "[]".into()),
-        // Free text of the caller's: an ID number written into it is kept masked only.
+        // What the caller wrote (purpose, reference, and the ids and numbers of a path, which
+        // are logged even when nothing has them): an ID number in it is kept masked only.
+        records: mask_free_text(&serde_json::to_string(&e.records).unwrap_or_else(|_| "[]".into())),
         purpose: e.purpose.as_deref().map(mask_free_text),
         reference: e.reference.as_deref().map(mask_free_text),
         outcome: e.outcome.to_string(),
-        detail: e.detail.as_ref().map(canonical_json),
+        detail: e
+            .detail
+            .as_ref()
+            .map(|d| mask_free_text(&canonical_json(d))),
         entry_hash: String::new(),
         seq: None,
         prev_hash: None,

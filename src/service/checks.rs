@@ -1284,7 +1284,7 @@ pub async fn verify(
     audit::log(ctx, caller, entry).await?;
     let invalid = Verification {
         valid: false,
-        report_no: report_no.to_string(),
+        report_no: crate::domain::id_number::mask_id_numbers(report_no).into_owned(),
         verdict: None,
         checked_at: None,
     };

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{audit, Ctx, ServiceError, ServiceResult};
+use super::{access, audit, Ctx, ServiceError, ServiceResult};
 use crate::domain::{Caller, FieldError, RecordKind, Role};
 use crate::store::grants::{self as store_grants, GrantRow};
 use crate::store::{self, StoreError};
@@ -284,9 +284,7 @@ async fn save(
 
 /// `POST /api/v1/access-applications`: a government organisation applies for conditional data.
 pub async fn apply(ctx: &Ctx, caller: &Caller, input: GrantInput) -> ServiceResult<GrantView> {
-    super::access::APPLY_FOR_ACCESS
-        .allows(caller)
-        .map_err(ServiceError::Forbidden)?;
+    access::APPLY_FOR_ACCESS.require(caller)?;
     if input.org_code.is_some() || input.record_id.is_some() {
         return Err(ServiceError::Invalid(vec![FieldError::new(
             "org_code",
@@ -308,9 +306,7 @@ pub async fn apply(ctx: &Ctx, caller: &Caller, input: GrantInput) -> ServiceResu
 
 /// `POST /api/v1/admin/special-grants`: the administrator names an organisation.
 pub async fn special(ctx: &Ctx, caller: &Caller, input: GrantInput) -> ServiceResult<GrantView> {
-    caller
-        .require(&[Role::Admin], "name organisations for special records")
-        .map_err(ServiceError::Forbidden)?;
+    access::GRANT_SPECIAL.require(caller)?;
     let org = input
         .org_code
         .as_deref()
@@ -368,9 +364,7 @@ pub async fn decide(
     approve: bool,
     input: DecisionInput,
 ) -> ServiceResult<GrantView> {
-    caller
-        .require(&[Role::Admin], "decide access applications")
-        .map_err(ServiceError::Forbidden)?;
+    access::APPROVE_ACCESS.require(caller)?;
     let reason = input
         .reason
         .as_deref()

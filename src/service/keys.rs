@@ -128,9 +128,9 @@ pub fn ensure_admin_key(conn: &mut DbConn, key: &str) -> Result<(), String> {
     }
 }
 
-/// The caller that a bearer key stands for; `None` for an unknown or revoked key.
-pub async fn authenticate(ctx: &Ctx, key: &str) -> ServiceResult<Option<Caller>> {
-    let hash = hash_key(key);
+/// The caller that a bearer key stands for, by the key's hash ([`hash_key`]); `None` for an
+/// unknown or revoked key.
+pub async fn authenticate(ctx: &Ctx, hash: String) -> ServiceResult<Option<Caller>> {
     let row = ctx
         .db
         .run(move |conn| keys::find_active_by_hash(conn, &hash))

@@ -8,6 +8,56 @@ use super::{Ctx, ServiceError, ServiceResult};
 use crate::cache::Cache;
 use crate::domain::Caller;
 
+/// Failed authentications that one client address may make in a minute (in each instance)
+/// before it is refused without a lookup: an unknown key costs a hash and a database query, so
+/// unauthenticated load would otherwise have no bound.
+pub const FAILED_AUTH_PER_MINUTE: u64 = 30;
+/// How long a key that authenticated stays known to pass an address's limit.
+const KNOWN_GOOD: Duration = Duration::from_secs(600);
+
+fn minute(ctx: &Ctx) -> (i64, u64) {
+    let now = ctx.clock.now().timestamp();
+    (now.div_euclid(60), (60 - now.rem_euclid(60)).max(1) as u64)
+}
+
+/// Before a key is looked up: refused (429) while its address is over its failures, unless the
+/// key (by its hash) authenticated recently, so that callers behind the same address with good
+/// keys go on working while another sends bad ones.
+pub async fn admit_address(ctx: &Ctx, addr: &str, key_hash: &str) -> ServiceResult<()> {
+    let (window, retry) = minute(ctx);
+    let failures = ctx
+        .local_counters
+        .count(&format!("authfail:{addr}:{window}"));
+    if failures < FAILED_AUTH_PER_MINUTE {
+        return Ok(());
+    }
+    if ctx
+        .local_counters
+        .get(&format!("goodkey:{key_hash}"))
+        .await
+        .is_some()
+    {
+        return Ok(());
+    }
+    Err(ServiceError::RateLimited(
+        format!("too many requests with unknown keys from this address; wait {retry} s"),
+        retry,
+    ))
+}
+
+/// Notes how an authentication from `addr` ended.
+pub async fn note_authentication(ctx: &Ctx, addr: &str, key_hash: &str, ok: bool) {
+    if ok {
+        ctx.local_counters
+            .set(&format!("goodkey:{key_hash}"), "1", KNOWN_GOOD)
+            .await;
+    } else {
+        let (window, _) = minute(ctx);
+        let key = format!("authfail:{addr}:{window}");
+        ctx.local_counters.incr(&key, Duration::from_secs(61)).await;
+    }
+}
+
 /// Counts one request of the caller's key in the current minute; 429 past the limit.
 pub async fn check_rate(ctx: &Ctx, caller: &Caller) -> ServiceResult<()> {
     let limit = ctx.rate_limit_per_minute;

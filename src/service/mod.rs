@@ -8,6 +8,7 @@ pub mod checks;
 pub mod demo;
 pub mod generate;
 pub mod grants;
+pub mod health;
 pub mod ingest;
 pub mod keys;
 pub mod limits;

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::ingest::{self, Submitter};
-use super::{Ctx, ServiceError, ServiceResult};
+use super::{Ctx, ServiceResult};
 use crate::crypto::DataKeys;
 use crate::domain::{canonical_json, Caller, Origin, Role};
 use crate::store::records::{RecordChanges, RecordRow, VersionRow};
@@ -222,7 +222,7 @@ fn parse_change(ctx: &Ctx, c: &Change) -> Parsed {
 }
 
 /// The history content of a removal.
-fn removal_content(c: &Change) -> (String, String) {
+pub(crate) fn removal_content(c: &Change) -> (String, String) {
     let content = canonical_json(&json!({
         "op": "remove",
         "source_code": c.source_code,
@@ -1038,9 +1038,7 @@ pub async fn status(ctx: &Ctx, setup: &SyncSetup) -> ServiceResult<SyncView> {
 
 /// The same, for an admin caller.
 pub async fn status_for(ctx: &Ctx, caller: &Caller, setup: &SyncSetup) -> ServiceResult<SyncView> {
-    caller
-        .require(&[Role::Admin], "see the provincial sync")
-        .map_err(ServiceError::Forbidden)?;
+    super::access::READ_SYNC.require(caller)?;
     status(ctx, setup).await
 }
 

