@@ -17,6 +17,7 @@ export CREDITGATE_LOG=warn
 export CREDITGATE_DATA_KEY=${CREDITGATE_DATA_KEY:-$(printf 'b%.0s' $(seq 1 64))}
 export CREDITGATE_PROVINCIAL_SECRET=$(printf 'c%.0s' $(seq 1 64))
 export CREDITGATE_PROVINCIAL_URL=http://127.0.0.1:19090
+export CREDITGATE_PROVINCIAL_INSECURE=1  # the simulator on loopback speaks plain HTTP
 target/release/creditgate provincial-sim --bind 127.0.0.1:19090 --size "$N" --seed 42 \
   --secret "$CREDITGATE_PROVINCIAL_SECRET" > "$work/sim.log" 2>&1 &
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:19090/stats > "$work/stats.json" && break; sleep 0.2; done

@@ -126,14 +126,41 @@ pub fn platform(config: &Config) -> anyhow::Result<Option<Arc<dyn Platform>>> {
     })?;
     let secret = parse_shared_secret(secret.expose())
         .map_err(|e| anyhow::anyhow!("CREDITGATE_PROVINCIAL_SECRET: {e}"))?;
+    check_platform_url(url, config.provincial_insecure).map_err(anyhow::Error::msg)?;
+    let ca = match &config.provincial_ca {
+        None => None,
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            anyhow::anyhow!(
+                "CREDITGATE_PROVINCIAL_CA: cannot read {}: {e}",
+                path.display()
+            )
+        })?),
+    };
     let p = HttpPlatform::new(
         url,
         &config.provincial_key_id,
         secret,
         Duration::from_secs(config.provincial_timeout_secs),
+        ca.as_deref(),
     )
     .map_err(anyhow::Error::msg)?;
     Ok(Some(Arc::new(p)))
+}
+
+/// Pushed records carry ID numbers: the platform is reached over `https://` only, unless
+/// `CREDITGATE_PROVINCIAL_INSECURE=1` allows `http://` (the simulator, tests).
+pub fn check_platform_url(url: &str, insecure: bool) -> Result<(), String> {
+    if url.starts_with("https://") || (insecure && url.starts_with("http://")) {
+        return Ok(());
+    }
+    if url.starts_with("http://") {
+        return Err(format!(
+            "CREDITGATE_PROVINCIAL_URL {url} is plain HTTP, which would carry ID numbers in clear: use https:// (with CREDITGATE_PROVINCIAL_CA for a private CA), or set CREDITGATE_PROVINCIAL_INSECURE=1 for the simulator"
+        ));
+    }
+    Err(format!(
+        "CREDITGATE_PROVINCIAL_URL {url} is not an https:// address"
+    ))
 }
 
 /// A shared secret of the provincial protocol: hex, 16 bytes or more.

@@ -34,6 +34,12 @@ pub struct Config {
     pub provincial_key_id: String,
     /// `CREDITGATE_PROVINCIAL_SECRET`: the shared secret, hex (at least 16 bytes).
     pub provincial_secret: Option<Secret>,
+    /// `CREDITGATE_PROVINCIAL_CA`: a PEM file of CA certificates the platform's certificate may
+    /// chain to, besides the Mozilla roots compiled in (a government network's own CA).
+    pub provincial_ca: Option<PathBuf>,
+    /// `CREDITGATE_PROVINCIAL_INSECURE=1`: allow an `http://` platform (the simulator, tests).
+    /// Without it only `https://` is accepted: pushed records carry ID numbers.
+    pub provincial_insecure: bool,
     /// `CREDITGATE_SYNC_INTERVAL`: seconds between sync runs beside the server.
     pub sync_interval_secs: u64,
     /// `CREDITGATE_SYNC_STALE_AFTER`: seconds after the last successful pull at which `/readyz`
@@ -69,6 +75,8 @@ impl Default for Config {
             provincial_url: None,
             provincial_key_id: "city".into(),
             provincial_secret: None,
+            provincial_ca: None,
+            provincial_insecure: false,
             sync_interval_secs: 60,
             // The platform publishes daily (REFERENCE.md §8); a day and a margin.
             sync_stale_after_secs: 26 * 3600,
@@ -114,6 +122,16 @@ impl Config {
             c.provincial_key_id = v;
         }
         c.provincial_secret = var("CREDITGATE_PROVINCIAL_SECRET").map(Secret::new);
+        c.provincial_ca = var("CREDITGATE_PROVINCIAL_CA").map(PathBuf::from);
+        c.provincial_insecure = match var("CREDITGATE_PROVINCIAL_INSECURE").as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(v) => {
+                return Err(format!(
+                    "CREDITGATE_PROVINCIAL_INSECURE is 1 (allow http:// for the platform) or 0, found '{v}'"
+                ))
+            }
+        };
         for (name, slot) in [
             ("CREDITGATE_SYNC_INTERVAL", &mut c.sync_interval_secs),
             ("CREDITGATE_SYNC_STALE_AFTER", &mut c.sync_stale_after_secs),

@@ -81,6 +81,12 @@ enum Command {
         /// How long the timeout fault keeps a request waiting, in milliseconds.
         #[arg(long, default_value_t = 40_000)]
         hang_ms: u64,
+        /// Serve HTTPS with this certificate chain (PEM), with --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Exchange with the provincial platform (CREDITGATE_PROVINCIAL_URL and
     /// CREDITGATE_PROVINCIAL_SECRET): pull its changes, push the city's records.
@@ -237,6 +243,8 @@ fn main() -> ExitCode {
             faults,
             latency_ms,
             hang_ms,
+            tls_cert,
+            tls_key,
         } => creditgate::provincial_sim::FaultPlan::parse_kinds(&faults)
             .map_err(anyhow::Error::msg)
             .and_then(|kinds| {
@@ -248,7 +256,8 @@ fn main() -> ExitCode {
                 };
                 plan.check()
                     .map_err(|e| anyhow::anyhow!("--fault-rate: {e}"))?;
-                provincial_sim(&bind, seed, size, key_id, &secret, plan)
+                let tls = tls_cert.zip(tls_key);
+                provincial_sim(&bind, seed, size, key_id, &secret, plan, tls)
             }),
         Command::Sync {
             once,
@@ -347,7 +356,9 @@ fn provincial_sim(
     key_id: String,
     secret: &str,
     faults: creditgate::provincial_sim::FaultPlan,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 ) -> anyhow::Result<()> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let secret = creditgate::app::parse_shared_secret(secret)
         .map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
     let fault_note = if faults.rate > 0.0 {
@@ -377,12 +388,13 @@ fn provincial_sim(
                 secret,
                 faults,
                 extra: Vec::new(),
+                tls,
             },
             listener,
         )?;
         let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
         println!(
-            "provincial-sim listening on http://{host}:{port} ({size} changes, seed {seed}{fault_note})"
+            "provincial-sim listening on {scheme}://{host}:{port} ({size} changes, seed {seed}{fault_note})"
         );
         server.await?;
         Ok(())

@@ -274,6 +274,31 @@ pub struct SimConfig {
     /// Changes published after the generated ones, numbered on from them (a test's own records,
     /// such as natural persons, which the generator does not make).
     pub extra: Vec<Change>,
+    /// HTTPS with this certificate chain and key (PEM files); plain HTTP without.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// The simulator's TLS settings: its certificate chain and key from PEM files, rustls with the
+/// ring provider (the one the city's client uses).
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> std::io::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad(&format!("certificate {}", cert.display()), &e))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| bad(&format!("key {}", key.display()), &e))?;
+    // The crate's one provider (ring, as for the city's client).
+    rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad("TLS", &e))
 }
 
 struct Sim {
@@ -760,6 +785,10 @@ pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<Server
         .faults
         .check()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls_config(cert, key)?),
+        None => None,
+    };
     let mut feed = generate_changes(config.seed, config.size);
     for mut c in config.extra {
         c.cursor = format!("c_{:010}", feed.len() + 1);
@@ -779,7 +808,7 @@ pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<Server
         requests: Mutex::new(0),
         visible: Mutex::new(usize::MAX),
     });
-    Ok(HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(sim.clone())
             .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
@@ -797,7 +826,9 @@ pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<Server
                         .body(openapi_json())
                 }),
             )
+    });
+    Ok(match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?.run(),
+        None => server.listen(listener)?.run(),
     })
-    .listen(listener)?
-    .run())
 }

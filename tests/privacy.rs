@@ -396,6 +396,7 @@ async fn command_line_paths_store_and_print_no_id_number(b: Backend) {
             secret: hex::decode(SIM_SECRET).unwrap(),
             faults: Default::default(),
             extra: provincial_person_changes(),
+            tls: None,
         },
         listener,
     )
@@ -404,6 +405,7 @@ async fn command_line_paths_store_and_print_no_id_number(b: Backend) {
     let mut sync = creditgate(&db);
     sync.args(["sync", "--once"])
         .env("CREDITGATE_PROVINCIAL_URL", &sim_url)
+        .env("CREDITGATE_PROVINCIAL_INSECURE", "1")
         .env("CREDITGATE_PROVINCIAL_SECRET", SIM_SECRET);
     let text = tokio::task::spawn_blocking(move || run(&mut sync, "sync --once"))
         .await

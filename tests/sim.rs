@@ -18,6 +18,7 @@ async fn start(size: u64) -> String {
             secret: SECRET.to_vec(),
             faults: Default::default(),
             extra: Vec::new(),
+            tls: None,
         },
         listener,
     )
@@ -196,6 +197,7 @@ async fn the_http_adapter_pulls_and_pushes() {
         "city",
         SECRET.to_vec(),
         std::time::Duration::from_secs(5),
+        None,
     )
     .unwrap();
     let mut cursor: Option<String> = None;
@@ -230,6 +232,7 @@ async fn the_http_adapter_pulls_and_pushes() {
         "city",
         b"not-the-secret-0123456789".to_vec(),
         std::time::Duration::from_secs(5),
+        None,
     )
     .unwrap();
     let e = wrong.pull(None, 10).await.unwrap_err();
@@ -246,6 +249,7 @@ async fn the_http_adapter_pulls_and_pushes() {
         "city",
         SECRET.to_vec(),
         std::time::Duration::from_secs(2),
+        None,
     )
     .unwrap();
     let e = nowhere.pull(None, 10).await.unwrap_err();

@@ -50,6 +50,7 @@ impl SimHandle {
                 secret: secret(),
                 faults,
                 extra: Vec::new(),
+                tls: None,
             },
             listener,
         )
@@ -87,7 +88,7 @@ impl SimHandle {
 
     /// The signed HTTP adapter, waiting at most `timeout` for an answer.
     fn platform(&self, timeout: Duration) -> HttpPlatform {
-        HttpPlatform::new(&self.base, "city", secret(), timeout).unwrap()
+        HttpPlatform::new(&self.base, "city", secret(), timeout, None).unwrap()
     }
 }
 
@@ -305,6 +306,7 @@ fn run_sync_child(db_url: &str, sim: &str, kill_after: Option<Duration>) -> (boo
         .env("CREDITGATE_LOG", "warn")
         .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
         .env("CREDITGATE_PROVINCIAL_URL", sim)
+        .env("CREDITGATE_PROVINCIAL_INSECURE", "1")
         .env("CREDITGATE_PROVINCIAL_SECRET", SECRET_HEX)
         .env_remove("CREDITGATE_REDIS_URL")
         .env_remove("CREDITGATE_ADMIN_KEY")
@@ -415,6 +417,7 @@ async fn sigterm_stops_cleanly(b: Backend, args: &[&str]) {
         .env("CREDITGATE_LOG", "warn")
         .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
         .env("CREDITGATE_PROVINCIAL_URL", &sim.base)
+        .env("CREDITGATE_PROVINCIAL_INSECURE", "1")
         .env("CREDITGATE_PROVINCIAL_SECRET", SECRET_HEX)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -496,6 +499,7 @@ async fn two_runners_never_both_apply(b: Backend) {
                 .env("CREDITGATE_LOG", "warn")
                 .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
                 .env("CREDITGATE_PROVINCIAL_URL", &base)
+                .env("CREDITGATE_PROVINCIAL_INSECURE", "1")
                 .env("CREDITGATE_PROVINCIAL_SECRET", SECRET_HEX)
                 .output()
                 .unwrap()

@@ -22,6 +22,10 @@ pub enum SyncError {
     /// The platform refused the request (its status and problem code).
     #[error("refused {status}: {code}")]
     Refused { status: u16, code: String },
+    /// The platform's TLS certificate does not chain to a trusted CA, or does not name it: a
+    /// setting to fix (CREDITGATE_PROVINCIAL_CA), not a fault that passes.
+    #[error("the platform's certificate is not trusted (set CREDITGATE_PROVINCIAL_CA to its CA's PEM file): {0}")]
+    Untrusted(String),
 }
 
 impl SyncError {
@@ -33,6 +37,7 @@ impl SyncError {
             SyncError::Refused { code, .. } => {
                 code == "stale_timestamp" || code == "replayed_nonce"
             }
+            SyncError::Untrusted(_) => false,
         }
     }
 }
@@ -54,17 +59,30 @@ pub struct HttpPlatform {
 }
 
 impl HttpPlatform {
+    /// `ca_pem`: CA certificates (PEM) the platform's certificate may chain to, besides the
+    /// Mozilla roots compiled in.
     pub fn new(
         base: &str,
         key_id: &str,
         secret: Vec<u8>,
         timeout: Duration,
+        ca_pem: Option<&[u8]>,
     ) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
             .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+            .connect_timeout(timeout);
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("CA certificates: {e}"))?;
+            if certs.is_empty() {
+                return Err("CA certificates: no certificate in the PEM file".into());
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
         Ok(HttpPlatform {
             base: base.trim_end_matches('/').to_string(),
             key_id: key_id.to_string(),
@@ -92,7 +110,13 @@ impl HttpPlatform {
             .header("X-Cg-Signature", &s.signature)
             .send()
             .await
-            .map_err(|e| SyncError::Transport(chain(e)))?;
+            .map_err(|e| {
+                if certificate_refused(&e) {
+                    SyncError::Untrusted(chain(e))
+                } else {
+                    SyncError::Transport(chain(e))
+                }
+            })?;
         let status = resp.status().as_u16();
         let h = |n: &str| {
             resp.headers()
@@ -112,11 +136,7 @@ impl HttpPlatform {
             }),
             _ => None,
         };
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| SyncError::Transport(format!("body: {}", chain(e))))?
-            .to_vec();
+        let bytes = read_bounded(resp).await?;
         if status == 401 {
             let code = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
@@ -142,6 +162,62 @@ impl HttpPlatform {
         }
         Ok(bytes)
     }
+}
+
+/// The most an answer may hold: a page of 1000 records is a few MB. Read up to this and no
+/// further, before the signature is checked, so a platform (or whoever stands in its place)
+/// cannot make the city buffer without end.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, SyncError> {
+    let too_big = || {
+        SyncError::BadAnswer(format!(
+            "the answer is over {MAX_ANSWER_BYTES} bytes; refused unread"
+        ))
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| SyncError::Transport(format!("body: {}", chain(e))))?
+    {
+        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_big());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Whether the TLS handshake failed on the platform's certificate: rustls said so somewhere in
+/// the chain of causes (an `io::Error` carries it inside rather than as its source; behind the
+/// connector's boxing, only its words are left: "invalid peer certificate").
+fn certificate_refused(e: &reqwest::Error) -> bool {
+    let is_cert = |err: &(dyn std::error::Error + 'static)| {
+        let rustls_err = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        matches!(
+            rustls_err,
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        )
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if is_cert(c) || c.to_string().contains("invalid peer certificate") {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// An error with its causes ("error sending request: … : connection reset by peer"), without

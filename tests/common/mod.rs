@@ -148,6 +148,8 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options) -> TestA
     }
     if let Some((url, secret)) = opts.provincial {
         config.provincial_url = Some(url);
+        // The simulator speaks plain HTTP here (tests/tls.rs has HTTPS).
+        config.provincial_insecure = true;
         config.provincial_secret = Some(Secret::new(secret));
         config.provincial_timeout_secs = 5;
         // One round at start; the test decides about the rest.
