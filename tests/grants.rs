@@ -110,6 +110,43 @@ async fn applications_and_special_grants_open_restricted_records(b: Backend) {
         403
     );
 
+    // An approved application and a special grant can be revoked before their periods end,
+    // with a reason: from then on they open nothing.
+    let revoke = |grant: &str| format!("/api/v1/admin/access-grants/{grant}/revoke");
+    assert_eq!(
+        app.post(&revoke(&id), Some(&officer), &json!({"reason": "x"}))
+            .await
+            .status,
+        403
+    );
+    let r = app
+        .post(&revoke(&id), Some(&admin), &json!({"reason": "核查已结束"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "revoked");
+    assert_eq!(r.body["decision_reason"], "核查已结束");
+    assert_eq!(shown(&app.subject(&officer, &c).await), ["SW-2"]);
+    let g_id = g.body["id"].as_str().unwrap();
+    let r = app
+        .post(
+            &revoke(g_id),
+            Some(&admin),
+            &json!({"reason": "专项核查结束"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(shown(&app.subject(&officer, &c).await).is_empty());
+    let again = app
+        .post(&revoke(g_id), Some(&admin), &json!({"reason": "again"}))
+        .await;
+    assert_eq!(again.status, 422, "{}", again.text);
+    assert_eq!(
+        app.post(&revoke("grt_nope"), Some(&admin), &json!({"reason": "x"}))
+            .await
+            .status,
+        404
+    );
+
     // A grant ends by itself: one approved with a period that ended yesterday opens nothing.
     let old = app
         .post("/api/v1/access-applications", Some(&other), &json!({"source_codes": ["SWJ"], "purpose": "历史核查", "valid_from": "2026-01-01", "valid_to": "2026-11-23"}))

@@ -152,6 +152,11 @@ const TABLE: &[Row] = &[
         path: "/api/v1/admin/special-grants",
         expect: [201, 403, 403, 403, 403, 403, 401],
     },
+    Row {
+        method: "post",
+        path: "/api/v1/admin/access-grants/{id}/revoke",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
 ];
 
 #[test]
@@ -344,6 +349,19 @@ async fn request(w: &World, row: &Row, n: usize) -> (String, Value) {
             path.replace("{id}", &fresh_application().await),
             json!({"reason": "矩阵测试"}),
         ),
+        "/api/v1/admin/access-grants/{id}/revoke" => {
+            let id = fresh_application().await;
+            let approved = w
+                .app
+                .post(
+                    &format!("/api/v1/admin/access-applications/{id}/approve"),
+                    admin,
+                    &json!({"reason": "矩阵测试"}),
+                )
+                .await;
+            assert_eq!(approved.status, 200, "{}", approved.text);
+            (path.replace("{id}", &id), json!({"reason": "矩阵测试"}))
+        }
         "/api/v1/admin/special-grants" => (
             path,
             json!({"org_code": "ZWFW", "record_id": w.records[2], "purpose": "矩阵测试", "valid_to": "2026-12-31"}),

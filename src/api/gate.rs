@@ -68,6 +68,11 @@ pub const ROUTES: &[(&str, &str, &Operation)] = &[
         &ops::REJECT_ACCESS,
     ),
     ("POST", "/api/v1/admin/special-grants", &ops::GRANT_SPECIAL),
+    (
+        "POST",
+        "/api/v1/admin/access-grants/{id}/revoke",
+        &ops::REVOKE_ACCESS,
+    ),
 ];
 
 /// The operation a request is for, by its method and its path as the router sees it:

@@ -5,7 +5,7 @@ use actix_web::{get, post, web, HttpResponse};
 use super::error::{ApiError, Problem};
 use super::extract::{Auth, JsonBody};
 use super::AppState;
-use crate::service::grants::{self, DecisionInput, GrantInput, GrantView};
+use crate::service::grants::{self, Decision, DecisionInput, GrantInput, GrantView};
 
 /// Apply for conditional data: scope, purpose, period (officer, system, provider). Pending
 /// until an administrator decides.
@@ -67,7 +67,8 @@ pub async fn approve(
     id: web::Path<String>,
     JsonBody(body): JsonBody<DecisionInput>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(grants::decide(&state.ctx, &caller, &id, true, body).await?))
+    Ok(HttpResponse::Ok()
+        .json(grants::decide(&state.ctx, &caller, &id, Decision::Approve, body).await?))
 }
 
 /// Reject a pending application (admin), with the reason.
@@ -90,7 +91,33 @@ pub async fn reject(
     id: web::Path<String>,
     JsonBody(body): JsonBody<DecisionInput>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(grants::decide(&state.ctx, &caller, &id, false, body).await?))
+    Ok(HttpResponse::Ok()
+        .json(grants::decide(&state.ctx, &caller, &id, Decision::Reject, body).await?))
+}
+
+/// Revoke an approved application or a special grant before its period ends (admin), with the
+/// reason; it opens nothing from then on.
+#[utoipa::path(
+    tag = "access",
+    params(("id" = String, Path, description = "Grant id, `grt_…`")),
+    request_body = DecisionInput,
+    responses(
+        (status = 200, description = "Revoked", body = GrantView),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such grant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No reason, or not in force (pending, rejected, revoked)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/admin/access-grants/{id}/revoke")]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<DecisionInput>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .json(grants::decide(&state.ctx, &caller, &id, Decision::Revoke, body).await?))
 }
 
 /// Name an organisation for a special record or list (admin).

@@ -170,6 +170,7 @@ impl Modify for BearerAuth {
         grants::list,
         grants::approve,
         grants::reject,
+        grants::revoke,
         grants::special,
         admin::sync_status,
     ),
@@ -248,6 +249,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(grants::list)
     .service(grants::approve)
     .service(grants::reject)
+    .service(grants::revoke)
     .service(grants::special)
     .service(admin::sync_status)
     .route("/openapi.json", web::get().to(openapi_handler))

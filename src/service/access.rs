@@ -165,6 +165,11 @@ pub const REJECT_ACCESS: Operation = Operation {
     what: "decide access applications",
     roles: &[Admin],
 };
+pub const REVOKE_ACCESS: Operation = Operation {
+    action: "access.revoke",
+    what: "revoke access grants",
+    roles: &[Admin],
+};
 pub const GRANT_SPECIAL: Operation = Operation {
     action: "access.special_grant",
     what: "name organisations for special records",

@@ -356,15 +356,44 @@ pub async fn list(ctx: &Ctx, caller: &Caller) -> ServiceResult<Vec<GrantView>> {
     Ok(rows.into_iter().map(view).collect())
 }
 
-/// Approves or rejects a pending application, with the reason.
+/// What an administrator decides about an application or a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+    /// Ends an approved application or a special grant before its period does.
+    Revoke,
+}
+
+impl Decision {
+    fn op(self) -> &'static access::Operation {
+        match self {
+            Decision::Approve => &access::APPROVE_ACCESS,
+            Decision::Reject => &access::REJECT_ACCESS,
+            Decision::Revoke => &access::REVOKE_ACCESS,
+        }
+    }
+
+    /// (the status it applies to, the status it leaves)
+    fn transition(self) -> (&'static str, &'static str) {
+        match self {
+            Decision::Approve => ("pending", "approved"),
+            Decision::Reject => ("pending", "rejected"),
+            Decision::Revoke => ("approved", "revoked"),
+        }
+    }
+}
+
+/// Approves or rejects a pending application, or revokes a grant in force, with the reason.
 pub async fn decide(
     ctx: &Ctx,
     caller: &Caller,
     id: &str,
-    approve: bool,
+    decision: Decision,
     input: DecisionInput,
 ) -> ServiceResult<GrantView> {
-    access::APPROVE_ACCESS.require(caller)?;
+    let op = decision.op();
+    op.require(caller)?;
     let reason = input
         .reason
         .as_deref()
@@ -379,7 +408,7 @@ pub async fn decide(
         )]));
     }
     let id2 = id.to_string();
-    let status = if approve { "approved" } else { "rejected" };
+    let (from, status) = decision.transition();
     let (keys, who) = (ctx.keys.clone(), caller.clone());
     let out = ctx
         .db
@@ -388,18 +417,15 @@ pub async fn decide(
                 let Some(r) = store_grants::find(conn, &id2)? else {
                     return Ok(None);
                 };
-                if !store_grants::decide(conn, &id2, status, &who.key_id, &reason, store::now())? {
+                let now = store::now();
+                if !store_grants::decide(conn, &id2, from, status, &who.key_id, &reason, now)? {
                     return Ok(Some(Err(r.status)));
                 }
                 audit::log_change(
                     conn,
                     &keys,
                     &who,
-                    if approve {
-                        "access.approve"
-                    } else {
-                        "access.reject"
-                    },
+                    op.action,
                     json!({"grant_id": id2, "reason": reason}),
                 )?;
                 Ok(store_grants::find(conn, &id2)?.map(Ok))
@@ -411,7 +437,7 @@ pub async fn decide(
         Some(Err(status)) => Err(ServiceError::Invalid(vec![FieldError::new(
             "id",
             "already_decided",
-            format!("the application is {status}, not pending"),
+            format!("the application is {status}, not {from}"),
         )])),
         Some(Ok(r)) => Ok(view(r)),
     }

@@ -67,10 +67,13 @@ pub fn list(conn: &mut DbConn, org: Option<&str>) -> StoreResult<Vec<GrantRow>> 
     Ok(q.load(conn)?)
 }
 
-/// Decides a pending application; false when it was not pending.
+/// Moves a grant from status `from` to `status`, with who decided, why and when (the last
+/// decision: approval, rejection or revocation; each is in the access log); false when it was
+/// not in `from`.
 pub fn decide(
     conn: &mut DbConn,
     id: &str,
+    from: &str,
     status: &str,
     by: &str,
     reason: &str,
@@ -79,7 +82,7 @@ pub fn decide(
     let n = diesel::update(
         access_grants::table
             .filter(access_grants::id.eq(id))
-            .filter(access_grants::status.eq("pending")),
+            .filter(access_grants::status.eq(from)),
     )
     .set((
         access_grants::status.eq(status),
