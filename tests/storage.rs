@@ -107,6 +107,55 @@ async fn redis_cache_is_filled_and_invalidated(b: Backend) {
         .unwrap();
 }
 
+/// A reader that read the database before a write committed, and puts its profile in the cache
+/// after the writer dropped it, must not have that profile served: the entry it puts carries the
+/// subject's generation from before the write. The racing reader is played by putting back the
+/// entry as it was before the write, as that reader would.
+async fn a_profile_put_in_the_cache_after_a_write_is_not_served(b: Backend) {
+    let app = spawn_app_with(
+        b,
+        Options {
+            redis: Some(redis_url()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let provider = app.key("SCJG", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    let code = "91110000MA00000152";
+    app.batch(&provider, vec![penalty("R-1", code)]).await;
+    let first = app.subject(&officer, code).await;
+    assert_eq!(first.body["records"][0]["fine_amount"], "2500000.00");
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}:profile:uscc:{code}", app.config.cache_prefix);
+    let before: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let mut v2 = penalty("R-1", code);
+    v2["version"] = json!(2);
+    v2["fine_amount"] = json!("10.00");
+    let r = app.batch(&provider, vec![v2]).await;
+    assert_eq!(r.body["results"][0]["status"], "updated", "{}", r.text);
+    // The late reader's SET, after the writer's invalidation.
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(&before)
+        .arg("EX")
+        .arg(300)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let after = app.subject(&officer, code).await;
+    assert_eq!(
+        after.body["records"][0]["fine_amount"], "10.00",
+        "the stale profile was served"
+    );
+}
+
 /// A change made while Redis is away must not be hidden by the profile cached before the outage
 /// once Redis is back: the missed invalidation is applied before the cache is used again.
 async fn invalidation_missed_during_a_redis_outage_is_applied_on_recovery(b: Backend) {
@@ -216,6 +265,7 @@ async fn a_connection_dropped_mid_transaction_is_not_reused(b: Backend) {
 }
 
 on_both_backends!(
+    a_profile_put_in_the_cache_after_a_write_is_not_served,
     a_connection_dropped_mid_transaction_is_not_reused,
     invalidation_missed_during_a_redis_outage_is_applied_on_recovery,
     migrations_go_up_down_up,

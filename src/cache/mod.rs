@@ -21,6 +21,8 @@ pub trait Cache: Send + Sync {
     /// `memory` or `redis`.
     fn kind(&self) -> &'static str;
     async fn get(&self, key: &str) -> Option<String>;
+    /// Several keys in one round trip, in order.
+    async fn get_many(&self, keys: &[String]) -> Vec<Option<String>>;
     async fn set(&self, key: &str, value: &str, ttl: Duration);
     async fn delete(&self, keys: &[String]);
     /// Adds one to the counter `key`, which expires `ttl` after it was made; the new count.
@@ -76,6 +78,14 @@ impl Cache for MemoryCache {
             }
             None => None,
         }
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Vec<Option<String>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get(k).await);
+        }
+        out
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Duration) {
@@ -254,6 +264,31 @@ impl Cache for RedisCache {
             Err(e) => {
                 self.failed("get", &e);
                 None
+            }
+        }
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Vec<Option<String>> {
+        let none = || vec![None; keys.len()];
+        let Some(mut c) = self.conn().await else {
+            return none();
+        };
+        if !self.flush_pending(&mut c).await {
+            return none();
+        }
+        match redis::cmd("MGET")
+            .arg(keys)
+            .query_async::<Vec<Option<String>>>(&mut c)
+            .await
+        {
+            Ok(v) if v.len() == keys.len() => {
+                self.succeeded();
+                v
+            }
+            Ok(_) => none(),
+            Err(e) => {
+                self.failed("get", &e);
+                none()
             }
         }
     }

@@ -999,11 +999,7 @@ pub async fn store_batch(
             })
         })
         .await?;
-    let keys: Vec<String> = touched
-        .iter()
-        .map(|k| super::query::profile_cache_key(ctx, k))
-        .collect();
-    ctx.cache.delete(&keys).await;
+    super::query::invalidate_profiles(ctx, &touched).await;
     let mut summary = Summary::default();
     for r in &results {
         match r.status {

@@ -114,15 +114,40 @@ pub struct Profile {
 }
 
 /// What the cache holds for a subject: every record, unfiltered, with identifiers already
-/// masked; the caller's view is cut from it on each request.
+/// masked; the caller's view is cut from it on each request. `generation` is the subject's
+/// generation when the records were read (see [`invalidate_profiles`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CachedProfile {
+    #[serde(default)]
+    generation: String,
     subject: SubjectView,
     records: Vec<RecordView>,
 }
 
-pub fn profile_cache_key(ctx: &Ctx, subject_key: &str) -> String {
+fn profile_cache_key(ctx: &Ctx, subject_key: &str) -> String {
     format!("{}:profile:{subject_key}", ctx.cache_prefix)
+}
+
+fn generation_key(ctx: &Ctx, subject_key: &str) -> String {
+    format!("{}:profile-gen:{subject_key}", ctx.cache_prefix)
+}
+
+/// How long a subject's generation is kept: far past a profile's time in the cache, so that an
+/// entry never outlives the generation it was made under.
+const GENERATION_TTL: Duration = Duration::from_secs(86_400);
+
+/// After a write has committed: the subjects' cached profiles are dropped, and their generation
+/// moves on, so that a profile read from the database before the commit and put in the cache
+/// after this (a reader racing the writer) is never served: it carries the old generation.
+pub async fn invalidate_profiles(ctx: &Ctx, subject_keys: impl IntoIterator<Item = &String>) {
+    let mut profiles = Vec::new();
+    for k in subject_keys {
+        ctx.cache
+            .incr(&generation_key(ctx, k), GENERATION_TTL)
+            .await;
+        profiles.push(profile_cache_key(ctx, k));
+    }
+    ctx.cache.delete(&profiles).await;
 }
 
 use super::rfc3339 as ts;
@@ -288,9 +313,21 @@ fn sort_records(records: &mut [RecordView]) {
 
 async fn load_profile(ctx: &Ctx, key: String) -> ServiceResult<Option<CachedProfile>> {
     let cache_key = profile_cache_key(ctx, &key);
-    if let Some(text) = ctx.cache.get(&cache_key).await {
+    // The entry and the subject's generation in one round trip; the generation is read before
+    // the database, so that a write committed meanwhile leaves this entry behind.
+    let found = ctx
+        .cache
+        .get_many(&[cache_key.clone(), generation_key(ctx, &key)])
+        .await;
+    let generation = found
+        .get(1)
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| "0".into());
+    if let Some(text) = found.into_iter().next().flatten() {
         match serde_json::from_str::<CachedProfile>(&text) {
-            Ok(p) => return Ok(Some(p)),
+            Ok(p) if p.generation == generation => return Ok(Some(p)),
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "unreadable cache entry; reloading"),
         }
     }
@@ -307,6 +344,7 @@ async fn load_profile(ctx: &Ctx, key: String) -> ServiceResult<Option<CachedProf
                 .collect::<Result<Vec<_>, _>>()?;
             sort_records(&mut views);
             Ok(Some(CachedProfile {
+                generation,
                 subject: subject_view(&s),
                 records: views,
             }))

@@ -537,12 +537,7 @@ pub async fn apply_page(
     Ok(match applied {
         None => None,
         Some(a) => {
-            let cache_keys: Vec<String> = a
-                .touched
-                .iter()
-                .map(|k| super::query::profile_cache_key(ctx, k))
-                .collect();
-            ctx.cache.delete(&cache_keys).await;
+            super::query::invalidate_profiles(ctx, &a.touched).await;
             Some(a.counts)
         }
     })
