@@ -255,6 +255,52 @@ async fn api_paths_keep_id_numbers_masked_and_out_of_storage(b: Backend) {
     let hits = plain_hits(&answers, &[REP.into()]);
     assert!(hits.is_empty(), "plain ID numbers served: {hits:?}");
 
+    // The other free text callers write: an application's purpose and its decision's reason,
+    // feedback on a report, an agreement's reference.
+    let applied = app
+        .post(
+            "/api/v1/access-applications",
+            Some(&officer),
+            &json!({"purpose": format!("核查{REP}的记录"), "valid_to": "2026-12-31"}),
+        )
+        .await;
+    assert_eq!(applied.status, 201, "{}", applied.text);
+    let grant = applied.body["id"].as_str().unwrap();
+    let decided = app
+        .post(
+            &format!("/api/v1/admin/access-applications/{grant}/approve"),
+            Some(&app.admin_key),
+            &json!({"reason": format!("同意核查{REP}")}),
+        )
+        .await;
+    assert_eq!(decided.status, 200, "{}", decided.text);
+    let no = rep.body["report_no"].as_str().unwrap();
+    let fb = app
+        .post(
+            &format!("/api/v1/checks/{no}/feedback"),
+            Some(&officer),
+            &json!({"action": "other", "note": format!("已通知{REP}本人")}),
+        )
+        .await;
+    assert_eq!(fb.status, 201, "{}", fb.text);
+    let agreement = app
+        .post(
+            "/api/v1/admin/agreements",
+            Some(&app.admin_key),
+            &json!({"org_code": "BANK", "scenarios": ["profile"], "record_kinds": ["penalty"],
+                    "valid_from": "2026-01-01", "valid_to": "2026-12-31", "daily_quota": 10,
+                    "reference": format!("XY-{REP}")}),
+        )
+        .await;
+    assert_eq!(agreement.status, 201, "{}", agreement.text);
+    let texts: Vec<(String, String)> = [applied, decided, fb, agreement]
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| (format!("free-text answer {i}"), a.text))
+        .collect();
+    let hits = plain_hits(&texts, &[REP.into()]);
+    assert!(hits.is_empty(), "plain ID numbers served: {hits:?}");
+
     assert_no_plain_number_stored(&app.db_url, b, &[REP]).await;
 }
 

@@ -152,6 +152,11 @@ pub fn mask_id_numbers(text: &str) -> std::borrow::Cow<'_, str> {
     replace_id_numbers(text, mask)
 }
 
+/// Free text as it may be stored and shown: [`mask_id_numbers`], owned.
+pub fn masked(text: &str) -> String {
+    mask_id_numbers(text).into_owned()
+}
+
 /// `text` with every ID number in it ([`id_number_spans`]) replaced by what `with` makes of it.
 pub fn replace_id_numbers(text: &str, with: impl Fn(&str) -> String) -> std::borrow::Cow<'_, str> {
     let spans = id_number_spans(text);

@@ -197,7 +197,7 @@ pub async fn create(
         daily_quota: quota,
         reference: input
             .reference
-            .map(|r| r.trim().to_string())
+            .map(|r| crate::domain::id_number::masked(r.trim()))
             .filter(|r| !r.is_empty()),
         created_at: store::now(),
         revoked_at: None,

@@ -1330,7 +1330,7 @@ pub async fn feedback(
     }
     let note = input
         .note
-        .map(|n| n.trim().to_string())
+        .map(|n| crate::domain::id_number::masked(n.trim()))
         .filter(|n| !n.is_empty());
     if note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
         errors.push(invalid(

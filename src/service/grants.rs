@@ -12,6 +12,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{access, audit, Ctx, ServiceError, ServiceResult};
+use crate::domain::id_number::masked;
 use crate::domain::{Caller, FieldError, RecordKind, Role};
 use crate::store::grants::{self as store_grants, GrantRow};
 use crate::store::{self, StoreError};
@@ -153,12 +154,8 @@ fn parse_input(
     special: bool,
 ) -> Result<(String, NaiveDate, NaiveDate), Vec<FieldError>> {
     let mut errors = Vec::new();
-    let purpose = input
-        .purpose
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or("")
-        .to_string();
+    // Free text, stored and shown: an ID number in it is kept masked.
+    let purpose = masked(input.purpose.as_deref().map(str::trim).unwrap_or(""));
     if !(2..=200).contains(&purpose.chars().count()) {
         errors.push(FieldError::new(
             "purpose",
@@ -394,12 +391,7 @@ pub async fn decide(
 ) -> ServiceResult<GrantView> {
     let op = decision.op();
     op.require(caller)?;
-    let reason = input
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or("")
-        .to_string();
+    let reason = masked(input.reason.as_deref().map(str::trim).unwrap_or(""));
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ServiceError::Invalid(vec![FieldError::new(
             "reason",

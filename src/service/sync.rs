@@ -348,10 +348,10 @@ fn apply_page_tx(
             match p {
                 Parsed::Rejected(why) => {
                     counts.rejected += 1;
-                    last_reject = Some(format!(
+                    last_reject = Some(crate::domain::id_number::masked(&format!(
                         "{} {} version {} ({}): {why}",
                         c.source_code, c.source_record_id, c.version, c.cursor
-                    ));
+                    )));
                 }
                 Parsed::Remove => {
                     let Some(slot) = slots.get_mut(&key) else {
@@ -564,6 +564,8 @@ async fn pause(d: Duration, stop: &mut tokio::sync::watch::Receiver<bool>) -> bo
 }
 
 async fn note_error(ctx: &Ctx, message: String) {
+    // The platform's words may quote a record: stored and shown with ID numbers masked.
+    let message = crate::domain::id_number::masked(&message);
     let now = store::now();
     let r = ctx
         .db
