@@ -8,17 +8,7 @@ use common::*;
 use serde_json::json;
 
 fn creditgate(db: &TestDb) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_creditgate"));
-    c.env("CREDITGATE_DATABASE_URL", &db.url)
-        .env(
-            "CREDITGATE_RULES_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
-        )
-        .env("CREDITGATE_LOG", "warn")
-        .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
-        .env_remove("CREDITGATE_REDIS_URL")
-        .env_remove("CREDITGATE_ADMIN_KEY");
-    c
+    creditgate_cli(&db.url)
 }
 
 const CF_HEADER: &str = "CF_XDR_MC,CF_XDR_LB,CF_XDR_SHXYM,CF_XDR_GSZC,CF_FRDB,CF_FR_ZJLX,CF_FR_ZJHM,CF_WSH,CF_WFXW,CF_SY,CF_YJ,CF_CFLB,CF_NR,CF_NR_FK,CF_JDRQ,CF_CFJG,CF_CFJGDM";

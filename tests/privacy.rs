@@ -305,17 +305,9 @@ async fn api_paths_keep_id_numbers_masked_and_out_of_storage(b: Backend) {
 }
 
 fn creditgate(db: &TestDb) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_creditgate"));
-    c.env("CREDITGATE_DATABASE_URL", &db.url)
-        .env(
-            "CREDITGATE_RULES_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
-        )
-        // Everything the commands log, so that the logs are searched too.
-        .env("CREDITGATE_LOG", "debug")
-        .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
-        .env_remove("CREDITGATE_REDIS_URL")
-        .env_remove("CREDITGATE_ADMIN_KEY");
+    let mut c = creditgate_cli(&db.url);
+    // Everything the commands log, so that the logs are searched too.
+    c.env("CREDITGATE_LOG", "debug");
     c
 }
 

@@ -296,20 +296,11 @@ async fn each_fault_alone_is_survived() {
 /// `creditgate sync --once` as a child process, killed with SIGKILL after `kill_after` (or run
 /// to its end): whether it ended by itself, and its standard output.
 fn run_sync_child(db_url: &str, sim: &str, kill_after: Option<Duration>) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_creditgate"))
+    let mut child = creditgate_cli(db_url)
         .args(["sync", "--once", "--page-size", "250"])
-        .env("CREDITGATE_DATABASE_URL", db_url)
-        .env(
-            "CREDITGATE_RULES_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
-        )
-        .env("CREDITGATE_LOG", "warn")
-        .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
         .env("CREDITGATE_PROVINCIAL_URL", sim)
         .env("CREDITGATE_PROVINCIAL_INSECURE", "1")
         .env("CREDITGATE_PROVINCIAL_SECRET", SECRET_HEX)
-        .env_remove("CREDITGATE_REDIS_URL")
-        .env_remove("CREDITGATE_ADMIN_KEY")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -44,21 +43,11 @@ fn https_sim(size: u64) -> String {
 }
 
 fn sync_once(db_url: &str, url: &str, env: &[(&str, String)]) -> (bool, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_creditgate"));
+    let mut c = creditgate_cli(db_url);
     c.args(["sync", "--once"])
-        .env("CREDITGATE_DATABASE_URL", db_url)
-        .env(
-            "CREDITGATE_RULES_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
-        )
-        .env("CREDITGATE_LOG", "warn")
-        .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
         .env("CREDITGATE_PROVINCIAL_URL", url)
         .env("CREDITGATE_PROVINCIAL_SECRET", SECRET_HEX)
-        .env("CREDITGATE_PROVINCIAL_TIMEOUT", "5")
-        .env_remove("CREDITGATE_PROVINCIAL_INSECURE")
-        .env_remove("CREDITGATE_PROVINCIAL_CA")
-        .env_remove("CREDITGATE_REDIS_URL");
+        .env("CREDITGATE_PROVINCIAL_TIMEOUT", "5");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -105,14 +94,8 @@ async fn the_exchange_runs_over_https_with_a_private_ca() {
     // The city holds what the platform published (the digest of the protocol document).
     let url = db.url.clone();
     let status = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_creditgate"))
+        creditgate_cli(&url)
             .args(["sync", "--status"])
-            .env("CREDITGATE_DATABASE_URL", &url)
-            .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
-            .env(
-                "CREDITGATE_RULES_DIR",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
-            )
             .output()
             .unwrap()
     })

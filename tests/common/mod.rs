@@ -258,6 +258,24 @@ impl TestApp {
     }
 }
 
+/// The command line as an operator runs it on the database `db_url`: the shipped rules, the
+/// test data key, warnings only; no Redis, configured admin key or platform from outside.
+pub fn creditgate_cli(db_url: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_creditgate"));
+    c.env("CREDITGATE_DATABASE_URL", db_url)
+        .env(
+            "CREDITGATE_RULES_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
+        )
+        .env("CREDITGATE_LOG", "warn")
+        .env("CREDITGATE_DATA_KEY", TEST_DATA_KEY)
+        .env_remove("CREDITGATE_REDIS_URL")
+        .env_remove("CREDITGATE_ADMIN_KEY")
+        .env_remove("CREDITGATE_PROVINCIAL_INSECURE")
+        .env_remove("CREDITGATE_PROVINCIAL_CA");
+    c
+}
+
 /// A valid penalty record; change fields with `json` merges in the test.
 pub fn penalty(id: &str, uscc: &str) -> Value {
     json!({
