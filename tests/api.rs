@@ -434,6 +434,67 @@ async fn ended_list_entries_are_not_active(b: Backend) {
     );
 }
 
+/// One batch that names one record several times: each item is decided after the ones before
+/// it, as if they had come one by one (API.md "Records": unchanged, newer replaces, stale).
+async fn items_of_one_batch_see_the_ones_before(b: Backend) {
+    let app = spawn_app(b).await;
+    let provider = app.key("SCJG", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    let mut v2 = penalty("SEQ-1", CODE_A);
+    v2["version"] = json!(2);
+    v2["fine_amount"] = json!("3000000.00");
+    let mut late_v1 = penalty("SEQ-1", CODE_A);
+    late_v1["fine_amount"] = json!("1.00");
+    let r = app
+        .batch(
+            &provider,
+            vec![
+                penalty("SEQ-1", CODE_A),
+                penalty("SEQ-1", CODE_A),
+                v2.clone(),
+                late_v1,
+                v2,
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        statuses(&r.body),
+        ["created", "unchanged", "updated", "rejected", "unchanged"]
+    );
+    let id = r.body["results"][0]["id"].as_str().unwrap();
+    for i in [1, 2, 4] {
+        assert_eq!(r.body["results"][i]["id"], id, "{}", r.text);
+    }
+    let stale = &r.body["results"][3]["errors"][0];
+    assert_eq!(stale["code"], "stale_version");
+    assert!(stale["message"]
+        .as_str()
+        .unwrap()
+        .contains("stored version 2"));
+    let rec = app
+        .get(
+            &format!("/api/v1/records/{id}?purpose=核查"),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(rec.body["version"], 2, "{}", rec.text);
+    assert_eq!(rec.body["fine_amount"], "3000000.00");
+    let url = app.db_url.clone();
+    let id = id.to_string();
+    let versions = tokio::task::spawn_blocking(move || {
+        let pool = creditgate::store::connect(&url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        creditgate::store::records::versions(&mut conn, &id).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
 async fn concurrent_batches_about_the_same_subjects(b: Backend) {
     let app = spawn_app(b).await;
     let provider = app.key("SCJG", "provider").await;
@@ -538,4 +599,5 @@ on_both_backends!(
     profile_masks_and_filters,
     ended_list_entries_are_not_active,
     concurrent_batches_about_the_same_subjects,
+    items_of_one_batch_see_the_ones_before,
 );

@@ -213,9 +213,9 @@ pub struct GenReport {
 }
 
 /// Loads `subjects` generated subjects numbered from `offset`, each with `per_subject` records,
-/// through the bulk path: the same validation and row building as ingestion, written with
-/// multi-row inserts in one transaction per chunk of subjects. Meant for empty databases and
-/// load tests; codes that already exist fail the chunk with a unique violation.
+/// through the one write path of records ([`super::ingest::write::apply_versions`]), in one
+/// transaction per chunk of subjects: the same validation, rows and rules as the API. Loading
+/// the same range again changes nothing.
 pub async fn load_generated(
     ctx: &super::Ctx,
     subjects: u64,
@@ -224,28 +224,24 @@ pub async fn load_generated(
     seed: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> super::ServiceResult<GenReport> {
-    use super::ingest::{self, Submitter};
+    use super::ingest::{self, Outcome, Submitter, Write};
     use crate::domain::{Caller, Role};
-    use crate::store::{self, bulk};
+    use crate::store;
 
     let started = std::time::Instant::now();
     let known = |c: &str| ctx.known_list(c);
-    let keys = ctx.keys.clone();
     let mut report = GenReport::default();
     const CHUNK: u64 = 2_000;
     let mut first = 0;
     while first < subjects {
         let last = (first + CHUNK).min(subjects);
         let now = store::now();
-        let mut subject_rows = Vec::new();
-        let mut record_rows = Vec::new();
-        let mut version_rows = Vec::new();
+        let mut writes = Vec::new();
         for k in first..last {
             let n = offset + k;
             // One generator per subject, so any range of subjects comes out the same.
             let mut rng = rng(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let subject = self::subject(&mut rng, n);
-            let mut subject_id = None;
             for i in 0..per_subject {
                 let (source, v) = record(&mut rng, n, i, &subject);
                 let submitter = Submitter {
@@ -255,52 +251,34 @@ pub async fn load_generated(
                         role: Role::Provider,
                     },
                 };
-                let (rec, source_code) =
-                    ingest::parse_item(v, &submitter, &keys, &known).map_err(|e| {
+                let (rec, source_code) = ingest::parse_item(v, &submitter, &ctx.keys, &known)
+                    .map_err(|e| {
                         super::ServiceError::Internal(anyhow::anyhow!(
                             "generated record rejected: {e:?}"
                         ))
                     })?;
-                let sid = subject_id.get_or_insert_with(|| {
-                    let row = ingest::subject_row(&keys, &rec.subject, ingest::new_id("sub"), now);
-                    let id = row.id.clone();
-                    subject_rows.push(row);
-                    id
+                writes.push(Write::Upsert {
+                    record: Box::new(rec),
+                    source_code,
                 });
-                let hash = ingest::content_hash(&rec, &keys);
-                let id = ingest::new_id("rec");
-                version_rows.push(ingest::version_row(
-                    &keys,
-                    &rec,
-                    id.clone(),
-                    &source_code,
-                    hash.clone(),
-                    now,
-                ));
-                record_rows.push(ingest::record_row(
-                    &keys,
-                    &rec,
-                    id,
-                    &source_code,
-                    sid.clone(),
-                    hash,
-                    now,
-                ));
             }
         }
-        let (s, r) = ctx
+        let keys = ctx.keys.clone();
+        let registration = ctx.registration_sources.clone();
+        let applied = ctx
             .db
             .run_write(move |conn| {
                 diesel::Connection::transaction(conn, |conn| {
-                    let s = bulk::insert_subjects(conn, &subject_rows)?;
-                    let r = bulk::insert_records(conn, &record_rows)?;
-                    bulk::insert_versions(conn, &version_rows)?;
-                    Ok::<_, crate::store::StoreError>((s, r))
+                    ingest::write::apply_versions(conn, &keys, &registration, &writes, now)
                 })
             })
             .await?;
-        report.subjects += s as u64;
-        report.records += r as u64;
+        report.subjects += applied.touched.len() as u64;
+        report.records += applied
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Created(_)))
+            .count() as u64;
         progress(last - first);
         first = last;
     }

@@ -15,7 +15,7 @@
 //!   API.md "status") at the removal's version, with one history row; a removal of a record
 //!   never seen is skipped.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,14 +25,14 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::ingest::{self, Submitter};
+use super::ingest::{self, Outcome, Submitter, Write};
 use super::{Ctx, ServiceResult};
 use crate::crypto::DataKeys;
-use crate::domain::{canonical_json, Caller, Origin, Role};
-use crate::store::records::{RecordChanges, RecordRow, VersionRow};
-use crate::store::subjects::{SubjectChanges, SubjectRow};
+use crate::domain::{Caller, Origin, Role};
+use crate::store::records::RecordRow;
+use crate::store::subjects::SubjectRow;
 use crate::store::sync::{self as store_sync, PageCounts, SyncStateRow};
-use crate::store::{self, bulk, DbConn, StoreError};
+use crate::store::{self, DbConn, StoreError};
 use crate::sync::platform::{backoff, Platform, SyncError};
 use crate::sync::protocol::{Change, ChangePage, PushBatch, PushItem};
 
@@ -161,21 +161,6 @@ pub fn order_page(after: Option<&str>, page: ChangePage) -> Result<ChangePage, S
     })
 }
 
-/// The state of one (source code, record id) while a page is applied.
-struct Slot {
-    row: RecordRow,
-    /// Not yet in the database: inserted at the end of the page.
-    new: bool,
-    dirty: bool,
-}
-
-/// A subject as the page leaves it.
-struct SubjectSlot {
-    row: SubjectRow,
-    new: bool,
-    dirty: bool,
-}
-
 /// An upsert's record, validated; or why it was refused.
 enum Parsed {
     Upsert(Box<crate::domain::NewRecord>),
@@ -221,49 +206,6 @@ fn parse_change(ctx: &Ctx, c: &Change) -> Parsed {
     }
 }
 
-/// The history content of a removal.
-pub(crate) fn removal_content(c: &Change) -> (String, String) {
-    let content = canonical_json(&json!({
-        "op": "remove",
-        "source_code": c.source_code,
-        "source_record_id": c.source_record_id,
-        "version": c.version,
-        "status": "revoked",
-        "origin": Origin::Provincial.as_str(),
-    }));
-    let hash = format!("sha256:{}", hex::encode(Sha256::digest(content.as_bytes())));
-    (content, hash)
-}
-
-fn subject_changed(old: &SubjectRow, new: &SubjectRow) -> Option<SubjectRow> {
-    let merged = SubjectRow {
-        kind: new.kind.clone(),
-        name: new.name.clone(),
-        legal_rep_name: new.legal_rep_name.clone().or(old.legal_rep_name.clone()),
-        legal_rep_id_enc: new
-            .legal_rep_id_enc
-            .clone()
-            .or(old.legal_rep_id_enc.clone()),
-        legal_rep_id_masked: new
-            .legal_rep_id_masked
-            .clone()
-            .or(old.legal_rep_id_masked.clone()),
-        legal_rep_id_hash: new
-            .legal_rep_id_hash
-            .clone()
-            .or(old.legal_rep_id_hash.clone()),
-        checksum_warning: new.checksum_warning,
-        updated_at: new.updated_at,
-        ..old.clone()
-    };
-    let changed = merged.kind != old.kind
-        || merged.name != old.name
-        || merged.legal_rep_name != old.legal_rep_name
-        || merged.legal_rep_id_hash != old.legal_rep_id_hash
-        || merged.checksum_warning != old.checksum_warning;
-    changed.then_some(merged)
-}
-
 /// What a page's transaction did.
 pub struct Applied {
     pub counts: PageCounts,
@@ -271,9 +213,10 @@ pub struct Applied {
     touched: BTreeSet<String>,
 }
 
-/// Applies one ordered page (from [`order_page`]) and moves the cursor from `after` to the
-/// page's next cursor, in one transaction. `None`: another runner moved the cursor first, and
-/// nothing was written.
+/// Applies one ordered page (from [`order_page`]) through the one write path of records
+/// ([`ingest::write::apply_versions`]) and moves the cursor from `after` to the page's next
+/// cursor, in one transaction. `None`: another runner moved the cursor first, and nothing was
+/// written.
 fn apply_page_tx(
     conn: &mut DbConn,
     keys: &DataKeys,
@@ -282,199 +225,54 @@ fn apply_page_tx(
     page: &ChangePage,
     now: chrono::NaiveDateTime,
 ) -> Result<Option<Applied>, StoreError> {
-    let person = |i: &crate::domain::IdNumber| keys.lookup_hash(i);
+    let writes: Vec<Write> = parsed
+        .iter()
+        .map(|(c, p)| match p {
+            Parsed::Upsert(r) => Write::Upsert {
+                record: r.clone(),
+                source_code: c.source_code.clone(),
+            },
+            Parsed::Remove => Write::Remove {
+                source_code: c.source_code.clone(),
+                source_record_id: c.source_record_id.clone(),
+                version: c.version,
+            },
+            Parsed::Rejected(_) => Write::Invalid {
+                source_code: c.source_code.clone(),
+                source_record_id: c.source_record_id.clone(),
+                version: c.version,
+            },
+        })
+        .collect();
     conn.transaction::<_, StoreError, _>(|conn| {
         store_sync::ensure_state(conn, PLATFORM, now)?;
         if !store_sync::claim(conn, PLATFORM, after, now)? {
             return Ok(None);
         }
-        let pairs: Vec<(String, String)> = parsed
-            .iter()
-            .map(|(c, _)| (c.source_code.clone(), c.source_record_id.clone()))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut slots: HashMap<(String, String), Slot> =
-            store_sync::records_by_source(conn, &pairs)?
-                .into_iter()
-                .map(|row| {
-                    (
-                        (row.source_code.clone(), row.source_record_id.clone()),
-                        Slot {
-                            row,
-                            new: false,
-                            dirty: false,
-                        },
-                    )
-                })
-                .collect();
-        let subject_keys: Vec<String> = parsed
-            .iter()
-            .filter_map(|(_, p)| match p {
-                Parsed::Upsert(r) => Some(r.subject.key.storage_key(&person)),
-                _ => None,
-            })
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut subjects: HashMap<String, SubjectSlot> =
-            store_sync::subjects_by_key(conn, &subject_keys)?
-                .into_iter()
-                .map(|row| {
-                    (
-                        row.subject_key.clone(),
-                        SubjectSlot {
-                            row,
-                            new: false,
-                            dirty: false,
-                        },
-                    )
-                })
-                .collect();
-
+        // Provincial records register their subjects whatever the configured sources.
+        let applied = ingest::write::apply_versions(conn, keys, &[], &writes, now)?;
         let mut counts = PageCounts::default();
         let mut last_reject = None;
-        let mut versions: Vec<VersionRow> = Vec::new();
-        let mut touched = BTreeSet::new();
-        let mut removed_subjects = Vec::new();
-        let mut changed_ids = Vec::new();
-        for (c, p) in parsed {
-            let key = (c.source_code.clone(), c.source_record_id.clone());
-            let stored = slots.get(&key).map(|s| s.row.version);
-            if stored.is_some_and(|v| v >= c.version) {
-                counts.skipped += 1;
-                continue;
-            }
-            match p {
-                Parsed::Rejected(why) => {
+        for ((c, p), outcome) in parsed.iter().zip(&applied.outcomes) {
+            match outcome {
+                Outcome::Created(_) | Outcome::Updated(_) => counts.upserts += 1,
+                Outcome::Revoked(_) => counts.removals += 1,
+                Outcome::Unchanged(_) | Outcome::Stale { .. } | Outcome::Absent => {
+                    counts.skipped += 1
+                }
+                Outcome::Invalid => {
                     counts.rejected += 1;
+                    let why = match p {
+                        Parsed::Rejected(why) => why.as_str(),
+                        _ => "invalid",
+                    };
                     last_reject = Some(crate::domain::id_number::masked(&format!(
                         "{} {} version {} ({}): {why}",
                         c.source_code, c.source_record_id, c.version, c.cursor
                     )));
                 }
-                Parsed::Remove => {
-                    let Some(slot) = slots.get_mut(&key) else {
-                        counts.skipped += 1;
-                        continue;
-                    };
-                    let (content, hash) = removal_content(c);
-                    slot.row.status = "revoked".into();
-                    slot.row.version = c.version;
-                    slot.row.content_hash = hash.clone();
-                    slot.row.updated_at = now;
-                    slot.dirty = true;
-                    versions.push(VersionRow {
-                        record_id: slot.row.id.clone(),
-                        version: c.version,
-                        content,
-                        content_hash: hash,
-                        recorded_at: now,
-                    });
-                    // The subject's cache key is looked up after the loop (its subject may
-                    // not be among this page's upserts).
-                    removed_subjects.push(slot.row.subject_id.clone());
-                    changed_ids.push(slot.row.id.clone());
-                    counts.removals += 1;
-                }
-                Parsed::Upsert(r) => {
-                    let candidate =
-                        ingest::subject_row(keys, &r.subject, ingest::new_id("sub"), now);
-                    let subject_key = candidate.subject_key.clone();
-                    let subject_id = match subjects.get_mut(&subject_key) {
-                        Some(s) => {
-                            if let Some(merged) = subject_changed(&s.row, &candidate) {
-                                s.row = merged;
-                                s.dirty = true;
-                            }
-                            s.row.id.clone()
-                        }
-                        None => {
-                            let id = candidate.id.clone();
-                            subjects.insert(
-                                subject_key.clone(),
-                                SubjectSlot {
-                                    row: candidate,
-                                    new: true,
-                                    dirty: false,
-                                },
-                            );
-                            id
-                        }
-                    };
-                    touched.insert(subject_key);
-                    let hash = ingest::content_hash(r, keys);
-                    let (id, created_at, new) = match slots.get(&key) {
-                        Some(s) => (s.row.id.clone(), s.row.created_at, s.new),
-                        None => (ingest::new_id("rec"), now, true),
-                    };
-                    let mut row = ingest::record_row(
-                        keys,
-                        r,
-                        id.clone(),
-                        &c.source_code,
-                        subject_id,
-                        hash.clone(),
-                        now,
-                    );
-                    row.created_at = created_at;
-                    versions.push(ingest::version_row(
-                        keys,
-                        r,
-                        id.clone(),
-                        &c.source_code,
-                        hash,
-                        now,
-                    ));
-                    slots.insert(
-                        key,
-                        Slot {
-                            row,
-                            new,
-                            dirty: !new,
-                        },
-                    );
-                    changed_ids.push(id);
-                    counts.upserts += 1;
-                }
             }
         }
-        removed_subjects.sort();
-        removed_subjects.dedup();
-        touched.extend(store_sync::subject_keys_of(conn, &removed_subjects)?);
-        // Subjects first (records refer to them), then records, then their history.
-        let new_subjects: Vec<SubjectRow> = subjects
-            .values()
-            .filter(|s| s.new)
-            .map(|s| s.row.clone())
-            .collect();
-        bulk::insert_subjects(conn, &new_subjects)?;
-        for s in subjects.values().filter(|s| s.dirty && !s.new) {
-            store::subjects::update(
-                conn,
-                &s.row.id,
-                &SubjectChanges {
-                    kind: s.row.kind.clone(),
-                    name: s.row.name.clone(),
-                    legal_rep_name: s.row.legal_rep_name.clone(),
-                    legal_rep_id_enc: s.row.legal_rep_id_enc.clone(),
-                    legal_rep_id_masked: s.row.legal_rep_id_masked.clone(),
-                    legal_rep_id_hash: s.row.legal_rep_id_hash.clone(),
-                    checksum_warning: s.row.checksum_warning,
-                    updated_at: now,
-                },
-            )?;
-        }
-        let new_records: Vec<RecordRow> = slots
-            .values()
-            .filter(|s| s.new)
-            .map(|s| s.row.clone())
-            .collect();
-        bulk::insert_records(conn, &new_records)?;
-        for s in slots.values().filter(|s| s.dirty && !s.new) {
-            store::records::update(conn, &s.row.id, &RecordChanges::from(&s.row))?;
-        }
-        bulk::insert_versions(conn, &versions)?;
         let next = page.next_cursor.as_deref().or(after);
         store_sync::advance(
             conn,
@@ -485,15 +283,13 @@ fn apply_page_tx(
             last_reject.as_deref(),
             now,
         )?;
-        changed_ids.sort();
-        changed_ids.dedup();
         super::audit::append(
             conn,
             keys,
             &sync_caller(),
             &super::audit::Entry {
                 action: "sync.apply",
-                records: changed_ids,
+                records: applied.changed,
                 outcome: "ok",
                 detail: Some(json!({
                     "after": after,
@@ -506,7 +302,10 @@ fn apply_page_tx(
                 ..Default::default()
             },
         )?;
-        Ok(Some(Applied { counts, touched }))
+        Ok(Some(Applied {
+            counts,
+            touched: applied.touched,
+        }))
     })
 }
 

@@ -77,7 +77,7 @@ fn pseudonymise_record_ids(conn: &mut DbConn, keys: &DataKeys) -> Result<usize, 
 }
 
 /// The content hash of a stored history entry, as the write paths make it: a removal's entry is
-/// hashed whole (`sync::removal_content`); a version's entry is the record's content with
+/// hashed whole (`ingest::write::removal_content`); a version's entry is the record's content with
 /// `version` and `source_code` added, and the hash covers the content without them
 /// (`ingest::content_hash`, `ingest::version_row`).
 fn version_content_hash(content: &Value) -> String {
@@ -145,7 +145,11 @@ mod tests {
             version: 2,
             record: None,
         };
-        let (content, hash) = crate::service::sync::removal_content(&change);
+        let (content, hash) = crate::service::ingest::write::removal_content(
+            &change.source_code,
+            &change.source_record_id,
+            change.version,
+        );
         let content: Value = serde_json::from_str(&content).unwrap();
         assert_eq!(version_content_hash(&content), hash);
     }

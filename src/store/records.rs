@@ -115,19 +115,6 @@ pub struct VersionRow {
     pub recorded_at: NaiveDateTime,
 }
 
-pub fn find_by_source(
-    conn: &mut DbConn,
-    source_code: &str,
-    source_record_id: &str,
-) -> StoreResult<Option<RecordRow>> {
-    Ok(credit_records::table
-        .filter(credit_records::source_code.eq(source_code))
-        .filter(credit_records::source_record_id.eq(source_record_id))
-        .select(RecordRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
 pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<RecordRow>> {
     Ok(credit_records::table
         .find(id)
@@ -136,23 +123,9 @@ pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<RecordRow>> {
         .optional()?)
 }
 
-pub fn insert(conn: &mut DbConn, row: &RecordRow) -> StoreResult<()> {
-    diesel::insert_into(credit_records::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
 pub fn update(conn: &mut DbConn, id: &str, changes: &RecordChanges) -> StoreResult<()> {
     diesel::update(credit_records::table.find(id))
         .set(changes)
-        .execute(conn)?;
-    Ok(())
-}
-
-pub fn insert_version(conn: &mut DbConn, row: &VersionRow) -> StoreResult<()> {
-    diesel::insert_into(credit_record_versions::table)
-        .values(row)
         .execute(conn)?;
     Ok(())
 }
@@ -190,4 +163,24 @@ pub fn naming_legal_rep(conn: &mut DbConn, id_hash: &str) -> StoreResult<Vec<(Re
 
 pub fn count(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(credit_records::table.count().get_result(conn)?)
+}
+
+/// The records with these (source code, source record id) pairs, in one query per 500 pairs.
+pub fn by_sources(conn: &mut DbConn, pairs: &[(String, String)]) -> StoreResult<Vec<RecordRow>> {
+    let mut out = Vec::new();
+    for chunk in pairs.chunks(500) {
+        let codes: Vec<&str> = chunk.iter().map(|p| p.0.as_str()).collect();
+        let ids: Vec<&str> = chunk.iter().map(|p| p.1.as_str()).collect();
+        let rows: Vec<RecordRow> = credit_records::table
+            .filter(credit_records::source_code.eq_any(&codes))
+            .filter(credit_records::source_record_id.eq_any(&ids))
+            .select(RecordRow::as_select())
+            .load(conn)?;
+        out.extend(rows.into_iter().filter(|r| {
+            chunk
+                .iter()
+                .any(|(c, i)| *c == r.source_code && *i == r.source_record_id)
+        }));
+    }
+    Ok(out)
 }

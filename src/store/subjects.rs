@@ -58,31 +58,6 @@ pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<SubjectRow>> {
         .optional()?)
 }
 
-pub fn insert(conn: &mut DbConn, row: &SubjectRow) -> StoreResult<()> {
-    diesel::insert_into(subjects::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Inserts the subject unless one with the same key exists (a concurrent writer may have just
-/// made it); returns whether this call inserted it. Upserts differ per backend (STACK.md).
-pub fn insert_if_absent(conn: &mut DbConn, row: &SubjectRow) -> StoreResult<bool> {
-    let n = match conn {
-        DbConn::Pg(c) => diesel::insert_into(subjects::table)
-            .values(row)
-            .on_conflict(subjects::subject_key)
-            .do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(subjects::table)
-            .values(row)
-            .on_conflict(subjects::subject_key)
-            .do_nothing()
-            .execute(c)?,
-    };
-    Ok(n == 1)
-}
-
 pub fn update(conn: &mut DbConn, id: &str, changes: &SubjectChanges) -> StoreResult<()> {
     diesel::update(subjects::table.find(id))
         .set(changes)
@@ -102,4 +77,32 @@ pub fn keys_page(conn: &mut DbConn, offset: i64, limit: i64) -> StoreResult<Vec<
         .limit(limit)
         .select(subjects::subject_key)
         .load(conn)?)
+}
+
+/// The subjects with these storage keys, in one query per 500 keys.
+pub fn by_keys(conn: &mut DbConn, keys: &[String]) -> StoreResult<Vec<SubjectRow>> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(500) {
+        out.extend(
+            subjects::table
+                .filter(subjects::subject_key.eq_any(chunk))
+                .select(SubjectRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// The storage keys of the subjects with these ids.
+pub fn keys_of(conn: &mut DbConn, ids: &[String]) -> StoreResult<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        out.extend(
+            subjects::table
+                .filter(subjects::id.eq_any(chunk))
+                .select(subjects::subject_key)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(out)
 }

@@ -177,56 +177,6 @@ pub fn note_push(
     Ok(())
 }
 
-/// The records with these (source code, source record id) pairs.
-pub fn records_by_source(
-    conn: &mut DbConn,
-    pairs: &[(String, String)],
-) -> StoreResult<Vec<RecordRow>> {
-    let mut out = Vec::new();
-    for chunk in pairs.chunks(500) {
-        let codes: Vec<&str> = chunk.iter().map(|p| p.0.as_str()).collect();
-        let ids: Vec<&str> = chunk.iter().map(|p| p.1.as_str()).collect();
-        let rows: Vec<RecordRow> = credit_records::table
-            .filter(credit_records::source_code.eq_any(&codes))
-            .filter(credit_records::source_record_id.eq_any(&ids))
-            .select(RecordRow::as_select())
-            .load(conn)?;
-        out.extend(rows.into_iter().filter(|r| {
-            chunk
-                .iter()
-                .any(|(c, i)| *c == r.source_code && *i == r.source_record_id)
-        }));
-    }
-    Ok(out)
-}
-
-pub fn subjects_by_key(conn: &mut DbConn, keys: &[String]) -> StoreResult<Vec<SubjectRow>> {
-    let mut out = Vec::new();
-    for chunk in keys.chunks(500) {
-        out.extend(
-            subjects::table
-                .filter(subjects::subject_key.eq_any(chunk))
-                .select(SubjectRow::as_select())
-                .load(conn)?,
-        );
-    }
-    Ok(out)
-}
-
-/// The storage keys of the subjects with these ids.
-pub fn subject_keys_of(conn: &mut DbConn, ids: &[String]) -> StoreResult<Vec<String>> {
-    let mut out = Vec::new();
-    for chunk in ids.chunks(500) {
-        out.extend(
-            subjects::table
-                .filter(subjects::id.eq_any(chunk))
-                .select(subjects::subject_key)
-                .load::<String>(conn)?,
-        );
-    }
-    Ok(out)
-}
-
 /// Local records whose newest version the platform has not confirmed, with their subjects,
 /// by id from after `after_id` (a round walks them once).
 pub fn push_due(
