@@ -83,12 +83,12 @@ pub fn keys_page(conn: &mut DbConn, offset: i64, limit: i64) -> StoreResult<Vec<
 pub fn by_keys(conn: &mut DbConn, keys: &[String]) -> StoreResult<Vec<SubjectRow>> {
     let mut out = Vec::new();
     for chunk in keys.chunks(500) {
-        out.extend(
-            subjects::table
-                .filter(subjects::subject_key.eq_any(chunk))
-                .select(SubjectRow::as_select())
-                .load(conn)?,
-        );
+        let query = || subjects::table.filter(subjects::subject_key.eq_any(chunk));
+        // One array parameter on PostgreSQL (see `records::by_sources`).
+        out.extend(match conn {
+            DbConn::Pg(c) => query().select(SubjectRow::as_select()).load(c)?,
+            DbConn::Sqlite(c) => query().select(SubjectRow::as_select()).load(c)?,
+        });
     }
     Ok(out)
 }

@@ -17,6 +17,7 @@
 //! inserts; the caller's transaction makes it all or nothing.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -25,7 +26,7 @@ use crate::crypto::DataKeys;
 use crate::domain::*;
 use crate::store::records::{self, RecordChanges, RecordRow, VersionRow};
 use crate::store::subjects::{self, SubjectChanges, SubjectRow};
-use crate::store::{bulk, DbConn, StoreResult};
+use crate::store::{self, bulk, DbConn, StoreResult};
 
 /// One write of a record version.
 #[derive(Debug, Clone)]
@@ -314,6 +315,30 @@ struct Slot<R> {
     dirty: bool,
 }
 
+/// Rows written by this process, and the count at which the planner's statistics of the looked-up
+/// keys are refreshed next (then at four times that, and so on): a database loaded from empty by
+/// an import, a sync or `gen` gets them early, a running one keeps autovacuum's.
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+static NEXT_ANALYZE: AtomicU64 = AtomicU64::new(1_000);
+
+fn note_growth(conn: &mut DbConn, rows: usize) -> StoreResult<()> {
+    let written = WRITTEN.fetch_add(rows as u64, Ordering::Relaxed) + rows as u64;
+    let next = NEXT_ANALYZE.load(Ordering::Relaxed);
+    if written >= next
+        && NEXT_ANALYZE
+            .compare_exchange(
+                next,
+                next.saturating_mul(4),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    {
+        store::analyze_write_keys(conn)?;
+    }
+    Ok(())
+}
+
 /// Applies `writes` in order (the rules above) inside the caller's transaction.
 pub fn apply_versions(
     conn: &mut DbConn,
@@ -512,6 +537,7 @@ pub fn apply_versions(
         records::update(conn, &s.row.id, &RecordChanges::from(&s.row))?;
     }
     bulk::insert_versions(conn, &versions)?;
+    note_growth(conn, new_subjects.len() + new_records.len())?;
     Ok(applied)
 }
 
