@@ -13,8 +13,8 @@ use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 use crate::domain::{Caller, FieldError, PenaltyType, Role, Yuan};
-use crate::service::ingest::{self, Parsed, Submitter};
-use crate::service::{Clock, Ctx};
+use crate::service::ingest::{self, BatchResult, Parsed, Submitter};
+use crate::service::{Clock, Ctx, ServiceResult};
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -483,22 +483,10 @@ pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportR
     };
     let known = |c: &str| ctx.known_list(c);
     let batch = args.batch.clamp(1, 1000);
-    for (chunk_no, chunk) in sheet.rows.chunks(batch).enumerate() {
-        let parsed: Vec<Parsed> = chunk
-            .iter()
-            .map(|cells| {
-                let row: BTreeMap<String, String> = sheet
-                    .header
-                    .iter()
-                    .cloned()
-                    .zip(cells.iter().cloned())
-                    .filter(|(h, _)| !h.is_empty())
-                    .collect();
-                row_to_record(layout, &row)
-                    .and_then(|v| ingest::parse_item(v, &submitter, &ctx.keys, &known))
-            })
-            .collect();
-        let result = ingest::store_batch(ctx, &submitter.caller, parsed).await?;
+    // One chunk is written while the next is parsed (the two take about as long); the writes
+    // stay in file order, so a later row sees an earlier one.
+    let mut in_flight: Option<(usize, tokio::task::JoinHandle<ServiceResult<BatchResult>>)> = None;
+    let mut finish = |chunk_no: usize, result: BatchResult| -> anyhow::Result<()> {
         for item in &result.results {
             if let Some(errors) = &item.errors {
                 // Spreadsheet row numbers: the header is row 1.
@@ -516,7 +504,35 @@ pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportR
         report.updated += result.summary.updated;
         report.unchanged += result.summary.unchanged;
         report.rejected += result.summary.rejected;
-        bar.inc(chunk.len() as u64);
+        bar.inc(result.results.len() as u64);
+        Ok(())
+    };
+    for (chunk_no, chunk) in sheet.rows.chunks(batch).enumerate() {
+        let parsed: Vec<Parsed> = chunk
+            .iter()
+            .map(|cells| {
+                let row: BTreeMap<String, String> = sheet
+                    .header
+                    .iter()
+                    .cloned()
+                    .zip(cells.iter().cloned())
+                    .filter(|(h, _)| !h.is_empty())
+                    .collect();
+                row_to_record(layout, &row)
+                    .and_then(|v| ingest::parse_item(v, &submitter, &ctx.keys, &known))
+            })
+            .collect();
+        if let Some((no, writing)) = in_flight.take() {
+            finish(no, writing.await??)?;
+        }
+        let (ctx, caller) = (ctx.clone(), submitter.caller.clone());
+        in_flight = Some((
+            chunk_no,
+            tokio::spawn(async move { ingest::store_batch(&ctx, &caller, parsed).await }),
+        ));
+    }
+    if let Some((no, writing)) = in_flight.take() {
+        finish(no, writing.await??)?;
     }
     rejects.flush()?;
     bar.finish_and_clear();
