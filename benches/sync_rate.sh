@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Changes applied per second by `creditgate sync --once` from the provincial simulator (no faults)
 # into a fresh SQLite file and a fresh PostgreSQL database; checks that each converged (the
-# digest of the city's provincial records equals the simulator's).
+# digest of the city's provincial records equals the simulator's); and, in the same run, the
+# reference (copy_ref.sh): PostgreSQL COPY of the rows the sync stored.
 #
 #   benches/sync_rate.sh [CHANGES]
 set -euo pipefail
@@ -13,6 +14,7 @@ work=$(mktemp -d)
 db="cg_sync_bench_$$"
 trap 'kill $(jobs -p) 2>/dev/null || true; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1; rm -rf "$work"' EXIT
 cargo build --release -q --bin creditgate
+source benches/copy_ref.sh
 export CREDITGATE_LOG=warn
 export CREDITGATE_DATA_KEY=${CREDITGATE_DATA_KEY:-$(printf 'b%.0s' $(seq 1 64))}
 export CREDITGATE_PROVINCIAL_SECRET=$(printf 'c%.0s' $(seq 1 64))
@@ -24,7 +26,13 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:19090/stats > "$work/stats.j
 want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["expected_digest"])' "$work/stats.json")
 echo "sync of $N simulator changes, pages of $PAGE:"
 run() { # name url
+  CREDITGATE_DATABASE_URL=$2 target/release/creditgate migrate >/dev/null 2>&1
+  local t0 t1
+  t0=$(date +%s.%N)
   CREDITGATE_DATABASE_URL=$2 target/release/creditgate sync --once --page-size "$PAGE" 2>/dev/null | sed "s/^/  $1: /"
+  t1=$(date +%s.%N)
+  secs=$(python3 -c "print($t1-$t0)")
+  echo "  $1: $(python3 -c "print(f'{$N/$secs:,.0f} changes/s ({$secs:.2f} s, whole command)')")"
   got=$(CREDITGATE_DATABASE_URL=$2 target/release/creditgate sync --status 2>/dev/null \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["provincial_digest"])')
   if [ "$got" = "$want" ]; then echo "  $1: converged ($got)"; else echo "  $1: DIGEST DIFFERS: $got, want $want"; exit 1; fi
@@ -32,4 +40,9 @@ run() { # name url
 run sqlite "sqlite://$work/sync.db"
 psql "$PG/postgres" -qc "CREATE DATABASE $db"
 run postgres "$PG/$db"
+pg_s=$secs
+ref=$(copy_reference "$PG" "$db" "$work")
+copy_s=${ref%%|*}
+echo "  postgres COPY of the rows the sync stored (${ref#*|}): $(python3 -c "print(f'{$N/$copy_s:,.0f} changes/s ({$copy_s:.2f} s)')")"
+python3 -c "print(f'  ratio sync/COPY on postgres: {float($copy_s)/float($pg_s):.3f}x')"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; simulator, creditgate and the database on one box"
