@@ -1,0 +1,176 @@
+//! The facts of a plan, read from the store: the subject's records and the records that name
+//! its related persons.
+
+use super::*;
+
+/// A record as evaluated, and whom it came from (for the caller's view).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct StoredFacts {
+    pub(super) facts: Facts,
+    /// record id → where it came from and how it may be shared
+    pub(super) provenance: BTreeMap<String, Provenance>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Provenance {
+    pub(super) source_code: String,
+    pub(super) sharing_class: String,
+    pub(super) open_class: String,
+    pub(super) version: i64,
+}
+
+pub(super) fn record_fact(
+    set: &RuleSet,
+    r: &RecordRow,
+    relation: RecordOf,
+    subject_name: &str,
+) -> Result<RecordFact, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("record {}: {what}", r.id));
+    let kind = RecordKind::parse(&r.kind).ok_or_else(|| corrupt("kind"))?;
+    let penalty_types: Vec<String> =
+        serde_json::from_str(&r.penalty_types).map_err(|_| corrupt("penalty_types"))?;
+    let details: serde_json::Map<String, Value> =
+        serde_json::from_str(&r.details).map_err(|_| corrupt("details"))?;
+    Ok(RecordFact {
+        id: r.id.clone(),
+        kind,
+        list_code: r.list_code.clone(),
+        list_name: r
+            .list_code
+            .as_deref()
+            .and_then(|c| set.catalog.get(c))
+            .map(|l| l.name.clone()),
+        decision_no: r.decision_no.clone(),
+        decision_date: r.decision_date,
+        valid_from: r.valid_from,
+        valid_to: r.valid_to,
+        severity: r.severity.as_deref().and_then(Severity::parse),
+        penalty_types: penalty_types
+            .iter()
+            .filter_map(|p| PenaltyType::parse(p))
+            .collect(),
+        fine: r.fine_amount_fen.map(Yuan::from_fen),
+        status: RecordStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+        under_objection: r.under_objection,
+        details,
+        relation,
+        subject_name: subject_name.to_string(),
+    })
+}
+
+pub(super) struct Gathered {
+    pub(super) stored: StoredFacts,
+    pub(super) subject_name: Option<String>,
+    pub(super) known: bool,
+    pub(super) warnings: Vec<String>,
+}
+
+/// Reads everything the measures may look at: the subject's records, and each related
+/// person's own records and the records that name the person as legal representative.
+pub(super) fn gather(
+    conn: &mut crate::store::DbConn,
+    set: &RuleSet,
+    keys: &crate::crypto::DataKeys,
+    plan: &Plan,
+) -> Result<Gathered, StoreError> {
+    let mut provenance = BTreeMap::new();
+    let mut note = |r: &RecordRow| {
+        provenance.insert(
+            r.id.clone(),
+            Provenance {
+                source_code: r.source_code.clone(),
+                sharing_class: r.sharing_class.clone(),
+                open_class: r.open_class.clone(),
+                version: r.version,
+            },
+        );
+    };
+    let subject_key = plan.key.storage_key(&|i| keys.lookup_hash(i));
+    let subject = subjects::find_by_key(conn, &subject_key)?;
+    let name = subject
+        .as_ref()
+        .map(|s| s.name.clone())
+        .or_else(|| plan.given_name.clone());
+    let label = name.clone().unwrap_or_default();
+    let mut parties = Vec::new();
+    let mut subject_records = Vec::new();
+    if let Some(s) = &subject {
+        for r in records::by_subject(conn, &s.id)? {
+            note(&r);
+            subject_records.push(record_fact(set, &r, RecordOf::Subject, &label)?);
+        }
+    }
+    let known = !subject_records.is_empty();
+    parties.push(Party {
+        role: AppliesTo::Subject,
+        name: label,
+        id_masked: match &plan.key {
+            SubjectKey::Person(p) => Some(p.masked()),
+            _ => None,
+        },
+        records: subject_records,
+    });
+    // (role, name, keyed hash of the ID number, masked ID number)
+    let mut persons: Vec<(AppliesTo, String, Option<String>, Option<String>)> = plan
+        .persons
+        .iter()
+        .map(|p| {
+            (
+                p.role,
+                p.name.clone(),
+                p.id.as_ref().map(|i| keys.lookup_hash(i)),
+                p.id.as_ref().map(|i| i.masked()),
+            )
+        })
+        .collect();
+    // Without a legal representative in the request, the one recorded on the subject is checked.
+    if !persons.iter().any(|p| p.0 == AppliesTo::LegalRep) {
+        if let Some(s) = &subject {
+            if let Some(hash) = &s.legal_rep_id_hash {
+                persons.push((
+                    AppliesTo::LegalRep,
+                    s.legal_rep_name.clone().unwrap_or_default(),
+                    Some(hash.clone()),
+                    s.legal_rep_id_masked.clone(),
+                ));
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    for (role, pname, hash, masked) in persons {
+        let mut recs = Vec::new();
+        match &hash {
+            None => warnings.push(format!(
+                "{} {pname}：未提供身份证号码，未能核查其本人记录",
+                role.label_zh()
+            )),
+            Some(hash) => {
+                if let Some(ps) = subjects::find_by_key(conn, &format!("pid:{hash}"))? {
+                    for r in records::by_subject(conn, &ps.id)? {
+                        note(&r);
+                        recs.push(record_fact(set, &r, RecordOf::Subject, &pname)?);
+                    }
+                }
+                for (r, subject_name) in records::naming_legal_rep(conn, hash)? {
+                    note(&r);
+                    recs.push(record_fact(set, &r, RecordOf::LegalRep, &subject_name)?);
+                }
+            }
+        }
+        parties.push(Party {
+            role,
+            name: pname,
+            id_masked: masked,
+            records: recs,
+        });
+    }
+    Ok(Gathered {
+        stored: StoredFacts {
+            facts: Facts { parties },
+            provenance,
+        },
+        subject_name: name,
+        known,
+        warnings,
+    })
+}

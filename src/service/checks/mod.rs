@@ -1,0 +1,410 @@
+//! The joint-sanction check: gather the facts, evaluate the active rule set, store the report
+//! with its digest, and answer it as far as the caller may see the records behind it.
+//!
+//! The law applies whether or not the caller may read a record, so every record is evaluated;
+//! a finding that rests on a record the caller may not see shows the measure and its basis and
+//! says that the record's details are restricted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, SecondsFormat};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::agreements::{self, PartnerScope};
+use super::query::{check_purpose, PersonView};
+use super::{access, audit, policy, Ctx, ServiceError, ServiceResult};
+use crate::domain::{
+    canonical_json, Caller, FieldError, IdNumber, OpenClass, PenaltyType, RecordKind, RecordStatus,
+    Role, Severity, SharingClass, SubjectKey, Uscc, UsccError, Yuan,
+};
+use crate::rules::eval::{self, MatchedRecord};
+use crate::rules::{AppliesTo, Facts, Finding, Party, RecordFact, RecordOf, RuleSet};
+use crate::service::grants::Grant;
+use crate::store::checks::{self as store_checks, FeedbackRow, ReportRow, RuleSetRow};
+use crate::store::records::RecordRow;
+use crate::store::{records, subjects, StoreError};
+
+/// Government roles that run checks (partners act under agreements: `agreements::admit`).
+const CHECKERS: &[Role] = access::RUN_CHECKS_IN_BATCH.roles;
+/// Roles that may read any stored report (others read their own organisation's).
+const REPORT_READERS: &[Role] = &[Role::Admin, Role::Auditor];
+/// Roles that may report what was done with a report (响应—反馈).
+const FEEDBACK_ROLES: &[Role] = access::REPORT_FEEDBACK.roles;
+
+pub const MAX_BATCH: usize = 500;
+
+/// Whom to check: a code (or the placeholder with a registration number), or a natural person.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSubjectInput {
+    /// Unified social credit code.
+    #[schema(example = "91110000MA00000152")]
+    pub uscc: Option<String>,
+    /// Registration number, with the placeholder code `00000000000000000X`.
+    pub reg_no: Option<String>,
+    /// A natural person's citizen ID number (instead of `uscc`).
+    pub id_number: Option<String>,
+    /// A natural person's name.
+    pub name: Option<String>,
+}
+
+/// A person related to the subject whose own records the measures look at.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelatedPersonInput {
+    /// `legal_rep`, `director`, `supervisor`, `senior_manager` or `principal`.
+    #[schema(example = "legal_rep")]
+    pub role: Option<String>,
+    #[schema(example = "张三")]
+    pub name: Option<String>,
+    /// Citizen ID number; needed to find the person's records.
+    #[schema(example = "110101199003070011")]
+    pub id_number: Option<String>,
+}
+
+/// `POST /api/v1/checks`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// `market_entry`, `procurement`, `bidding`, `subsidy`, or another scenario of the rule files.
+    #[schema(example = "procurement")]
+    pub scenario: Option<String>,
+    pub subject: Option<CheckSubjectInput>,
+    #[serde(default)]
+    pub related_persons: Vec<RelatedPersonInput>,
+    /// Why the check is made (2 to 200 characters); goes into the report and the access log.
+    #[schema(example = "政府采购资格审查")]
+    pub purpose: Option<String>,
+    /// The caller's file or project number, such as a procurement project number.
+    #[schema(example = "ZFCG-2026-0457")]
+    pub reference: Option<String>,
+    /// The date the measures are applied as of, `YYYY-MM-DD`; default today (China Standard Time).
+    #[schema(example = "2026-11-24")]
+    pub as_of: Option<String>,
+    /// Partners: the reference of the subject's written authorisation for this check.
+    pub authorization_ref: Option<String>,
+}
+
+/// `POST /api/v1/checks/batch`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchCheckRequest {
+    pub scenario: Option<String>,
+    pub purpose: Option<String>,
+    pub reference: Option<String>,
+    pub as_of: Option<String>,
+    /// 1 to 500 subjects, such as the members of a consortium or all bidders of a project.
+    pub subjects: Vec<CheckSubjectInput>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ReportSubject {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uscc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reg_no: Option<String>,
+    /// Natural persons: masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_number: Option<String>,
+    pub name: Option<String>,
+    /// Whether any record of the subject is known.
+    pub known: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct FindingRecordView {
+    pub id: String,
+    pub kind: String,
+    /// True when the caller's sharing class does not reach this record: its details are left out.
+    pub restricted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_date: Option<NaiveDate>,
+    pub under_objection: bool,
+    /// The conditions the record met, with their values (empty when restricted).
+    pub conditions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct BasisView {
+    pub text: String,
+    /// `verified`, `secondary` or `uncertain` (how sure the rule set's authors are of it).
+    pub confidence: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct FindingView {
+    #[schema(example = "procurement.dishonest_debtor")]
+    pub measure_id: String,
+    /// `prohibit`, `restrict`, `review` or `incentive`.
+    pub measure: String,
+    pub title: String,
+    /// `subject`, or the related person's role.
+    pub applies_to: String,
+    /// The related person the finding is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person: Option<PersonView>,
+    /// The legal bases, as text.
+    pub basis: Vec<String>,
+    /// The same bases with their confidence.
+    pub basis_detail: Vec<BasisView>,
+    pub implemented_by: String,
+    /// Last day the measure holds; null: until the record is removed or repaired.
+    pub until: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Which conditions held, in plain words.
+    pub explanation: String,
+    pub records: Vec<FindingRecordView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct RuleSetRef {
+    pub version: String,
+    #[schema(example = "sha256:cf927cf6e7424bb51e5b12d3caf47f328a82c88e1b9527dd60fd1976f474a568")]
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct RequesterView {
+    pub org_code: String,
+    pub role: String,
+}
+
+/// A check report. `digest` is `sha256:` over the canonical JSON of every other field, so a
+/// printed copy can be verified with `GET /api/v1/checks/{report_no}/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Report {
+    #[schema(example = "CR-20261124-000042")]
+    pub report_no: String,
+    pub scenario: String,
+    pub subject: ReportSubject,
+    /// `clear`, `review`, `restricted` or `prohibited`: the strongest measure among the findings.
+    pub verdict: String,
+    pub findings: Vec<FindingView>,
+    /// Incentives (red lists), apart from the verdict.
+    pub incentives: Vec<FindingView>,
+    pub rule_set: RuleSetRef,
+    pub as_of: NaiveDate,
+    /// RFC 3339, UTC.
+    pub checked_at: String,
+    pub purpose: String,
+    pub reference: Option<String>,
+    pub requested_by: RequesterView,
+    /// What could not be checked, such as a related person given without an ID number.
+    pub warnings: Vec<String>,
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchItemError {
+    pub index: usize,
+    #[schema(value_type = Vec<crate::service::FieldErrorDoc>)]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchReports {
+    pub reports: Vec<Report>,
+    pub errors: Vec<BatchItemError>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Verification {
+    /// True when the digest given is the report's, and the stored report still matches it.
+    pub valid: bool,
+    pub report_no: String,
+    /// Only when valid: a wrong digest, or a number no report has, learns nothing more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// Only when valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackInput {
+    /// `restricted`, `not_restricted` or `other`.
+    #[schema(example = "restricted")]
+    pub action: Option<String>,
+    /// What was done, up to 1000 characters.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FeedbackView {
+    pub id: String,
+    pub report_no: String,
+    pub org_code: String,
+    pub action: String,
+    pub note: Option<String>,
+    pub created_at: String,
+}
+
+/// The active rule set as `GET /api/v1/rules` shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RulesView {
+    pub version: String,
+    pub title: Option<String>,
+    pub digest: String,
+    pub scenarios: Vec<ScenarioView>,
+    pub lists: Vec<ListView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScenarioView {
+    pub name: String,
+    pub title: String,
+    pub measures: Vec<MeasureView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MeasureView {
+    pub id: String,
+    pub title: String,
+    pub measure: String,
+    pub applies_to: Vec<String>,
+    pub basis: Vec<BasisView>,
+    pub implemented_by: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListView {
+    pub code: String,
+    pub name: String,
+    pub issued_by: String,
+    /// `negative` or `red`.
+    pub polarity: String,
+}
+
+mod gather;
+mod plan;
+mod report;
+mod view;
+
+use gather::*;
+use plan::*;
+pub use report::NumberBlock;
+use report::*;
+use view::basis_views;
+pub use view::{feedback, get_report, keep_rule_set, reevaluate, rules_view, verify};
+
+/// Refuses (and logs the refusal) unless the caller's role may run checks.
+async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> ServiceResult<()> {
+    if let Err(why) = caller.require(CHECKERS, "run checks") {
+        let e = audit::Entry {
+            action: "check.run",
+            purpose: purpose.clone(),
+            outcome: "denied",
+            ..Default::default()
+        };
+        audit::log(ctx, caller, e).await?;
+        return Err(ServiceError::Forbidden(why));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/checks`.
+#[tracing::instrument(skip_all, fields(role = %caller.role))]
+pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResult<Report> {
+    let set = ctx.rules();
+    let partner = if caller.role == Role::Partner {
+        // A partner checks within its agreement: the scenario, the subject's authorisation,
+        // the day's quota. The request is validated first so that bad input costs no quota.
+        let plan = plan(&set, ctx.clock.today(), &req).map_err(ServiceError::Invalid)?;
+        let asked = audit::Entry {
+            action: access::RUN_CHECK.action,
+            subject_key: Some(ctx.subject_key(&plan.key)),
+            purpose: Some(plan.purpose.clone()),
+            reference: req.authorization_ref.clone(),
+            detail: Some(json!({"scenario": plan.scenario})),
+            ..Default::default()
+        };
+        let scenario = plan.scenario.clone();
+        let auth = req.authorization_ref.as_deref();
+        let scope = agreements::admit_logged(ctx, caller, &scenario, auth, asked).await?;
+        Some((scope, plan))
+    } else {
+        may_check(ctx, caller, &req.purpose).await?;
+        None
+    };
+    match partner {
+        Some((scope, plan)) => run_plan(ctx, caller, Some(scope), set, plan).await,
+        None => {
+            let plan = plan(&set, ctx.clock.today(), &req).map_err(ServiceError::Invalid)?;
+            run_plan(ctx, caller, None, set, plan).await
+        }
+    }
+}
+
+/// `POST /api/v1/checks/batch`: one report per valid subject, errors by index for the others.
+#[tracing::instrument(skip_all, fields(role = %caller.role, subjects = req.subjects.len()))]
+pub async fn check_batch(
+    ctx: &Ctx,
+    caller: &Caller,
+    req: BatchCheckRequest,
+) -> ServiceResult<BatchReports> {
+    may_check(ctx, caller, &req.purpose).await?;
+    let set = ctx.rules();
+    let today = ctx.clock.today();
+    let mut errors = Vec::new();
+    common(
+        &set,
+        today,
+        req.scenario.as_deref(),
+        req.purpose.as_deref(),
+        req.reference.as_deref(),
+        req.as_of.as_deref(),
+        &mut errors,
+    );
+    if req.subjects.is_empty() {
+        errors.push(invalid("subjects", "required", "give 1 to 500 subjects"));
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let mut out = BatchReports {
+        reports: Vec::new(),
+        errors: Vec::new(),
+    };
+    for (index, s) in req.subjects.into_iter().enumerate() {
+        let single = CheckRequest {
+            scenario: req.scenario.clone(),
+            subject: Some(s),
+            related_persons: vec![],
+            purpose: req.purpose.clone(),
+            reference: req.reference.clone(),
+            as_of: req.as_of.clone(),
+            authorization_ref: None,
+        };
+        match plan(&set, today, &single) {
+            Ok(p) => out
+                .reports
+                .push(run_plan(ctx, caller, None, set.clone(), p).await?),
+            Err(errs) => out.errors.push(BatchItemError {
+                index,
+                errors: errs
+                    .into_iter()
+                    .map(|e| {
+                        let field = e
+                            .field
+                            .strip_prefix("subject.")
+                            .unwrap_or(&e.field)
+                            .to_string();
+                        FieldError::new(format!("subjects[{index}].{field}"), e.code, e.message)
+                    })
+                    .collect(),
+            }),
+        }
+    }
+    Ok(out)
+}

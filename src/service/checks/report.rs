@@ -1,0 +1,315 @@
+//! A plan evaluated into a report: findings with their records as the caller may see them,
+//! the report number, and the stored report with its digest.
+
+use super::*;
+
+pub(super) fn digest_of(report: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(canonical_json(report).as_bytes());
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// The caller's view of a finding: restricted records keep their id and kind only.
+pub(super) fn finding_view(
+    f: &Finding,
+    facts: &StoredFacts,
+    caller: &Caller,
+    partner: Option<&PartnerScope>,
+    grants: &[Grant],
+) -> FindingView {
+    let by_id: BTreeMap<&str, &RecordFact> = facts
+        .facts
+        .parties
+        .iter()
+        .flat_map(|p| p.records.iter())
+        .map(|r| (r.id.as_str(), r))
+        .collect();
+    let visible = |id: &str| {
+        let (Some(p), Some(r)) = (facts.provenance.get(id), by_id.get(id)) else {
+            return false;
+        };
+        let meta = policy::RecordMeta {
+            id,
+            list_code: r.list_code.as_deref(),
+            sharing: SharingClass::parse(&p.sharing_class).unwrap_or(SharingClass::Special),
+            open_class: OpenClass::parse(&p.open_class).unwrap_or(OpenClass::Closed),
+            kind: r.kind,
+            source_code: &p.source_code,
+        };
+        policy::can_see(caller, meta, partner, grants)
+    };
+    let mut shown: Vec<&MatchedRecord> = Vec::new();
+    let mut hidden = 0;
+    let records = f
+        .records
+        .iter()
+        .map(|m| {
+            let r = by_id.get(m.record_id.as_str());
+            let kind = r.map(|r| r.kind.as_str().to_string()).unwrap_or_default();
+            if visible(&m.record_id) {
+                shown.push(m);
+                FindingRecordView {
+                    id: m.record_id.clone(),
+                    kind,
+                    restricted: false,
+                    list_code: r.and_then(|r| r.list_code.clone()),
+                    decision_no: r.and_then(|r| r.decision_no.clone()),
+                    decision_date: r.and_then(|r| r.decision_date),
+                    under_objection: r.is_some_and(|r| r.under_objection),
+                    conditions: m.conditions.clone(),
+                }
+            } else {
+                hidden += 1;
+                FindingRecordView {
+                    id: m.record_id.clone(),
+                    kind,
+                    restricted: true,
+                    list_code: None,
+                    decision_no: None,
+                    decision_date: None,
+                    under_objection: r.is_some_and(|r| r.under_objection),
+                    conditions: vec![],
+                }
+            }
+        })
+        .collect();
+    let partner_view = policy::hides_ids(caller);
+    // Natural persons (related persons, or a subject checked by ID number) are masked for
+    // partners: the surname only, no ID number.
+    let person = f.applies_to != AppliesTo::Subject || f.party_id_masked.is_some();
+    let name = if person {
+        policy::person_name(caller, &f.party_name)
+    } else {
+        f.party_name.clone()
+    };
+    let explanation = if hidden == 0 && !partner_view {
+        f.explanation.clone()
+    } else {
+        let label = if partner_view {
+            match f.applies_to {
+                AppliesTo::Subject => format!("被核查主体「{name}」"),
+                role => format!("{} {name}", role.label_zh()),
+            }
+        } else {
+            eval::finding_party_label(f)
+        };
+        let mut e = format!("{label}：{}。", f.title);
+        for m in &shown {
+            e.push_str(&format!(
+                "记录 {}：{}。",
+                m.record_id,
+                m.conditions.join("；")
+            ));
+        }
+        if hidden > 0 {
+            e.push_str(&format!(
+                "另有 {hidden} 条记录符合本措施的条件，其详细信息受共享类别限制，不予显示。"
+            ));
+        }
+        e.push_str(&eval::until_sentence(f.until));
+        e
+    };
+    FindingView {
+        measure_id: f.measure_id.clone(),
+        measure: f.measure.as_str().into(),
+        title: f.title.clone(),
+        applies_to: f.applies_to.as_str().into(),
+        person: (f.applies_to != AppliesTo::Subject).then(|| PersonView {
+            name: name.clone(),
+            id_number: if partner_view {
+                None
+            } else {
+                f.party_id_masked.clone()
+            },
+        }),
+        basis: f.basis.iter().map(|b| b.text.clone()).collect(),
+        basis_detail: basis_views(&f.basis),
+        implemented_by: f.implemented_by.clone(),
+        until: f.until,
+        note: f.note.clone(),
+        explanation,
+        records,
+    }
+}
+
+pub(super) fn report_subject(key: &SubjectKey, name: Option<String>, known: bool) -> ReportSubject {
+    let (uscc, reg_no, id) = match key {
+        SubjectKey::Uscc(u) => (Some(u.as_str().to_string()), None, None),
+        SubjectKey::RegNo(r) => (
+            Some(crate::domain::uscc::PLACEHOLDER.to_string()),
+            Some(r.clone()),
+            None,
+        ),
+        SubjectKey::Person(p) => (None, None, Some(p.masked())),
+    };
+    ReportSubject {
+        uscc,
+        reg_no,
+        id_number: id,
+        name,
+        known,
+    }
+}
+
+pub(super) fn day_of(ctx: &Ctx) -> String {
+    ctx.clock.today().format("%Y%m%d").to_string()
+}
+
+/// How many report numbers an instance reserves at a time. Numbers are unique and increase
+/// within an instance; several instances interleave, and numbers reserved but unused when an
+/// instance stops are skipped (so a day's numbers may have gaps).
+pub(super) const NUMBER_BLOCK: i64 = 50;
+
+/// Report numbers reserved by this instance: `next ..= last` of `day`.
+#[derive(Debug, Default)]
+pub struct NumberBlock {
+    pub(super) day: String,
+    pub(super) next: i64,
+    pub(super) last: i64,
+}
+
+/// The next report number, `CR-YYYYMMDD-NNNNNN` (the day in China Standard Time).
+pub(super) async fn next_report_no(ctx: &Ctx) -> ServiceResult<String> {
+    let day = day_of(ctx);
+    let mut block = ctx.report_numbers.lock().await;
+    if block.day != day || block.next > block.last {
+        let d = day.clone();
+        let last = ctx
+            .db
+            .run(move |conn| store_checks::reserve_report_numbers(conn, &d, NUMBER_BLOCK))
+            .await?;
+        *block = NumberBlock {
+            day: day.clone(),
+            next: last - NUMBER_BLOCK + 1,
+            last,
+        };
+    }
+    let n = block.next;
+    block.next += 1;
+    Ok(format!("CR-{day}-{n:06}"))
+}
+
+/// Evaluates and stores one planned check.
+pub(super) async fn run_plan(
+    ctx: &Ctx,
+    caller: &Caller,
+    partner: Option<PartnerScope>,
+    set: Arc<RuleSet>,
+    plan: Plan,
+) -> ServiceResult<Report> {
+    // The report shows whole seconds; the stored time is the same instant.
+    let now = chrono::DurationRound::duration_trunc(ctx.clock.now(), chrono::TimeDelta::seconds(1))
+        .unwrap_or_else(|_| ctx.clock.now());
+    let checked_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let report_no = next_report_no(ctx).await?;
+    let caller = caller.clone();
+    let keys = ctx.keys.clone();
+    let subject_key = ctx.subject_key(&plan.key);
+    let grants = crate::service::grants::in_force(ctx, &caller).await?;
+    let report = ctx
+        .db
+        .run_write(move |conn| {
+            let g = gather(conn, &set, &keys, &plan)?;
+            let scenario = set.scenario(&plan.scenario).ok_or_else(|| {
+                StoreError::Corrupt(format!("scenario {} vanished", plan.scenario))
+            })?;
+            let ev = eval::evaluate(scenario, &g.stored.facts, plan.as_of);
+            let mut report = Report {
+                report_no: report_no.clone(),
+                scenario: plan.scenario.clone(),
+                subject: {
+                    let mut s = report_subject(&plan.key, g.subject_name.clone(), g.known);
+                    if let SubjectKey::Person(_) = plan.key {
+                        s.name = s.name.map(|n| policy::person_name(&caller, &n));
+                        if policy::hides_ids(&caller) {
+                            s.id_number = None;
+                        }
+                    }
+                    s
+                },
+                verdict: ev.verdict.as_str().into(),
+                findings: ev
+                    .findings
+                    .iter()
+                    .map(|f| finding_view(f, &g.stored, &caller, partner.as_ref(), &grants))
+                    .collect(),
+                incentives: ev
+                    .incentives
+                    .iter()
+                    .map(|f| finding_view(f, &g.stored, &caller, partner.as_ref(), &grants))
+                    .collect(),
+                rule_set: RuleSetRef {
+                    version: set.version.clone(),
+                    digest: set.digest.clone(),
+                },
+                as_of: plan.as_of,
+                checked_at: checked_at.clone(),
+                purpose: plan.purpose.clone(),
+                reference: plan.reference.clone(),
+                requested_by: RequesterView {
+                    org_code: caller.org_code.clone(),
+                    role: caller.role.as_str().into(),
+                },
+                warnings: g.warnings.clone(),
+                digest: String::new(),
+            };
+            let mut body = serde_json::to_value(&report)
+                .map_err(|e| StoreError::Corrupt(format!("report: {e}")))?;
+            if let Some(o) = body.as_object_mut() {
+                o.remove("digest");
+            }
+            report.digest = digest_of(&body);
+            let facts = serde_json::to_string(&g.stored)
+                .map_err(|e| StoreError::Corrupt(format!("facts: {e}")))?;
+            let used: Vec<String> = g.stored.provenance.keys().cloned().collect();
+            let row = ReportRow {
+                report_no,
+                scenario: plan.scenario.clone(),
+                subject_key: subject_key.clone(),
+                verdict: report.verdict.clone(),
+                rule_set_digest: set.digest.clone(),
+                requester_org: caller.org_code.clone(),
+                requester_role: caller.role.as_str().into(),
+                requester_key_id: caller.key_id.clone(),
+                purpose: plan.purpose.clone(),
+                reference: plan.reference.clone(),
+                as_of: plan.as_of,
+                checked_at: now.naive_utc(),
+                report: canonical_json(&body),
+                facts,
+                digest: report.digest.clone(),
+            };
+            // The report and its access-log entry are one transaction.
+            diesel::Connection::transaction::<_, StoreError, _>(conn, |conn| {
+                store_checks::insert_report(conn, &row)?;
+                audit::append(
+                    conn,
+                    &keys,
+                    &caller,
+                    &audit::Entry {
+                        action: "check.run",
+                        subject_key: Some(row.subject_key.clone()),
+                        records: used,
+                        purpose: Some(row.purpose.clone()),
+                        reference: row.reference.clone(),
+                        outcome: "ok",
+                        detail: Some(json!({
+                            "report_no": row.report_no,
+                            "scenario": row.scenario,
+                            "verdict": row.verdict,
+                        })),
+                    },
+                )
+            })?;
+            Ok(report)
+        })
+        .await?;
+    tracing::info!(
+        report_no = %report.report_no,
+        scenario = %report.scenario,
+        verdict = %report.verdict,
+        findings = report.findings.len(),
+        "check reported"
+    );
+    Ok(report)
+}

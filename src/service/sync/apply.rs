@@ -1,0 +1,235 @@
+//! Applying a page of the platform's changes: put in order, validated, written through the one
+//! write path of records with the cursor, in one transaction.
+
+use super::*;
+
+/// Checks a page against the cursor it was asked for and puts it in order: changes sorted by
+/// cursor, each once, none at or before `after`. A page whose next cursor goes back, or that
+/// holds changes beyond its own next cursor, is refused (asked for again).
+pub fn order_page(after: Option<&str>, page: ChangePage) -> Result<ChangePage, SyncError> {
+    let ChangePage {
+        mut changes,
+        after: follows,
+        next_cursor,
+        has_more,
+        remaining,
+    } = page;
+    if follows.as_deref() != after {
+        return Err(SyncError::BadAnswer(format!(
+            "the page follows {} instead of the cursor asked for, {}",
+            follows.as_deref().unwrap_or("the start"),
+            after.unwrap_or("the start")
+        )));
+    }
+    if let (Some(a), Some(n)) = (after, next_cursor.as_deref()) {
+        if n < a {
+            return Err(SyncError::BadAnswer(format!(
+                "the page's next cursor {n} is before the cursor asked for, {a}"
+            )));
+        }
+    }
+    if next_cursor.is_none() && (after.is_some() || !changes.is_empty()) {
+        return Err(SyncError::BadAnswer("the page has no next cursor".into()));
+    }
+    changes.sort_by(|x, y| x.cursor.cmp(&y.cursor));
+    changes.dedup_by(|x, y| x.cursor == y.cursor);
+    if let Some(a) = after {
+        changes.retain(|c| c.cursor.as_str() > a);
+    }
+    if let (Some(last), Some(n)) = (changes.last(), next_cursor.as_deref()) {
+        if last.cursor.as_str() > n {
+            return Err(SyncError::BadAnswer(format!(
+                "change {} lies beyond the page's next cursor {n}",
+                last.cursor
+            )));
+        }
+    }
+    Ok(ChangePage {
+        changes,
+        after: follows,
+        next_cursor,
+        has_more,
+        remaining,
+    })
+}
+
+/// An upsert's record, validated; or why it was refused.
+pub(super) enum Parsed {
+    Upsert(Box<crate::domain::NewRecord>),
+    Remove,
+    Rejected(String),
+}
+
+pub(super) fn parse_change(ctx: &Ctx, c: &Change) -> Parsed {
+    if !(1..=ingest::MAX_VERSION).contains(&c.version) {
+        return Parsed::Rejected(format!(
+            "version {} is not from 1 to {}",
+            c.version,
+            ingest::MAX_VERSION
+        ));
+    }
+    match c.op.as_str() {
+        "remove" => Parsed::Remove,
+        "upsert" => {
+            let Some(Value::Object(mut record)) = c.record.clone() else {
+                return Parsed::Rejected("an upsert without a record object".into());
+            };
+            // The change's own identity and version win over what the record says.
+            record.insert("source_code".into(), json!(c.source_code));
+            record.insert("source_record_id".into(), json!(c.source_record_id));
+            record.insert("version".into(), json!(c.version));
+            record.insert("origin".into(), json!(Origin::Provincial.as_str()));
+            let submitter = Submitter {
+                caller: sync_caller(),
+            };
+            let known = |code: &str| ctx.known_list(code);
+            match ingest::parse_item(Value::Object(record), &submitter, &ctx.keys, &known) {
+                Ok((r, _)) => Parsed::Upsert(Box::new(r)),
+                Err(errors) => Parsed::Rejected(
+                    errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            }
+        }
+        other => Parsed::Rejected(format!("unknown op '{other}' (upsert or remove)")),
+    }
+}
+
+/// What a page's transaction did.
+pub struct Applied {
+    pub counts: PageCounts,
+    /// Cache keys of the subjects whose profile changed.
+    pub(super) touched: BTreeSet<String>,
+}
+
+/// Applies one ordered page (from [`order_page`]) through the one write path of records
+/// ([`ingest::write::apply_versions`]) and moves the cursor from `after` to the page's next
+/// cursor, in one transaction. `None`: another runner moved the cursor first, and nothing was
+/// written.
+pub(super) fn apply_page_tx(
+    conn: &mut DbConn,
+    keys: &DataKeys,
+    parsed: &[(Change, Parsed)],
+    after: Option<&str>,
+    page: &ChangePage,
+    now: chrono::NaiveDateTime,
+) -> Result<Option<Applied>, StoreError> {
+    let writes: Vec<Write> = parsed
+        .iter()
+        .map(|(c, p)| match p {
+            Parsed::Upsert(r) => Write::Upsert {
+                record: r.clone(),
+                source_code: c.source_code.clone(),
+            },
+            Parsed::Remove => Write::Remove {
+                source_code: c.source_code.clone(),
+                source_record_id: c.source_record_id.clone(),
+                version: c.version,
+            },
+            Parsed::Rejected(_) => Write::Invalid {
+                source_code: c.source_code.clone(),
+                source_record_id: c.source_record_id.clone(),
+                version: c.version,
+            },
+        })
+        .collect();
+    conn.transaction::<_, StoreError, _>(|conn| {
+        store_sync::ensure_state(conn, PLATFORM, now)?;
+        if !store_sync::claim(conn, PLATFORM, after, now)? {
+            return Ok(None);
+        }
+        // Provincial records register their subjects whatever the configured sources.
+        let applied = ingest::write::apply_versions(conn, keys, &[], &writes, now)?;
+        let mut counts = PageCounts::default();
+        let mut last_reject = None;
+        for ((c, p), outcome) in parsed.iter().zip(&applied.outcomes) {
+            match outcome {
+                Outcome::Created(_) | Outcome::Updated(_) => counts.upserts += 1,
+                Outcome::Revoked(_) => counts.removals += 1,
+                Outcome::Unchanged(_) | Outcome::Stale { .. } | Outcome::Absent => {
+                    counts.skipped += 1
+                }
+                Outcome::Invalid => {
+                    counts.rejected += 1;
+                    let why = match p {
+                        Parsed::Rejected(why) => why.as_str(),
+                        _ => "invalid",
+                    };
+                    last_reject = Some(crate::domain::id_number::masked(&format!(
+                        "{} {} version {} ({}): {why}",
+                        c.source_code, c.source_record_id, c.version, c.cursor
+                    )));
+                }
+            }
+        }
+        let next = page.next_cursor.as_deref().or(after);
+        store_sync::advance(
+            conn,
+            PLATFORM,
+            next,
+            &counts,
+            page.remaining,
+            last_reject.as_deref(),
+            now,
+        )?;
+        crate::service::audit::append(
+            conn,
+            keys,
+            &sync_caller(),
+            &crate::service::audit::Entry {
+                action: "sync.apply",
+                records: applied.changed,
+                outcome: "ok",
+                detail: Some(json!({
+                    "after": after,
+                    "cursor": next,
+                    "upserts": counts.upserts,
+                    "removals": counts.removals,
+                    "skipped": counts.skipped,
+                    "rejected": counts.rejected,
+                })),
+                ..Default::default()
+            },
+        )?;
+        Ok(Some(Applied {
+            counts,
+            touched: applied.touched,
+        }))
+    })
+}
+
+/// Applies one page (already ordered) from `after`: see [`apply_page_tx`].
+pub async fn apply_page(
+    ctx: &Ctx,
+    after: Option<String>,
+    page: ChangePage,
+) -> Result<Option<PageCounts>, StoreError> {
+    let parsed: Vec<(Change, Parsed)> = page
+        .changes
+        .iter()
+        .map(|c| {
+            // The record id as the city keeps it (no ID number in it; see `ingest::parse_item`),
+            // so that removals and versions find the record an upsert stored.
+            let mut c = c.clone();
+            c.source_record_id = ctx.keys.pseudonymise(&c.source_record_id);
+            let p = parse_change(ctx, &c);
+            (c, p)
+        })
+        .collect();
+    let keys = ctx.keys.clone();
+    let now = store::now();
+    let applied = ctx
+        .db
+        .run_write(move |conn| apply_page_tx(conn, &keys, &parsed, after.as_deref(), &page, now))
+        .await?;
+    Ok(match applied {
+        None => None,
+        Some(a) => {
+            crate::service::query::invalidate_profiles(ctx, &a.touched).await;
+            Some(a.counts)
+        }
+    })
+}

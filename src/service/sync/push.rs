@@ -1,0 +1,148 @@
+//! Pushing the city's records to the platform in idempotent batches.
+
+use super::*;
+
+/// The record as the platform takes it: the shape of `POST /api/v1/records/batch`, with the
+/// ID numbers decrypted (the exchange is lawful sharing between platforms; DESIGN.md).
+pub(super) fn push_record(keys: &DataKeys, r: &RecordRow, s: &SubjectRow) -> Value {
+    let dec = |v: &Option<String>| v.as_deref().and_then(|e| keys.decrypt(e).ok());
+    let mut subject = Map::new();
+    if let Some(u) = &s.uscc {
+        subject.insert("uscc".into(), json!(u));
+    }
+    if let Some(reg) = &s.reg_no {
+        subject.insert("reg_no".into(), json!(reg));
+    }
+    if let Some(id) = dec(&s.id_number_enc) {
+        subject.insert("id_number".into(), json!(id));
+    }
+    subject.insert("name".into(), json!(s.name));
+    subject.insert("kind".into(), json!(s.kind));
+    if let Some(name) = &r.legal_rep_name {
+        subject.insert(
+            "legal_rep".into(),
+            json!({"name": name, "id_number": dec(&r.legal_rep_id_enc)}),
+        );
+    }
+    let fine = r
+        .fine_amount_fen
+        .map(|f| format!("{}.{:02}", f / 100, f % 100));
+    json!({
+        "source_record_id": r.source_record_id,
+        "source_code": r.source_code,
+        "kind": r.kind,
+        "list_code": r.list_code,
+        "subject": subject,
+        "decision_no": r.decision_no,
+        "decision_date": r.decision_date,
+        "valid_from": r.valid_from,
+        "valid_to": r.valid_to,
+        "severity": r.severity,
+        "penalty_types": serde_json::from_str::<Value>(&r.penalty_types).unwrap_or(json!([])),
+        "fine_amount": fine,
+        "authority": {"name": r.authority_name, "uscc": r.authority_uscc},
+        "sharing_class": r.sharing_class,
+        "open_class": r.open_class,
+        "status": r.status,
+        "version": r.version,
+        "origin": r.origin,
+        "details": serde_json::from_str::<Value>(&r.details).unwrap_or(json!({})),
+    })
+}
+
+pub(super) async fn push_all(
+    ctx: &Ctx,
+    platform: &dyn Platform,
+    settings: &Settings,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    report: &mut RoundReport,
+    progress: &mut dyn Progress,
+) -> Result<(), RoundError> {
+    let mut after_id = String::new();
+    loop {
+        if *stop.borrow() {
+            return Err(RoundError::Stopped);
+        }
+        let limit = settings.push_batch;
+        let from = after_id.clone();
+        let due = ctx
+            .db
+            .run(move |conn| store_sync::push_due(conn, &from, limit))
+            .await?;
+        let Some(last) = due.last() else {
+            return Ok(());
+        };
+        after_id = last.0.id.clone();
+        let batch = PushBatch {
+            // The same id on every retry of this batch.
+            batch_id: ingest::new_id("push"),
+            records: due
+                .iter()
+                .map(|(r, s)| PushItem {
+                    source_code: r.source_code.clone(),
+                    source_record_id: r.source_record_id.clone(),
+                    version: r.version,
+                    record: push_record(&ctx.keys, r, s),
+                })
+                .collect(),
+        };
+        let results = with_retries(ctx, settings, "push", stop, report, progress, || {
+            platform.push(&batch)
+        })
+        .await?;
+        let mut done = Vec::new();
+        let (mut accepted, mut duplicates, mut rejected) = (0i64, 0i64, 0i64);
+        for res in &results {
+            let Some((r, _)) = due.get(res.index) else {
+                continue;
+            };
+            match res.status.as_str() {
+                "accepted" => {
+                    accepted += 1;
+                    done.push((r.id.clone(), r.version));
+                }
+                "duplicate" => {
+                    duplicates += 1;
+                    done.push((r.id.clone(), r.version));
+                }
+                _ => {
+                    rejected += 1;
+                    tracing::warn!(record = %r.id, errors = ?res.errors, "the platform refused a pushed record");
+                }
+            }
+        }
+        let keys = ctx.keys.clone();
+        let now = store::now();
+        ctx.db
+            .run_write(move |conn| {
+                conn.transaction::<_, StoreError, _>(|conn| {
+                    for (id, version) in &done {
+                        store_sync::mark_pushed(conn, id, *version)?;
+                    }
+                    store_sync::note_push(conn, PLATFORM, accepted, duplicates, rejected, now)?;
+                    crate::service::audit::append(
+                        conn,
+                        &keys,
+                        &sync_caller(),
+                        &crate::service::audit::Entry {
+                            action: "sync.push",
+                            records: done.iter().map(|d| d.0.clone()).collect(),
+                            outcome: "ok",
+                            detail: Some(json!({
+                                "accepted": accepted,
+                                "duplicate": duplicates,
+                                "rejected": rejected,
+                            })),
+                            ..Default::default()
+                        },
+                    )?;
+                    Ok(())
+                })
+            })
+            .await?;
+        report.pushed += accepted;
+        report.push_duplicates += duplicates;
+        report.push_rejected += rejected;
+        progress.pushed(report);
+    }
+}
