@@ -1,0 +1,116 @@
+//! `creditgate keys create|list|revoke|rotate`.
+
+use super::*;
+
+pub(crate) fn create_key(
+    config: &Config,
+    org: &str,
+    role: &str,
+    name: Option<&str>,
+    label: Option<&str>,
+) -> anyhow::Result<()> {
+    let role = Role::parse(role)
+        .ok_or_else(|| anyhow::anyhow!("unknown role '{role}': use one of {}", Role::allowed()))?;
+    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
+    let mut conn = pool.get()?;
+    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
+        .map_err(anyhow::Error::msg)?;
+    let data = data_keys(config)?;
+    let created = diesel::Connection::transaction::<_, anyhow::Error, _>(&mut *conn, |conn| {
+        let k = creditgate::service::keys::create_key_blocking(conn, org, name, role, label)
+            .map_err(anyhow::Error::msg)?;
+        creditgate::service::audit::append(
+            conn,
+            &data,
+            &creditgate::service::admin::operator(),
+            &creditgate::service::audit::Entry {
+                action: "key.create",
+                outcome: "ok",
+                detail: Some(
+                    serde_json::json!({"key_id": k.id, "org_code": k.org_code, "role": k.role.as_str()}),
+                ),
+                ..Default::default()
+            },
+        )?;
+        Ok(k)
+    })?;
+    eprintln!(
+        "created {} key {} for {}",
+        created.role.as_str(),
+        created.id,
+        created.org_code
+    );
+    println!("{}", created.key);
+    Ok(())
+}
+
+/// The data keys of the configured database (the access log's chain key derives from them).
+pub(crate) fn data_keys(config: &Config) -> anyhow::Result<creditgate::crypto::DataKeys> {
+    let backend = store::backend_of(&config.database_url).map_err(anyhow::Error::msg)?;
+    creditgate::app::data_keys(config, backend)
+}
+
+pub(crate) fn list_keys(config: &Config, org: Option<&str>) -> anyhow::Result<()> {
+    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
+    let mut conn = pool.get()?;
+    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
+        .map_err(anyhow::Error::msg)?;
+    let rows = store::keys::list(&mut conn, org).map_err(anyhow::Error::msg)?;
+    println!(
+        "{:<32} {:<16} {:<9} {:<20} {:<20} label",
+        "id", "org", "role", "created", "revoked"
+    );
+    for k in rows {
+        let t = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        println!(
+            "{:<32} {:<16} {:<9} {:<20} {:<20} {}",
+            k.id,
+            k.org_code,
+            k.role,
+            t(k.created_at),
+            k.revoked_at.map(t).unwrap_or_else(|| "-".into()),
+            k.label.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn revoke_key(config: &Config, id: &str) -> anyhow::Result<()> {
+    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
+    let mut conn = pool.get()?;
+    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
+        .map_err(anyhow::Error::msg)?;
+    let revoked = creditgate::service::admin::revoke_blocking(&mut conn, &data_keys(config)?, id)
+        .map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "{}",
+        if revoked {
+            format!("key {id} revoked")
+        } else {
+            format!("key {id} was already revoked")
+        }
+    );
+    Ok(())
+}
+
+pub(crate) fn rotate_key(config: &Config, id: &str) -> anyhow::Result<()> {
+    use creditgate::service::admin::{rotate_blocking, Rotation};
+    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
+    let mut conn = pool.get()?;
+    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
+        .map_err(anyhow::Error::msg)?;
+    let keys = data_keys(config)?;
+    let who = creditgate::service::admin::operator();
+    match rotate_blocking(&mut conn, &keys, &who, id).map_err(anyhow::Error::msg)? {
+        Rotation::Missing => anyhow::bail!("no key {id}; `creditgate keys list` shows the keys"),
+        Rotation::AlreadyRevoked => anyhow::bail!("key {id} is revoked; create a new key instead"),
+        Rotation::Done(old, new_id, secret) => {
+            eprintln!(
+                "key {} revoked; new {} key {new_id} for {}",
+                old.id, old.role, old.org_code
+            );
+            println!("{secret}");
+            Ok(())
+        }
+    }
+}
