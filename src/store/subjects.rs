@@ -42,6 +42,21 @@ pub struct SubjectChanges {
     pub updated_at: NaiveDateTime,
 }
 
+impl From<&SubjectRow> for SubjectChanges {
+    fn from(r: &SubjectRow) -> Self {
+        SubjectChanges {
+            kind: r.kind.clone(),
+            name: r.name.clone(),
+            legal_rep_name: r.legal_rep_name.clone(),
+            legal_rep_id_enc: r.legal_rep_id_enc.clone(),
+            legal_rep_id_masked: r.legal_rep_id_masked.clone(),
+            legal_rep_id_hash: r.legal_rep_id_hash.clone(),
+            checksum_warning: r.checksum_warning,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 pub fn find_by_key(conn: &mut DbConn, key: &str) -> StoreResult<Option<SubjectRow>> {
     Ok(subjects::table
         .filter(subjects::subject_key.eq(key))

@@ -24,8 +24,8 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::DataKeys;
 use crate::domain::*;
-use crate::store::records::{self, RecordChanges, RecordRow, VersionRow};
-use crate::store::subjects::{self, SubjectChanges, SubjectRow};
+use crate::store::records::{self, RecordRow, VersionRow};
+use crate::store::subjects::{self, SubjectRow};
 use crate::store::{self, bulk, DbConn, StoreResult};
 
 /// One write of a record version.
@@ -511,31 +511,27 @@ pub fn apply_versions(
         .map(|s| s.row.clone())
         .collect();
     bulk::insert_subjects(conn, &new_subjects)?;
-    for s in subject_slots.values().filter(|s| s.dirty) {
-        subjects::update(
-            conn,
-            &s.row.id,
-            &SubjectChanges {
-                kind: s.row.kind.clone(),
-                name: s.row.name.clone(),
-                legal_rep_name: s.row.legal_rep_name.clone(),
-                legal_rep_id_enc: s.row.legal_rep_id_enc.clone(),
-                legal_rep_id_masked: s.row.legal_rep_id_masked.clone(),
-                legal_rep_id_hash: s.row.legal_rep_id_hash.clone(),
-                checksum_warning: s.row.checksum_warning,
-                updated_at: now,
-            },
-        )?;
-    }
+    let changed_subjects: Vec<SubjectRow> = subject_slots
+        .values()
+        .filter(|s| s.dirty)
+        .map(|s| SubjectRow {
+            updated_at: now,
+            ..s.row.clone()
+        })
+        .collect();
+    bulk::update_subjects(conn, &changed_subjects)?;
     let new_records: Vec<RecordRow> = records
         .values()
         .filter(|s| s.new)
         .map(|s| s.row.clone())
         .collect();
     bulk::insert_records(conn, &new_records)?;
-    for s in records.values().filter(|s| s.dirty) {
-        records::update(conn, &s.row.id, &RecordChanges::from(&s.row))?;
-    }
+    let changed_records: Vec<RecordRow> = records
+        .values()
+        .filter(|s| s.dirty)
+        .map(|s| s.row.clone())
+        .collect();
+    bulk::update_records(conn, &changed_records)?;
     bulk::insert_versions(conn, &versions)?;
     note_growth(conn, new_subjects.len() + new_records.len())?;
     Ok(applied)
