@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod id_number;
 pub mod money;
 pub mod period;
+pub mod purpose;
 pub mod record;
 pub mod uscc;
 
@@ -13,6 +14,7 @@ pub use calendar::{Deadline, WorkingCalendar};
 pub use id_number::{IdNumber, IdNumberError};
 pub use money::Yuan;
 pub use period::Period;
+pub use purpose::parse_purpose;
 pub use record::*;
 pub use uscc::{Uscc, UsccError};
 

@@ -155,14 +155,10 @@ fn parse_input(
 ) -> Result<(String, NaiveDate, NaiveDate), Vec<FieldError>> {
     let mut errors = Vec::new();
     // Free text, stored and shown: an ID number in it is kept masked.
-    let purpose = masked(input.purpose.as_deref().map(str::trim).unwrap_or(""));
-    if !(2..=200).contains(&purpose.chars().count()) {
-        errors.push(FieldError::new(
-            "purpose",
-            "required",
-            "state the purpose in 2 to 200 characters (the governing measures Art. 20)",
-        ));
-    }
+    let purpose = crate::domain::parse_purpose(input.purpose.as_deref()).unwrap_or_else(|e| {
+        errors.push(e);
+        String::new()
+    });
     for (i, k) in input.record_kinds.iter().enumerate() {
         if RecordKind::parse(k).is_none() {
             errors.push(FieldError::new(

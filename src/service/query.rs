@@ -236,21 +236,9 @@ fn mask_person(caller: &Caller, p: &mut Option<PersonView>) {
     }
 }
 
-/// Checks the stated purpose (the governing measures Art. 20, 22; API.md: 2 to 200 characters).
+/// The stated purpose ([`crate::domain::parse_purpose`]), or a 422 naming the field.
 pub fn check_purpose(purpose: Option<&str>) -> ServiceResult<String> {
-    let p = purpose.map(str::trim).unwrap_or("");
-    let n = p.chars().count();
-    if (2..=200).contains(&n) {
-        // Stored with the report and the access log: an ID number written into it is kept
-        // masked only (the person is named by the check itself, encrypted).
-        Ok(crate::domain::id_number::mask_id_numbers(p).into_owned())
-    } else {
-        Err(ServiceError::Invalid(vec![crate::domain::FieldError::new(
-            "purpose",
-            if n == 0 { "required" } else { "invalid_length" },
-            "state the purpose of this query in 2 to 200 characters (the governing measures Art. 20), such as 政府采购资格审查",
-        )]))
-    }
+    crate::domain::parse_purpose(purpose).map_err(|e| ServiceError::Invalid(vec![e]))
 }
 
 /// One record, if it exists and the caller may see it. Logged, whatever the outcome.
