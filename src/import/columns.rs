@@ -1,123 +1,12 @@
-//! `creditgate import FILE`: 双公示 CSV or XLSX files through the ordinary ingestion path.
-//!
-//! Layout facts (REFERENCE.md §3, [secondary]: reconstructed from several implementations that
-//! copy the standard's field names): `XK_*` columns for 行政许可, `CF_*` for 行政处罚; CF_NR_FK and
-//! CF_NR_WFFF in 万元 (`0.2` = 2,000 yuan); 行政相对人类别 as Chinese text; 处罚类别 in the 2021
-//! law's names or the older 1996 ones ([verified] law text, [uncertain] for the standard itself).
+//! The 双公示 columns mapped to a record of the API's shape, and back from a field to its column
+//! for the rejects file.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-use anyhow::Context as _;
-use serde_json::{json, Map, Value};
-
-use crate::config::Config;
-use crate::domain::{Caller, FieldError, PenaltyType, Role, Yuan};
-use crate::service::ingest::{self, BatchResult, Parsed, Submitter};
-use crate::service::{Clock, Ctx, ServiceResult};
-
-#[derive(Debug, clap::Args)]
-pub struct ImportArgs {
-    /// A .csv (UTF-8, header row) or .xlsx file (first sheet, header row).
-    pub file: PathBuf,
-    /// The providing department's source code: records are filed under it (一数一源).
-    #[arg(long)]
-    pub source: String,
-    /// Where to write rejected rows (row, field, reason); default FILE.rejects.csv.
-    #[arg(long)]
-    pub rejects: Option<PathBuf>,
-    /// Rows per write batch.
-    #[arg(long, default_value_t = 500)]
-    pub batch: usize,
-}
+use super::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     Licence,
     Penalty,
-}
-
-/// A sheet: the header and the data rows, every cell as text.
-pub struct Sheet {
-    pub header: Vec<String>,
-    pub rows: Vec<Vec<String>>,
-}
-
-pub fn read_sheet(path: &Path) -> anyhow::Result<Sheet> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    match ext.as_str() {
-        "csv" | "txt" => read_csv(path),
-        "xlsx" | "xlsm" | "xls" => read_xlsx(path),
-        other => anyhow::bail!(
-            "{}: unsupported file type '.{other}': use .csv or .xlsx",
-            path.display()
-        ),
-    }
-}
-
-fn read_csv(path: &Path) -> anyhow::Result<Sheet> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        anyhow::anyhow!(
-            "{}: not UTF-8; save the CSV as UTF-8 (Excel: CSV UTF-8)",
-            path.display()
-        )
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header = reader
-        .headers()?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    let mut rows = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let rec = rec.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
-        rows.push(rec.iter().map(str::to_string).collect());
-    }
-    Ok(Sheet { header, rows })
-}
-
-fn read_xlsx(path: &Path) -> anyhow::Result<Sheet> {
-    use calamine::{open_workbook_auto, Data, Reader};
-    let mut wb =
-        open_workbook_auto(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let name = wb
-        .sheet_names()
-        .first()
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("{}: the workbook has no sheet", path.display()))?;
-    let range = wb.worksheet_range(&name)?;
-    let cell = |d: &Data| -> String {
-        match d {
-            Data::Empty => String::new(),
-            Data::String(s) => s.clone(),
-            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-            Data::Float(f) => f.to_string(),
-            Data::Int(i) => i.to_string(),
-            Data::Bool(b) => b.to_string(),
-            Data::DateTime(dt) => dt
-                .as_datetime()
-                .map(|t| t.date().to_string())
-                .unwrap_or_else(|| dt.to_string()),
-            Data::DateTimeIso(s) => s.chars().take(10).collect(),
-            Data::DurationIso(s) => s.clone(),
-            Data::Error(e) => format!("#ERR {e:?}"),
-        }
-    };
-    let mut rows = range.rows();
-    let header = rows
-        .next()
-        .map(|r| r.iter().map(|c| cell(c).trim().to_string()).collect())
-        .unwrap_or_default();
-    let rows = rows.map(|r| r.iter().map(cell).collect()).collect();
-    Ok(Sheet { header, rows })
 }
 
 pub fn detect_layout(header: &[String]) -> Result<Layout, String> {
@@ -398,7 +287,7 @@ pub fn row_to_record(
 }
 
 /// Maps an API field path back to the file's column, so rejects name what the user can fix.
-fn column_of(layout: Layout, field: &str) -> String {
+pub(super) fn column_of(layout: Layout, field: &str) -> String {
     let p = match layout {
         Layout::Penalty => "CF",
         Layout::Licence => "XK",
@@ -432,132 +321,6 @@ fn column_of(layout: Layout, field: &str) -> String {
         other => return other.to_string(),
     };
     format!("{p}_{c}")
-}
-
-pub struct ImportReport {
-    pub rows: usize,
-    pub created: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub rejected: usize,
-    pub rejects_path: PathBuf,
-    pub seconds: f64,
-}
-
-/// Imports a file through the same ingestion path as the API.
-pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportReport> {
-    let started = std::time::Instant::now();
-    let path = args.file.clone();
-    let sheet = tokio::task::spawn_blocking(move || read_sheet(&path)).await??;
-    let layout = detect_layout(&sheet.header)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
-    let submitter = Submitter {
-        caller: Caller {
-            key_id: "import".into(),
-            org_code: args.source.clone(),
-            role: Role::Provider,
-        },
-    };
-    let rejects_path = args.rejects.clone().unwrap_or_else(|| {
-        let mut p = args.file.clone().into_os_string();
-        p.push(".rejects.csv");
-        PathBuf::from(p)
-    });
-    let mut rejects = csv::Writer::from_path(&rejects_path)
-        .with_context(|| format!("cannot write {}", rejects_path.display()))?;
-    rejects.write_record(["row", "field", "reason"])?;
-
-    let bar = indicatif::ProgressBar::new(sheet.rows.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let mut report = ImportReport {
-        rows: sheet.rows.len(),
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        rejected: 0,
-        rejects_path: rejects_path.clone(),
-        seconds: 0.0,
-    };
-    let known = |c: &str| ctx.known_list(c);
-    let batch = args.batch.clamp(1, 1000);
-    // One chunk is written while the next is parsed (the two take about as long); the writes
-    // stay in file order, so a later row sees an earlier one.
-    let mut in_flight: Option<(usize, tokio::task::JoinHandle<ServiceResult<BatchResult>>)> = None;
-    let mut finish = |chunk_no: usize, result: BatchResult| -> anyhow::Result<()> {
-        for item in &result.results {
-            if let Some(errors) = &item.errors {
-                // Spreadsheet row numbers: the header is row 1.
-                let row_no = chunk_no * batch + item.index + 2;
-                for e in errors {
-                    rejects.write_record([
-                        row_no.to_string(),
-                        column_of(layout, &e.field),
-                        e.message.clone(),
-                    ])?;
-                }
-            }
-        }
-        report.created += result.summary.created;
-        report.updated += result.summary.updated;
-        report.unchanged += result.summary.unchanged;
-        report.rejected += result.summary.rejected;
-        bar.inc(result.results.len() as u64);
-        Ok(())
-    };
-    for (chunk_no, chunk) in sheet.rows.chunks(batch).enumerate() {
-        let parsed: Vec<Parsed> = chunk
-            .iter()
-            .map(|cells| {
-                let row: BTreeMap<String, String> = sheet
-                    .header
-                    .iter()
-                    .cloned()
-                    .zip(cells.iter().cloned())
-                    .filter(|(h, _)| !h.is_empty())
-                    .collect();
-                row_to_record(layout, &row)
-                    .and_then(|v| ingest::parse_item(v, &submitter, &ctx.keys, &known))
-            })
-            .collect();
-        if let Some((no, writing)) = in_flight.take() {
-            finish(no, writing.await??)?;
-        }
-        let (ctx, caller) = (ctx.clone(), submitter.caller.clone());
-        in_flight = Some((
-            chunk_no,
-            tokio::spawn(async move { ingest::store_batch(&ctx, &caller, parsed).await }),
-        ));
-    }
-    if let Some((no, writing)) = in_flight.take() {
-        finish(no, writing.await??)?;
-    }
-    rejects.flush()?;
-    bar.finish_and_clear();
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
-}
-
-pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let cfg = config.clone();
-        let ctx = tokio::task::spawn_blocking(move || crate::app::build_ctx(&cfg, Clock::system())).await??;
-        let r = import_file(&ctx, &args).await?;
-        let rate = if r.seconds > 0.0 { r.rows as f64 / r.seconds } else { 0.0 };
-        eprintln!(
-            "{}: {} rows in {:.1} s ({rate:.0} rows/s): {} created, {} updated, {} unchanged, {} rejected",
-            args.file.display(), r.rows, r.seconds, r.created, r.updated, r.unchanged, r.rejected
-        );
-        if r.rejected > 0 {
-            anyhow::bail!("{} rows rejected: see {} (row, field, reason)", r.rejected, r.rejects_path.display());
-        }
-        Ok(())
-    })
 }
 
 #[cfg(test)]
