@@ -7,9 +7,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::domain::canonical_json;
-use crate::service::generate;
-use crate::service::sync::{digest_line, digest_of};
 use crate::sync::protocol::Change;
+use crate::sync::protocol::{digest_line, digest_of};
+use crate::synthetic as generate;
 
 /// `size` changes from `seed`: mostly new records (list entries, penalties, licences of
 /// generated subjects with valid codes), and every so often a newer version or a removal of

@@ -3,12 +3,12 @@
 
 use serde_json::json;
 
-use super::generate;
 use super::ingest::{self, Parsed, Submitter};
 use super::keys::{self, CreatedKey};
 use super::{Ctx, ServiceError, ServiceResult};
 use crate::domain::{Caller, Role};
 use crate::store::subjects;
+use crate::synthetic as generate;
 
 /// The showcase subject: on the 失信被执行人 list, with a 2,500,000-yuan fine.
 pub const SHOWCASE_USCC: &str = "91110000MA00000152";

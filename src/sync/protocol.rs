@@ -257,6 +257,29 @@ impl Verifier {
     }
 }
 
+/// One line of the digest of provincial records (the simulator computes the same from its
+/// changes): source code, record id, version, status, subject code, details.
+pub fn digest_line(
+    source: &str,
+    id: &str,
+    version: i64,
+    status: &str,
+    uscc: &str,
+    details: &str,
+) -> String {
+    format!("{source}\t{id}\t{version}\t{status}\t{uscc}\t{details}\n")
+}
+
+/// SHA-256 over the sorted lines.
+pub fn digest_of(mut lines: Vec<String>) -> String {
+    lines.sort();
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    for l in &lines {
+        sha2::Digest::update(&mut h, l.as_bytes());
+    }
+    format!("sha256:{}", hex::encode(sha2::Digest::finalize(h)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

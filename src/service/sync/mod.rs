@@ -22,7 +22,6 @@ use std::time::Duration;
 use diesel::Connection;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::ingest::{self, Outcome, Submitter, Write};
@@ -119,10 +118,7 @@ mod status;
 pub use apply::{apply_page, order_page, Applied};
 pub use lock::{spawn_worker, RunnerLock};
 use push::*;
-pub use status::{
-    digest_line, digest_of, provincial_digest, status, status_for, view, SyncCounts, SyncSetup,
-    SyncView,
-};
+pub use status::{provincial_digest, status, status_for, view, SyncCounts, SyncSetup, SyncView};
 
 /// Resolves when the round is told to stop (never, once the sender is gone).
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {

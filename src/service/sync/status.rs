@@ -1,6 +1,7 @@
 //! The sync's state for admins and the digest both sides compare.
 
 use super::*;
+use crate::sync::protocol::{digest_line, digest_of};
 
 /// The sync's state for admins (`GET /api/v1/admin/sync`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -118,29 +119,6 @@ pub async fn status(ctx: &Ctx, setup: &SyncSetup) -> ServiceResult<SyncView> {
 pub async fn status_for(ctx: &Ctx, caller: &Caller, setup: &SyncSetup) -> ServiceResult<SyncView> {
     crate::service::access::READ_SYNC.require(caller)?;
     status(ctx, setup).await
-}
-
-/// One line of the digest of provincial records (the simulator computes the same from its
-/// changes): source code, record id, version, status, subject code, details.
-pub fn digest_line(
-    source: &str,
-    id: &str,
-    version: i64,
-    status: &str,
-    uscc: &str,
-    details: &str,
-) -> String {
-    format!("{source}\t{id}\t{version}\t{status}\t{uscc}\t{details}\n")
-}
-
-/// SHA-256 over the sorted lines.
-pub fn digest_of(mut lines: Vec<String>) -> String {
-    lines.sort();
-    let mut h = Sha256::new();
-    for l in &lines {
-        h.update(l.as_bytes());
-    }
-    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 /// The provincial records as the digest sees them: (count, digest, history rows).
