@@ -158,14 +158,7 @@ async fn versions_decide_replacement(b: Backend) {
     assert_eq!(rec.body["subject"]["uscc"], CODE_A);
 
     // The earlier version is kept in the history.
-    let url = app.db_url.clone();
-    let versions = tokio::task::spawn_blocking(move || {
-        let pool = creditgate::store::connect(&url, 1).unwrap();
-        let mut conn = pool.get().unwrap();
-        creditgate::store::records::versions(&mut conn, &id).unwrap()
-    })
-    .await
-    .unwrap();
+    let versions = app.versions(&id).await;
     assert_eq!(
         versions.iter().map(|v| v.version).collect::<Vec<_>>(),
         [1, 2]
@@ -480,15 +473,7 @@ async fn items_of_one_batch_see_the_ones_before(b: Backend) {
         .await;
     assert_eq!(rec.body["version"], 2, "{}", rec.text);
     assert_eq!(rec.body["fine_amount"], "3000000.00");
-    let url = app.db_url.clone();
-    let id = id.to_string();
-    let versions = tokio::task::spawn_blocking(move || {
-        let pool = creditgate::store::connect(&url, 1).unwrap();
-        let mut conn = pool.get().unwrap();
-        creditgate::store::records::versions(&mut conn, &id).unwrap()
-    })
-    .await
-    .unwrap();
+    let versions = app.versions(id).await;
     assert_eq!(
         versions.iter().map(|v| v.version).collect::<Vec<_>>(),
         [1, 2]

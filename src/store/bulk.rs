@@ -25,6 +25,30 @@ macro_rules! insert_chunks {
     }};
 }
 
+/// Newer states of stored rows. On PostgreSQL: multi-row inserts that meet each row's `$id` and
+/// set `$changes`. On SQLite, which is in process (no round trip per statement) and for which
+/// diesel builds no multi-row upsert: `$update` row by row.
+macro_rules! update_chunks {
+    ($conn:expr, $table:expr, $id:expr, $rows:expr, $changes:expr, $update:expr) => {{
+        let DbConn::Pg(c) = $conn else {
+            for row in $rows {
+                $update($conn, row)?;
+            }
+            return Ok($rows.len());
+        };
+        let mut n = 0;
+        for chunk in $rows.chunks(CHUNK) {
+            n += diesel::insert_into($table)
+                .values(chunk)
+                .on_conflict($id)
+                .do_update()
+                .set($changes)
+                .execute(c)?;
+        }
+        Ok(n)
+    }};
+}
+
 pub fn insert_subjects(conn: &mut DbConn, rows: &[SubjectRow]) -> StoreResult<usize> {
     insert_chunks!(conn, subjects::table, rows)
 }
@@ -80,24 +104,16 @@ pub fn update_records(conn: &mut DbConn, rows: &[RecordRow]) -> StoreResult<usiz
             )
         };
     }
-    let DbConn::Pg(c) = conn else {
-        // SQLite is in process (no round trip per statement), and diesel builds no multi-row
-        // upsert for it.
-        for row in rows {
-            super::records::update(conn, &row.id, &super::records::RecordChanges::from(row))?;
+    update_chunks!(
+        conn,
+        table,
+        id,
+        rows,
+        changes!(),
+        |conn: &mut DbConn, row: &RecordRow| {
+            super::records::update(conn, &row.id, &super::records::RecordChanges::from(row))
         }
-        return Ok(rows.len());
-    };
-    let mut n = 0;
-    for chunk in rows.chunks(CHUNK) {
-        n += diesel::insert_into(table)
-            .values(chunk)
-            .on_conflict(id)
-            .do_update()
-            .set(changes!())
-            .execute(c)?;
-    }
-    Ok(n)
+    )
 }
 
 /// Writes new attributes of stored subjects (kind, name, legal representative, checksum mark),
@@ -119,22 +135,14 @@ pub fn update_subjects(conn: &mut DbConn, rows: &[SubjectRow]) -> StoreResult<us
             )
         };
     }
-    let DbConn::Pg(c) = conn else {
-        // SQLite is in process (no round trip per statement), and diesel builds no multi-row
-        // upsert for it.
-        for row in rows {
-            super::subjects::update(conn, &row.id, &super::subjects::SubjectChanges::from(row))?;
+    update_chunks!(
+        conn,
+        table,
+        id,
+        rows,
+        changes!(),
+        |conn: &mut DbConn, row: &SubjectRow| {
+            super::subjects::update(conn, &row.id, &super::subjects::SubjectChanges::from(row))
         }
-        return Ok(rows.len());
-    };
-    let mut n = 0;
-    for chunk in rows.chunks(CHUNK) {
-        n += diesel::insert_into(table)
-            .values(chunk)
-            .on_conflict(id)
-            .do_update()
-            .set(changes!())
-            .execute(c)?;
-    }
-    Ok(n)
+    )
 }

@@ -241,6 +241,19 @@ impl TestApp {
         .await
     }
 
+    /// The stored history of a record (no API shows it yet), oldest first.
+    pub async fn versions(&self, record_id: &str) -> Vec<creditgate::store::records::VersionRow> {
+        let url = self.db_url.clone();
+        let id = record_id.to_string();
+        tokio::task::spawn_blocking(move || {
+            let pool = creditgate::store::connect(&url, 1).expect("db");
+            let mut conn = pool.get().expect("conn");
+            creditgate::store::records::versions(&mut conn, &id).expect("versions")
+        })
+        .await
+        .unwrap()
+    }
+
     /// A new key made the way an operator would (the service's own key creation).
     pub async fn key(&self, org: &str, role: &str) -> String {
         let url = self.db_url.clone();
