@@ -32,21 +32,41 @@ sed "s|^|/api/v1/subjects/|; s|\$|?purpose=load-test|" "$work/codes" > "$work/cr
 sed "s|^|/lookup/|" "$work/codes" > "$work/baseline.paths"
 
 CREDITGATE_BIND=127.0.0.1:18080 target/release/creditgate serve > "$work/server.log" 2>&1 &
+server_pid=$!
 target/release/examples/baseline_lookup 127.0.0.1:18081 "$DB" > "$work/baseline.log" 2>&1 &
+# The same service with Redis as its profile cache (REDIS_URL, default the local one; empty: none).
+REDIS_URL=${REDIS_URL-redis://127.0.0.1:6379}
+redis_pid=
+if [ -n "$REDIS_URL" ]; then
+  CREDITGATE_REDIS_URL=$REDIS_URL CREDITGATE_CACHE_PREFIX=bench$$ CREDITGATE_BIND=127.0.0.1:18082 \
+    target/release/creditgate serve > "$work/server-redis.log" 2>&1 &
+  redis_pid=$!
+fi
 for _ in $(seq 1 50); do
-  curl -sf http://127.0.0.1:18080/readyz >/dev/null && curl -s -o /dev/null http://127.0.0.1:18081/lookup/x && break
+  curl -sf http://127.0.0.1:18080/readyz >/dev/null && curl -s -o /dev/null http://127.0.0.1:18081/lookup/x \
+    && { [ -z "$redis_pid" ] || curl -sf http://127.0.0.1:18082/readyz >/dev/null; } && break
   sleep 0.2
 done
 
 # A wrk run after a 5 s warm-up (fills the profile cache and the pools); prints its RESULT line
 # under NAME. SCRIPT (default wrk_paths.lua) and its environment choose the requests.
+# C (default CONNECTIONS) connections. The line is also kept in $work/results as `NAME<TAB>line`.
 get() { # name url paths [wrk args]
   local name=$1 url=$2 paths=$3; shift 3
-  local script=${SCRIPT:-benches/wrk_paths.lua}
-  WRK_PATHS=$paths wrk -t2 -c"$CONNECTIONS" -d5s -s "$script" "$@" "$url" > /dev/null
-  WRK_PATHS=$paths wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$@" "$url" \
-    | grep "^RESULT" | sed "s|^RESULT|$name|"
+  local script=${SCRIPT:-benches/wrk_paths.lua} c=${C:-$CONNECTIONS} line
+  WRK_PATHS=$paths wrk -t2 -c"$c" -d5s -s "$script" "$@" "$url" > /dev/null
+  line=$(WRK_PATHS=$paths wrk -t2 -c"$c" -d"$DURATION" --latency -s "$script" "$@" "$url" | grep "^RESULT")
+  echo "$name ($c conn): ${line#RESULT }"
+  printf '%s\t%s\n' "$name" "${line#RESULT }" >> "$work/results"
 }
+
+# A field (rps, p50_ms, p99_ms) of the result kept under NAME.
+field() { # name field
+  awk -F'\t' -v n="$1" '$1 == n {print $2}' "$work/results" | tail -1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# Resident memory of a process, in MB.
+rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 machine() {
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; client, servers and PostgreSQL on one box"

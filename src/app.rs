@@ -71,6 +71,7 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         rate_limit_per_minute: config.rate_limit_per_minute,
         local_counters: Arc::new(MemoryCache::new(1)),
         registration_sources: Arc::new(config.registration_sources.clone()),
+        memos: Default::default(),
         clock,
     })
 }
@@ -200,6 +201,12 @@ impl Application {
         let port = listener.local_addr()?.port();
         // Seals new access-log entries into the chain; one sealer at a time across instances.
         crate::service::audit::spawn_sealer(ctx.clone(), std::time::Duration::from_millis(500));
+        // Keeps this server's in-process callers, grants and agreements true to the database.
+        crate::service::signals::spawn_listener(
+            ctx.db.clone(),
+            &ctx.memos,
+            Duration::from_millis(100),
+        );
         let (stop, stopped) = tokio::sync::watch::channel(false);
         // The provincial sync beside the server; one runner at a time across instances.
         let worker = platform(config)?.map(|p| {

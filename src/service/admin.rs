@@ -1,12 +1,13 @@
 //! Administration of organisations and API keys (roles of DESIGN.md). Keys are stored only as
-//! hashes; the secret is shown once, at creation or rotation. Every request authenticates
-//! against the database, so a revoked key is refused at once on every instance.
+//! hashes; the secret is shown once, at creation or rotation. A revocation signals every
+//! instance (`signals`): refused at once here, and on the others within their listener's poll.
 
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::keys::{create_key_blocking, generate_key, insert_key, validate_org_code};
+use super::signals::{self, Topic};
 use super::{access, Ctx, ServiceError, ServiceResult};
 use crate::crypto::DataKeys;
 use crate::domain::{Caller, FieldError, Role};
@@ -258,6 +259,7 @@ pub async fn revoke_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<K
         Revoked::Missing => Err(ServiceError::NotFound(format!("key {id}"))),
         Revoked::LastAdmin => Err(invalid("id", "last_admin_key", LAST_ADMIN)),
         Revoked::Done(row, _) => {
+            ctx.memos.heard(Topic::Keys, &row.id);
             tracing::info!(key_id = %row.id, "key revoked");
             Ok(key_view(row))
         }
@@ -297,6 +299,7 @@ fn revoke_tx(
         let revoked = keys::revoke(conn, id, store::now())?;
         if revoked {
             super::audit::log_change(conn, dk, who, "key.revoke", json!({"key_id": id}))?;
+            signals::emit(conn, Topic::Keys, id)?;
         }
         let row = keys::find(conn, id)?
             .ok_or_else(|| StoreError::Corrupt(format!("key {id} vanished")))?;
@@ -330,6 +333,7 @@ pub fn rotate_blocking(
             return Ok(Rotation::AlreadyRevoked);
         }
         keys::revoke(conn, &old.id, now)?;
+        signals::emit(conn, Topic::Keys, &old.id)?;
         let role = Role::parse(&old.role)
             .ok_or_else(|| StoreError::Corrupt(format!("key {} has role {}", old.id, old.role)))?;
         let new_id = insert_key(
@@ -367,6 +371,7 @@ pub async fn rotate_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<N
             "the key is revoked; create a new key instead",
         )),
         Rotation::Done(old, new_id, secret) => {
+            ctx.memos.heard(Topic::Keys, &old.id);
             tracing::info!(old = %old.id, new = %new_id, "key rotated");
             Ok(NewKeyView {
                 id: new_id,

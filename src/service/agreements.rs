@@ -3,6 +3,7 @@
 //! measures Art. 25: commercial parties only under approval). Outside its agreement a partner
 //! is refused (403, with the reason); over the quota, 429 until midnight (China Standard Time).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::signals::{self, Topic};
 use super::{access, audit, Ctx, ServiceError, ServiceResult};
 use crate::cache::Cache;
 use crate::domain::{Caller, FieldError, RecordKind};
@@ -209,10 +211,12 @@ pub async fn create(
             conn.transaction::<_, StoreError, _>(|conn| {
                 orgs::ensure(conn, &saved.org_code, &saved.org_code)?;
                 store_agreements::insert(conn, &saved)?;
+                signals::emit(conn, Topic::Agreements, &saved.org_code)?;
                 audit::log_change(conn, &keys, &who, "agreement.create", json!({"agreement_id": saved.id, "org_code": saved.org_code, "scenarios": saved.scenarios, "record_kinds": saved.record_kinds, "valid_to": saved.valid_to, "daily_quota": saved.daily_quota}))
             })
         })
         .await?;
+    ctx.memos.heard(Topic::Agreements, &row.org_code);
     Ok(view(row))
 }
 
@@ -237,7 +241,9 @@ pub async fn revoke(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<Agree
         .db
         .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
-                if store_agreements::revoke(conn, &id2, store::now())? == 1 {
+                let revoked = store_agreements::revoke(conn, &id2, store::now())? == 1;
+                let row = store_agreements::find(conn, &id2)?;
+                if let (true, Some(r)) = (revoked, &row) {
                     audit::log_change(
                         conn,
                         &keys,
@@ -245,12 +251,14 @@ pub async fn revoke(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<Agree
                         "agreement.revoke",
                         json!({"agreement_id": id2}),
                     )?;
+                    signals::emit(conn, Topic::Agreements, &r.org_code)?;
                 }
-                store_agreements::find(conn, &id2)
+                Ok(row)
             })
         })
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("agreement {id}")))?;
+    ctx.memos.heard(Topic::Agreements, &row.org_code);
     Ok(view(row))
 }
 
@@ -288,6 +296,23 @@ pub async fn admit_logged(
     Err(e)
 }
 
+/// An organisation's agreements not revoked, held in process (`signals`).
+async fn agreements_of(ctx: &Ctx, org: &str) -> ServiceResult<Arc<Vec<AgreementRow>>> {
+    let m = &ctx.memos;
+    if let Some(rows) = m.get(&m.agreements, org) {
+        return Ok(rows);
+    }
+    let token = m.token();
+    let lookup = org.to_string();
+    let rows = Arc::new(
+        ctx.db
+            .run(move |conn| store_agreements::of_org(conn, Some(&lookup), true))
+            .await?,
+    );
+    m.keep(&m.agreements, token, org, org, rows.clone());
+    Ok(rows)
+}
+
 /// Admits a partner's query in `scenario` under an agreement in force, with the subject's
 /// authorisation reference, within the day's quota; the scope of what it may see.
 pub async fn admit(
@@ -296,11 +321,7 @@ pub async fn admit(
     scenario: &str,
     authorization_ref: Option<&str>,
 ) -> ServiceResult<PartnerScope> {
-    let org = caller.org_code.clone();
-    let rows = ctx
-        .db
-        .run(move |conn| store_agreements::of_org(conn, Some(&org), true))
-        .await?;
+    let rows = agreements_of(ctx, &caller.org_code).await?;
     let today = ctx.clock.today();
     let in_force: Vec<&AgreementRow> = rows
         .iter()

@@ -5,12 +5,15 @@
 //! an approved grant ends by itself on its last day. Special sharing (特殊共享): the administrator
 //! names an organisation for one record or for a list. `policy` applies the grants.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::signals::{self, Topic};
 use super::{access, audit, Ctx, ServiceError, ServiceResult};
 use crate::domain::id_number::masked;
 use crate::domain::{Caller, FieldError, RecordKind, Role};
@@ -53,27 +56,37 @@ fn list_of(s: &str) -> Vec<String> {
 }
 
 /// The caller's grants in force today (none for admins, partners and auditors, who do not
-/// need or cannot hold them).
-pub async fn in_force(ctx: &Ctx, caller: &Caller) -> ServiceResult<Vec<Grant>> {
+/// need or cannot hold them). Held in process per organisation and day (`signals`).
+pub async fn in_force(ctx: &Ctx, caller: &Caller) -> ServiceResult<Arc<Vec<Grant>>> {
     if !caller.role.is_government() || caller.role == Role::Admin {
-        return Ok(vec![]);
+        return Ok(Arc::default());
     }
-    let org = caller.org_code.clone();
     let today = ctx.clock.today();
+    let m = &ctx.memos;
+    match m.get(&m.grants, &caller.org_code) {
+        Some((day, grants)) if day == today => return Ok(grants),
+        _ => {}
+    }
+    let token = m.token();
+    let org = caller.org_code.clone();
     let rows = ctx
         .db
         .run(move |conn| store_grants::in_force(conn, &org, today))
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Grant {
-            special: r.grant_kind == "special",
-            source_codes: list_of(&r.source_codes),
-            record_kinds: list_of(&r.record_kinds),
-            list_codes: list_of(&r.list_codes),
-            record_id: r.record_id,
-        })
-        .collect())
+    let grants: Arc<Vec<Grant>> = Arc::new(
+        rows.into_iter()
+            .map(|r| Grant {
+                special: r.grant_kind == "special",
+                source_codes: list_of(&r.source_codes),
+                record_kinds: list_of(&r.record_kinds),
+                list_codes: list_of(&r.list_codes),
+                record_id: r.record_id,
+            })
+            .collect(),
+    );
+    let org = &caller.org_code;
+    m.keep(&m.grants, token, org, org, (today, grants.clone()));
+    Ok(grants)
 }
 
 /// An application (or, from an admin, a special grant).
@@ -268,10 +281,12 @@ async fn save(
             conn.transaction::<_, StoreError, _>(|conn| {
                 crate::store::orgs::ensure(conn, &saved.org_code, &saved.org_code)?;
                 store_grants::insert(conn, &saved)?;
+                signals::emit(conn, Topic::Grants, &saved.org_code)?;
                 audit::log_change(conn, &keys, &who, action, json!({"grant_id": saved.id, "org_code": saved.org_code, "status": saved.status}))
             })
         })
         .await?;
+    ctx.memos.heard(Topic::Grants, &r.org_code);
     Ok(view(r))
 }
 
@@ -416,6 +431,7 @@ pub async fn decide(
                     op.action,
                     json!({"grant_id": id2, "reason": reason}),
                 )?;
+                signals::emit(conn, Topic::Grants, &r.org_code)?;
                 Ok(store_grants::find(conn, &id2)?.map(Ok))
             })
         })
@@ -427,6 +443,9 @@ pub async fn decide(
             "already_decided",
             format!("the application is {status}, not {from}"),
         )])),
-        Some(Ok(r)) => Ok(view(r)),
+        Some(Ok(r)) => {
+            ctx.memos.heard(Topic::Grants, &r.org_code);
+            Ok(view(r))
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod policy;
 pub mod query;
 pub mod rules;
+pub mod signals;
 pub mod sync;
 pub mod upgrade;
 
@@ -47,8 +48,18 @@ pub enum ServiceError {
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
+        use diesel::result::{DatabaseErrorKind as K, Error};
         match e {
             StoreError::Unavailable(m) => ServiceError::Unavailable(m),
+            // The server went away under a pooled connection (restart, terminated backend): the
+            // pool drops that connection (`store::ConnManager::has_broken`); the caller may retry.
+            StoreError::Query(Error::DatabaseError(
+                K::ClosedConnection | K::UnableToSendCommand,
+                info,
+            )) => ServiceError::Unavailable(format!(
+                "lost the database connection: {}",
+                info.message()
+            )),
             other => ServiceError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -189,6 +200,8 @@ pub struct Ctx {
     pub sync_runner: Arc<tokio::sync::Mutex<()>>,
     /// The source codes whose records set subjects' attributes (`Config::registration_sources`).
     pub registration_sources: Arc<Vec<String>>,
+    /// Callers, grants and agreements held in process, kept true by signals (`signals`).
+    pub memos: Arc<signals::Memos>,
     pub clock: Clock,
 }
 

@@ -17,7 +17,7 @@ use crate::domain::{
 };
 use crate::store::records::RecordRow;
 use crate::store::subjects::SubjectRow;
-use crate::store::{records, subjects, StoreError};
+use crate::store::{records, StoreError};
 
 const PROFILE_TTL: Duration = Duration::from_secs(300);
 
@@ -265,11 +265,9 @@ pub async fn get_record(
     let found = ctx
         .db
         .run(move |conn| {
-            let Some(r) = records::find(conn, &lookup)? else {
+            let Some((r, s)) = records::with_subject(conn, &lookup)? else {
                 return Ok(None);
             };
-            let s = subjects::find(conn, &r.subject_id)?
-                .ok_or_else(|| StoreError::Corrupt(format!("record {} has no subject", r.id)))?;
             let mut v = record_view(&r)?;
             v.subject = Some(subject_view(&s));
             Ok(Some((v, s.subject_key)))
@@ -322,10 +320,9 @@ async fn load_profile(ctx: &Ctx, key: String) -> ServiceResult<Option<CachedProf
     let loaded = ctx
         .db
         .run(move |conn| {
-            let Some(s) = subjects::find_by_key(conn, &key)? else {
+            let Some((s, rows)) = records::of_subject_key(conn, &key)? else {
                 return Ok(None);
             };
-            let rows = records::by_subject(conn, &s.id)?;
             let mut views = rows
                 .iter()
                 .map(record_view)

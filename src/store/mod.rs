@@ -10,6 +10,7 @@ pub mod keys;
 pub mod orgs;
 pub mod records;
 pub mod schema;
+pub mod signals;
 pub mod subjects;
 pub mod sync;
 pub mod upgrade;
@@ -128,7 +129,11 @@ impl ConnManager {
 
     pub fn establish(&self) -> Result<DbConn, diesel::ConnectionError> {
         match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.url).map(DbConn::Pg),
+            Backend::Postgres => {
+                let mut c = PgConnection::establish(&self.url)?;
+                c.set_instrumentation(LostConnection::default());
+                Ok(DbConn::Pg(c))
+            }
             Backend::Sqlite => {
                 let path = sqlite_path(&self.url);
                 if let Some(dir) = std::path::Path::new(path).parent() {
@@ -166,9 +171,43 @@ impl r2d2::ManageConnection for ConnManager {
     }
 
     /// As diesel's own manager: a connection given back while its thread panics (perhaps inside
-    /// a transaction), or whose transaction state is broken, is thrown away, never pooled.
+    /// a transaction), or whose transaction state is broken, is thrown away, never pooled. So is
+    /// one whose server went away ([`LostConnection`]): the pool does not test connections on
+    /// checkout (no `SELECT 1` before every request), so this is where a dead one is dropped.
     fn has_broken(&self, conn: &mut DbConn) -> bool {
-        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
+        std::thread::panicking()
+            || diesel::r2d2::R2D2Connection::is_broken(conn)
+            || LostConnection::seen_on(conn)
+    }
+}
+
+/// Instrumentation of a PostgreSQL connection that remembers a query failing because the
+/// connection is gone (the server restarted, the backend was terminated).
+#[derive(Default)]
+struct LostConnection(bool);
+
+impl diesel::connection::Instrumentation for LostConnection {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        use diesel::result::{DatabaseErrorKind as K, Error};
+        if let diesel::connection::InstrumentationEvent::FinishQuery {
+            error: Some(Error::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)),
+            ..
+        } = event
+        {
+            self.0 = true;
+        }
+    }
+}
+
+impl LostConnection {
+    fn seen_on(conn: &mut DbConn) -> bool {
+        match conn {
+            DbConn::Pg(c) => c
+                .instrumentation()
+                .downcast_ref::<LostConnection>()
+                .is_some_and(|l| l.0),
+            DbConn::Sqlite(_) => false,
+        }
     }
 }
 
@@ -189,6 +228,7 @@ pub fn connect(url: &str, max_size: u32) -> Result<Pool, String> {
     };
     r2d2::Pool::builder()
         .max_size(size)
+        .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(5))
         .build(manager)
         .map_err(|e| format!("cannot build the connection pool: {e}"))

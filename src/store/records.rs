@@ -1,6 +1,7 @@
 //! Credit records and their version history.
 
 use super::schema::{credit_record_versions, credit_records};
+use super::subjects::SubjectRow;
 use super::{DbConn, StoreResult};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
@@ -141,12 +142,35 @@ pub fn versions(conn: &mut DbConn, record_id: &str) -> StoreResult<Vec<VersionRo
 
 /// All records of a subject, by id (NULL dates sort differently on the two backends, so callers
 /// order by date themselves).
-pub fn by_subject(conn: &mut DbConn, subject_id: &str) -> StoreResult<Vec<RecordRow>> {
-    Ok(credit_records::table
-        .filter(credit_records::subject_id.eq(subject_id))
+/// A subject, by its storage key, with all its records (by id), in one query.
+pub fn of_subject_key(
+    conn: &mut DbConn,
+    key: &str,
+) -> StoreResult<Option<(SubjectRow, Vec<RecordRow>)>> {
+    use super::schema::subjects;
+    let rows: Vec<(SubjectRow, Option<RecordRow>)> = subjects::table
+        .left_join(credit_records::table)
+        .filter(subjects::subject_key.eq(key))
         .order(credit_records::id.asc())
-        .select(RecordRow::as_select())
-        .load(conn)?)
+        .select((SubjectRow::as_select(), Option::<RecordRow>::as_select()))
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some((subject, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let records = first.into_iter().chain(rows.filter_map(|(_, r)| r));
+    Ok(Some((subject, records.collect())))
+}
+
+/// A record with its subject, in one query.
+pub fn with_subject(conn: &mut DbConn, id: &str) -> StoreResult<Option<(RecordRow, SubjectRow)>> {
+    use super::schema::subjects;
+    Ok(credit_records::table
+        .inner_join(subjects::table)
+        .filter(credit_records::id.eq(id))
+        .select((RecordRow::as_select(), SubjectRow::as_select()))
+        .first(conn)
+        .optional()?)
 }
 
 /// Records that name this person (by the keyed hash of the ID number) as the legal

@@ -222,6 +222,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// SQLite only (`store::signals`).
+    signals (seq) {
+        seq -> BigInt,
+        topic -> Text,
+        item -> Text,
+    }
+}
+
 diesel::joinable!(credit_records -> subjects (subject_id));
 diesel::joinable!(credit_record_versions -> credit_records (record_id));
 
@@ -240,4 +249,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_grants,
     sync_state,
     data_migrations,
+    signals,
 );

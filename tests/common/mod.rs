@@ -254,6 +254,12 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A second instance on this app's database (its own admin key, pool and caches), as behind
+    /// a load balancer.
+    pub async fn twin(&self) -> TestApp {
+        start(self.db_url.clone(), None, Options::default()).await
+    }
+
     /// A new key made the way an operator would (the service's own key creation).
     pub async fn key(&self, org: &str, role: &str) -> String {
         let url = self.db_url.clone();
@@ -268,6 +274,28 @@ impl TestApp {
         })
         .await
         .unwrap()
+    }
+}
+
+/// How long a change made through one instance (or the command line) may take to reach the
+/// others' in-process caches: a revoked key, a grant, an agreement (issue #14: within a second).
+pub const SPREAD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether `probe` comes true within `limit` (asked every 20 ms).
+pub async fn comes_true<F, Fut>(limit: std::time::Duration, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if probe().await {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

@@ -86,7 +86,10 @@ pub(super) fn gather(
         );
     };
     let subject_key = plan.key.storage_key(&|i| keys.lookup_hash(i));
-    let subject = subjects::find_by_key(conn, &subject_key)?;
+    let (subject, records) = match records::of_subject_key(conn, &subject_key)? {
+        Some((s, records)) => (Some(s), records),
+        None => (None, vec![]),
+    };
     let name = subject
         .as_ref()
         .map(|s| s.name.clone())
@@ -94,11 +97,9 @@ pub(super) fn gather(
     let label = name.clone().unwrap_or_default();
     let mut parties = Vec::new();
     let mut subject_records = Vec::new();
-    if let Some(s) = &subject {
-        for r in records::by_subject(conn, &s.id)? {
-            note(&r);
-            subject_records.push(record_fact(set, &r, RecordOf::Subject, &label)?);
-        }
+    for r in records {
+        note(&r);
+        subject_records.push(record_fact(set, &r, RecordOf::Subject, &label)?);
     }
     let known = !subject_records.is_empty();
     parties.push(Party {
@@ -145,8 +146,8 @@ pub(super) fn gather(
                 role.label_zh()
             )),
             Some(hash) => {
-                if let Some(ps) = subjects::find_by_key(conn, &format!("pid:{hash}"))? {
-                    for r in records::by_subject(conn, &ps.id)? {
+                if let Some((_, own)) = records::of_subject_key(conn, &format!("pid:{hash}"))? {
+                    for r in own {
                         note(&r);
                         recs.push(record_fact(set, &r, RecordOf::Subject, &pname)?);
                     }

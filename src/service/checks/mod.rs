@@ -26,7 +26,7 @@ use crate::rules::{AppliesTo, Facts, Finding, Party, RecordFact, RecordOf, RuleS
 use crate::service::grants::Grant;
 use crate::store::checks::{self as store_checks, FeedbackRow, ReportRow, RuleSetRow};
 use crate::store::records::RecordRow;
-use crate::store::{records, subjects, StoreError};
+use crate::store::{records, StoreError};
 
 /// Government roles that run checks (partners act under agreements: `agreements::admit`).
 const CHECKERS: &[Role] = access::RUN_CHECKS_IN_BATCH.roles;
