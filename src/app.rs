@@ -67,7 +67,7 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         keys: Arc::new(keys),
         report_numbers: Default::default(),
         sync_runner: Default::default(),
-        audit_writer: Default::default(),
+        writer: Default::default(),
         rate_limit_per_minute: config.rate_limit_per_minute,
         local_counters: Arc::new(MemoryCache::new(1)),
         registration_sources: Arc::new(config.registration_sources.clone()),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod agreements;
 pub mod audit;
 pub mod checks;
+pub mod commit;
 pub mod demo;
 pub mod generate;
 pub mod grants;
@@ -187,8 +188,8 @@ pub struct Ctx {
     pub rules_dir: std::path::PathBuf,
     /// The keys for natural persons' ID numbers (from the configuration, never the database).
     pub keys: Arc<crate::crypto::DataKeys>,
-    /// Writes read entries of the access log in groups.
-    pub audit_writer: Arc<audit::GroupWriter>,
+    /// Writes access-log entries and check reports in group commits (`commit`).
+    pub writer: Arc<commit::GroupWriter>,
     /// Requests per key per minute (0: no limit).
     pub rate_limit_per_minute: u64,
     /// Counters kept in process while Redis cannot count.

@@ -1,11 +1,14 @@
-//! Multi-row writes of the one write path of records (`service::ingest::write`). diesel's
+//! Multi-row writes: of the one write path of records (`service::ingest::write`), and of the
+//! group commit of access-log entries and check reports (`service::commit`). diesel's
 //! `MultiConnection` does not take a multi-row `values(&[...])`, so each statement is dispatched
 //! to the backend's own connection.
 
 use diesel::prelude::*;
 
+use super::audit::AccessRow;
+use super::checks::ReportRow;
 use super::records::{RecordRow, VersionRow};
-use super::schema::{credit_record_versions, credit_records, subjects};
+use super::schema::{access_log, check_reports, credit_record_versions, credit_records, subjects};
 use super::subjects::SubjectRow;
 use super::{DbConn, StoreResult};
 
@@ -47,6 +50,14 @@ macro_rules! update_chunks {
         }
         Ok(n)
     }};
+}
+
+pub fn insert_reports(conn: &mut DbConn, rows: &[ReportRow]) -> StoreResult<usize> {
+    insert_chunks!(conn, check_reports::table, rows)
+}
+
+pub fn insert_access_entries(conn: &mut DbConn, rows: &[AccessRow]) -> StoreResult<usize> {
+    insert_chunks!(conn, access_log::table, rows)
 }
 
 pub fn insert_subjects(conn: &mut DbConn, rows: &[SubjectRow]) -> StoreResult<usize> {

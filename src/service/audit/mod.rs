@@ -111,7 +111,7 @@ fn mask_free_text(s: &str) -> String {
 }
 
 /// The row of an entry, with its keyed hash.
-fn build(keys: &DataKeys, caller: &Caller, e: &Entry) -> AccessRow {
+pub fn build(keys: &DataKeys, caller: &Caller, e: &Entry) -> AccessRow {
     let mut row = AccessRow {
         id: format!("acc_{}", ulid::Ulid::new()),
         at: store::now(),
@@ -140,62 +140,6 @@ fn build(keys: &DataKeys, caller: &Caller, e: &Entry) -> AccessRow {
     row
 }
 
-type Job = (AccessRow, tokio::sync::oneshot::Sender<Result<(), String>>);
-
-/// Writes the entries of reads in groups: concurrent reads share one transaction and one
-/// commit, instead of a commit (and a disk flush) each. Each read still waits until its entry
-/// is committed.
-#[derive(Default)]
-pub struct GroupWriter {
-    tx: std::sync::OnceLock<tokio::sync::mpsc::Sender<Job>>,
-}
-
-/// At most this many entries per commit.
-const GROUP: usize = 512;
-
-impl GroupWriter {
-    fn sender(&self, db: &super::Db) -> tokio::sync::mpsc::Sender<Job> {
-        self.tx
-            .get_or_init(|| {
-                let (tx, rx) = tokio::sync::mpsc::channel::<Job>(4 * GROUP);
-                tokio::spawn(write_groups(db.clone(), rx));
-                tx
-            })
-            .clone()
-    }
-}
-
-async fn write_groups(db: super::Db, mut rx: tokio::sync::mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < GROUP {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
-        let rows: Vec<AccessRow> = jobs.iter().map(|j| j.0.clone()).collect();
-        let result = db
-            .run_write(move |conn| {
-                use diesel::Connection;
-                conn.transaction::<_, StoreError, _>(|conn| {
-                    for r in &rows {
-                        store_audit::insert(conn, r)?;
-                    }
-                    Ok(())
-                })
-            })
-            .await
-            .map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, entries = jobs.len(), "access log entries not written; the reads are refused");
-        }
-        for (_, reply) in jobs {
-            let _ = reply.send(result.clone());
-        }
-    }
-}
-
 /// Logs a read (or a refused request) on its own. A read that cannot be logged is not
 /// answered: the log is the condition of access.
 pub async fn log(ctx: &Ctx, caller: &Caller, e: Entry) -> ServiceResult<()> {
@@ -203,17 +147,11 @@ pub async fn log(ctx: &Ctx, caller: &Caller, e: Entry) -> ServiceResult<()> {
         super::access::refusal_logged();
     }
     let row = build(&ctx.keys, caller, &e);
-    let (reply, done) = tokio::sync::oneshot::channel();
-    let unavailable =
-        |why: String| ServiceError::Unavailable(format!("the access log cannot be written: {why}"));
-    ctx.audit_writer
-        .sender(&ctx.db)
-        .send((row, reply))
+    super::commit::durable(ctx, super::commit::Durable::Access(row))
         .await
-        .map_err(|_| unavailable("its writer stopped".into()))?;
-    done.await
-        .map_err(|_| unavailable("its writer stopped".into()))?
-        .map_err(unavailable)
+        .map_err(|why| {
+            ServiceError::Unavailable(format!("the access log cannot be written: {why}"))
+        })
 }
 
 /// A refusal of `op` for `caller`, with its reason: the API's gate logs every refusal that a use

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::agreements::{self, PartnerScope};
 use super::query::{check_purpose, PersonView};
-use super::{access, audit, policy, Ctx, ServiceError, ServiceResult};
+use super::{access, audit, commit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
     canonical_json, Caller, FieldError, IdNumber, OpenClass, PenaltyType, RecordKind, RecordStatus,
     Role, Severity, SharingClass, SubjectKey, Uscc, UsccError, Yuan,

@@ -206,9 +206,9 @@ pub(super) async fn run_plan(
     let keys = ctx.keys.clone();
     let subject_key = ctx.subject_key(&plan.key);
     let grants = crate::service::grants::in_force(ctx, &caller).await?;
-    let report = ctx
+    let (report, row, entry) = ctx
         .db
-        .run_write(move |conn| {
+        .run(move |conn| {
             let g = gather(conn, &set, &keys, &plan)?;
             let scenario = set.scenario(&plan.scenario).ok_or_else(|| {
                 StoreError::Corrupt(format!("scenario {} vanished", plan.scenario))
@@ -279,31 +279,31 @@ pub(super) async fn run_plan(
                 facts,
                 digest: report.digest.clone(),
             };
-            // The report and its access-log entry are one transaction.
-            diesel::Connection::transaction::<_, StoreError, _>(conn, |conn| {
-                store_checks::insert_report(conn, &row)?;
-                audit::append(
-                    conn,
-                    &keys,
-                    &caller,
-                    &audit::Entry {
-                        action: "check.run",
-                        subject_key: Some(row.subject_key.clone()),
-                        records: used,
-                        purpose: Some(row.purpose.clone()),
-                        reference: row.reference.clone(),
-                        outcome: "ok",
-                        detail: Some(json!({
-                            "report_no": row.report_no,
-                            "scenario": row.scenario,
-                            "verdict": row.verdict,
-                        })),
-                    },
-                )
-            })?;
-            Ok(report)
+            let entry = audit::build(
+                &keys,
+                &caller,
+                &audit::Entry {
+                    action: "check.run",
+                    subject_key: Some(row.subject_key.clone()),
+                    records: used,
+                    purpose: Some(row.purpose.clone()),
+                    reference: row.reference.clone(),
+                    outcome: "ok",
+                    detail: Some(json!({
+                        "report_no": row.report_no,
+                        "scenario": row.scenario,
+                        "verdict": row.verdict,
+                    })),
+                },
+            );
+            Ok((report, row, entry))
         })
         .await?;
+    // The report and its access-log entry in one commit, shared with concurrent requests; the
+    // answer waits until both are durable.
+    commit::durable(ctx, commit::Durable::Report(Box::new(row), entry))
+        .await
+        .map_err(|why| ServiceError::Unavailable(format!("the report cannot be stored: {why}")))?;
     tracing::info!(
         report_no = %report.report_no,
         scenario = %report.scenario,
