@@ -24,7 +24,7 @@ async fn service_endpoints_answer(b: Backend) {
     assert_eq!(h.status, 200);
     let r = app.get("/readyz", None).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["status"], "ready");
+    assert_eq!(r.body["status"], "ready", "{}", r.text);
     assert_eq!(r.body["database"]["status"], "ok");
     let expected_backend = match b {
         Backend::Sqlite => "sqlite",

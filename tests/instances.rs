@@ -177,6 +177,65 @@ async fn a_revoked_agreement_is_refused_on_every_instance(b: Backend) {
     );
 }
 
+/// A profile held by an instance is dropped when its records change, whoever changes them:
+/// another instance's batch, or `creditgate import` run beside the servers (issue #13 item 2:
+/// the server used to serve the old profile for up to 5 minutes after an import).
+async fn profiles_follow_writes_from_anywhere(b: Backend) {
+    let one = spawn_app(b).await;
+    let two = one.twin().await;
+    let scjg = one.key("SCJG", "provider").await;
+    let officer = one.key("ZWFW", "officer").await;
+    let c = "91110000MA00000152";
+    let r = one.batch(&scjg, vec![penalty("CF-1", c)]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let count = |p: &Answer| p.body["records"].as_array().map_or(0, |r| r.len());
+    // Both instances have read (and hold) the profile with one record.
+    for _ in 0..2 {
+        assert_eq!(count(&one.subject(&officer, c).await), 1);
+        assert_eq!(count(&two.subject(&officer, c).await), 1);
+    }
+
+    let r = one.batch(&scjg, vec![penalty("CF-2", c)]).await;
+    assert_eq!(r.body["summary"]["created"], 1, "{}", r.text);
+    assert_eq!(count(&one.subject(&officer, c).await), 2);
+    assert!(
+        comes_true(SPREAD, || async {
+            count(&two.subject(&officer, c).await) == 2
+        })
+        .await,
+        "the other instance serves the profile from before the batch"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cf.csv");
+    let header = "CF_XDR_MC,CF_XDR_LB,CF_XDR_SHXYM,CF_WSH,CF_CFLB,CF_NR_FK,CF_JDRQ,CF_CFJG";
+    let row = format!("北京示例科技有限公司,法人及非法人组织,{c},京市监罚〔2026〕31号,罚款,2,2026-04-01,北京市市场监督管理局");
+    std::fs::write(&file, format!("{header}\n{row}\n")).unwrap();
+    let url = one.db_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        creditgate_cli(&url)
+            .args(["import", file.to_str().unwrap(), "--source", "SCJG"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for app in [&one, &two] {
+        assert!(
+            comes_true(SPREAD, || async {
+                count(&app.subject(&officer, c).await) == 3
+            })
+            .await,
+            "an instance serves the profile from before the import"
+        );
+    }
+}
+
 /// The server cuts every connection of the service (as a restart does): requests meanwhile
 /// are answered 503 at worst, each pooled connection fails at most once and is replaced, and
 /// the instance learns of revocations again once its listener is back.
@@ -249,4 +308,5 @@ on_both_backends!(
     a_revoked_key_is_refused_on_every_instance,
     grants_reach_every_instance,
     a_revoked_agreement_is_refused_on_every_instance,
+    profiles_follow_writes_from_anywhere,
 );

@@ -61,6 +61,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.ctx.db.pool().state();
     state.metrics.pool_connections.set(pool.connections as i64);
     state.metrics.pool_idle.set(pool.idle_connections as i64);
+    state
+        .metrics
+        .signals_listening
+        .set(i64::from(state.ctx.memos.live()));
     if state.sync.url.is_some() {
         if let Ok(v) = crate::service::sync::status(&state.ctx, &state.sync).await {
             let g = |what: &str, n: i64| state.metrics.sync.with_label_values(&[what]).set(n);

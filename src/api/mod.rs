@@ -32,6 +32,8 @@ pub struct Metrics {
     pub duration: HistogramVec,
     pub pool_connections: IntGauge,
     pub pool_idle: IntGauge,
+    /// 1 while the instance listens for other instances' changes (`service::signals`).
+    pub signals_listening: IntGauge,
     /// The provincial sync, read from the database at each scrape (so every instance tells the
     /// same, whichever runs the sync).
     pub sync: IntGaugeVec,
@@ -65,6 +67,11 @@ impl Metrics {
             &["what"],
         )?;
         registry.register(Box::new(pool_idle.clone()))?;
+        let signals_listening = IntGauge::new(
+            "signals_listening",
+            "1 while this instance hears other instances' changes; 0: it caches nothing",
+        )?;
+        registry.register(Box::new(signals_listening.clone()))?;
         registry.register(Box::new(sync.clone()))?;
         Ok(Metrics {
             sync,
@@ -73,6 +80,7 @@ impl Metrics {
             duration,
             pool_connections,
             pool_idle,
+            signals_listening,
         })
     }
 }

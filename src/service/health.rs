@@ -29,6 +29,9 @@ pub struct Readiness {
     pub cache: Component,
     pub rules: Component,
     pub sync: Component,
+    /// The listener for other instances' changes (`ok` or `down`); while it is down, keys,
+    /// grants, agreements and profiles are read from the database on every request.
+    pub signals: Component,
 }
 
 impl Readiness {
@@ -78,9 +81,26 @@ pub async fn readiness(ctx: &Ctx, setup: &SyncSetup) -> Readiness {
             }
         }
     };
+    let listening = ctx.memos.live();
+    let signals = Component {
+        status: if listening { "ok" } else { "down" }.into(),
+        kind: Some(
+            match ctx.db.backend() {
+                store::Backend::Postgres => "notify",
+                store::Backend::Sqlite => "table",
+            }
+            .into(),
+        ),
+        detail: (!listening).then(|| {
+            "not listening for other instances' changes: keys, grants and profiles are read from the database on every request".to_string()
+        }),
+    };
     let status = if !db_ok {
         "unavailable"
-    } else if cache.status != "ok" || matches!(sync.status.as_str(), "stale" | "never") {
+    } else if cache.status != "ok"
+        || signals.status != "ok"
+        || matches!(sync.status.as_str(), "stale" | "never")
+    {
         "degraded"
     } else {
         "ready"
@@ -101,6 +121,7 @@ pub async fn readiness(ctx: &Ctx, setup: &SyncSetup) -> Readiness {
             )),
         },
         sync,
+        signals,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Reading credit data: a record, a subject's profile. Every answer goes through `policy`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, SecondsFormat};
@@ -113,11 +114,11 @@ pub struct Profile {
     pub as_of: String,
 }
 
-/// What the cache holds for a subject: every record, unfiltered, with identifiers already
+/// What the caches hold for a subject: every record, unfiltered, with identifiers already
 /// masked; the caller's view is cut from it on each request. `generation` is the subject's
-/// generation when the records were read (see [`invalidate_profiles`]).
+/// generation in Redis when the records were read (see [`invalidate_profiles`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct CachedProfile {
+pub struct CachedProfile {
     #[serde(default)]
     generation: String,
     subject: SubjectView,
@@ -142,6 +143,8 @@ const GENERATION_TTL: Duration = Duration::from_secs(86_400);
 pub async fn invalidate_profiles(ctx: &Ctx, subject_keys: impl IntoIterator<Item = &String>) {
     let mut profiles = Vec::new();
     for k in subject_keys {
+        // This instance's own memo at once; the others hear the write's signal.
+        ctx.memos.heard(super::signals::Topic::Profiles, k);
         ctx.cache
             .incr(&generation_key(ctx, k), GENERATION_TTL)
             .await;
@@ -297,7 +300,30 @@ fn sort_records(records: &mut [RecordView]) {
     });
 }
 
-async fn load_profile(ctx: &Ctx, key: String) -> ServiceResult<Option<CachedProfile>> {
+/// A subject's profile. With Redis, from Redis (shared by the instances, and invalidated by the
+/// writer right after its commit, so another instance never serves it stale). Without, from this
+/// instance's memo, kept true by signals (`signals`: another process's write reaches it within a
+/// poll); the in-process string cache is not used for profiles, as it cannot hear other
+/// processes' writes. Else from the database.
+async fn load_profile(ctx: &Ctx, key: String) -> ServiceResult<Option<Arc<CachedProfile>>> {
+    if ctx.cache.kind() == "redis" {
+        return Ok(shared_profile(ctx, key).await?.map(Arc::new));
+    }
+    let m = &ctx.memos;
+    if let Some(p) = m.get(&m.profiles, &key) {
+        return Ok(Some(p));
+    }
+    let token = m.token();
+    let loaded = read_profile(ctx, key.clone(), String::new()).await?;
+    Ok(loaded.map(|p| {
+        let p = Arc::new(p);
+        m.keep(&m.profiles, token, &key, &key, p.clone());
+        p
+    }))
+}
+
+/// The profile from Redis, or from the database into Redis.
+async fn shared_profile(ctx: &Ctx, key: String) -> ServiceResult<Option<CachedProfile>> {
     let cache_key = profile_cache_key(ctx, &key);
     // The entry and the subject's generation in one round trip; the generation is read before
     // the database, so that a write committed meanwhile leaves this entry behind.
@@ -317,7 +343,22 @@ async fn load_profile(ctx: &Ctx, key: String) -> ServiceResult<Option<CachedProf
             Err(e) => tracing::warn!(error = %e, "unreadable cache entry; reloading"),
         }
     }
-    let loaded = ctx
+    let loaded = read_profile(ctx, key, generation).await?;
+    if let Some(p) = &loaded {
+        if let Ok(text) = serde_json::to_string(p) {
+            ctx.cache.set(&cache_key, &text, PROFILE_TTL).await;
+        }
+    }
+    Ok(loaded)
+}
+
+/// The profile from the database (one query).
+async fn read_profile(
+    ctx: &Ctx,
+    key: String,
+    generation: String,
+) -> ServiceResult<Option<CachedProfile>> {
+    Ok(ctx
         .db
         .run(move |conn| {
             let Some((s, rows)) = records::of_subject_key(conn, &key)? else {
@@ -334,13 +375,7 @@ async fn load_profile(ctx: &Ctx, key: String) -> ServiceResult<Option<CachedProf
                 records: views,
             }))
         })
-        .await?;
-    if let Some(p) = &loaded {
-        if let Ok(text) = serde_json::to_string(p) {
-            ctx.cache.set(&cache_key, &text, PROFILE_TTL).await;
-        }
-    }
-    Ok(loaded)
+        .await?)
 }
 
 /// A subject's profile: the subject and the records the caller may see.
@@ -411,9 +446,10 @@ pub async fn subject_profile(
     let total = cached.records.len();
     let records: Vec<RecordView> = cached
         .records
-        .into_iter()
+        .iter()
         .filter(|r| visible(caller, r, partner.as_ref(), &grants))
-        .map(|mut r| {
+        .map(|r| {
+            let mut r = r.clone();
             mask_person(caller, &mut r.legal_rep);
             r
         })
@@ -436,7 +472,7 @@ pub async fn subject_profile(
     active_lists.sort();
     entry.records = records.iter().map(|r| r.id.clone()).collect();
     audit::log(ctx, caller, entry).await?;
-    let mut subject = cached.subject;
+    let mut subject = cached.subject.clone();
     if subject.kind == "natural_person" {
         subject.name = policy::person_name(caller, &subject.name);
     }

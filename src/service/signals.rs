@@ -32,7 +32,16 @@ pub enum Topic {
     Grants,
     /// An organisation's agreements changed (item: the organisation code).
     Agreements,
+    /// Subjects' records changed (item: the subject's storage key, or [`ALL`]).
+    Profiles,
 }
+
+/// The item that names every entry of a topic.
+pub const ALL: &str = "*";
+
+/// More subjects than this in one write (an import, a sync page): every instance forgets all
+/// its profiles rather than receive the keys.
+const PROFILES_ONE_BY_ONE: usize = 1_000;
 
 impl Topic {
     fn as_str(self) -> &'static str {
@@ -40,6 +49,7 @@ impl Topic {
             Topic::Keys => "keys",
             Topic::Grants => "grants",
             Topic::Agreements => "agreements",
+            Topic::Profiles => "profiles",
         }
     }
 }
@@ -49,6 +59,18 @@ pub fn emit(conn: &mut DbConn, topic: Topic, item: &str) -> StoreResult<()> {
     store_signals::emit(conn, topic.as_str(), item)
 }
 
+/// Signals that these subjects' records changed, with the caller's transaction.
+pub fn emit_profiles<'a>(
+    conn: &mut DbConn,
+    subject_keys: impl ExactSizeIterator<Item = &'a String>,
+) -> StoreResult<()> {
+    if subject_keys.len() > PROFILES_ONE_BY_ONE {
+        return emit(conn, Topic::Profiles, ALL);
+    }
+    let items: Vec<&str> = subject_keys.map(String::as_str).collect();
+    store_signals::emit_many(conn, Topic::Profiles.as_str(), &items)
+}
+
 /// Taken before a read of the database; see [`Memos::token`].
 #[derive(Debug, Clone, Copy)]
 pub struct Token(Option<u64>);
@@ -56,23 +78,35 @@ pub struct Token(Option<u64>);
 /// Entries by key, each with the item that a signal names it by.
 pub struct Memo<V> {
     entries: RwLock<HashMap<String, (String, V)>>,
+    /// At most this many entries; when full, a tenth of them (any) make room.
+    capacity: usize,
+    /// Whether each entry's item is its key (forgetting one is then a lookup, not a scan).
+    keyed_by_item: bool,
 }
 
-/// More entries than any deployment has keys or organisations: past this, start afresh.
-const MAX_ENTRIES: usize = 100_000;
+/// More keys or organisations than any deployment has.
+const MANY: usize = 100_000;
+/// Profiles held per instance: about 2 KB each with five records (bounded memory, see the
+/// read-path bench for the resident size).
+const PROFILES: usize = 50_000;
 
 impl<V: Clone> Memo<V> {
-    fn new() -> Self {
+    fn new(capacity: usize, keyed_by_item: bool) -> Self {
         Memo {
             entries: RwLock::new(HashMap::new()),
+            capacity,
+            keyed_by_item,
         }
     }
 
     fn forget(&self, item: Option<&str>) {
         let mut map = self.entries.write().unwrap_or_else(|p| p.into_inner());
         match item {
+            Some(ALL) | None => map.clear(),
+            Some(item) if self.keyed_by_item => {
+                map.remove(item);
+            }
             Some(item) => map.retain(|_, (i, _)| i != item),
-            None => map.clear(),
         }
     }
 }
@@ -89,6 +123,8 @@ pub struct Memos {
     pub grants: Memo<(chrono::NaiveDate, Arc<Vec<super::grants::Grant>>)>,
     /// Organisation → its agreements not revoked (item: the organisation).
     pub agreements: Memo<Arc<Vec<crate::store::agreements::AgreementRow>>>,
+    /// Subject key → its profile, unfiltered (item: the subject key).
+    pub profiles: Memo<Arc<super::query::CachedProfile>>,
 }
 
 impl Default for Memos {
@@ -96,9 +132,10 @@ impl Default for Memos {
         Memos {
             generation: AtomicU64::new(0),
             live: AtomicBool::new(false),
-            callers: Memo::new(),
-            grants: Memo::new(),
-            agreements: Memo::new(),
+            callers: Memo::new(MANY, false),
+            grants: Memo::new(MANY, true),
+            agreements: Memo::new(MANY, true),
+            profiles: Memo::new(PROFILES, true),
         }
     }
 }
@@ -138,8 +175,13 @@ impl Memos {
         if self.generation.load(Ordering::SeqCst) != generation || !self.live() {
             return;
         }
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
+        if map.len() >= memo.capacity {
+            let mut n = 0;
+            let drop_one_in = 10;
+            map.retain(|_, _| {
+                n += 1;
+                n % drop_one_in != 0
+            });
         }
         map.insert(key.to_string(), (item.to_string(), value));
     }
@@ -152,15 +194,22 @@ impl Memos {
             Topic::Keys => self.callers.forget(Some(item)),
             Topic::Grants => self.grants.forget(Some(item)),
             Topic::Agreements => self.agreements.forget(Some(item)),
+            Topic::Profiles => self.profiles.forget(Some(item)),
         }
     }
 
     fn heard_text(&self, topic: &str, item: &str) {
-        match [Topic::Keys, Topic::Grants, Topic::Agreements]
-            .into_iter()
-            .find(|t| t.as_str() == topic)
+        match [
+            Topic::Keys,
+            Topic::Grants,
+            Topic::Agreements,
+            Topic::Profiles,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == topic)
         {
-            Some(t) => self.heard(t, item),
+            // Several items of one write come one per line.
+            Some(t) => item.split('\n').for_each(|i| self.heard(t, i)),
             // A topic of a newer version: to be safe, forget everything.
             None => self.reset(self.live()),
         }
@@ -173,6 +222,7 @@ impl Memos {
         self.callers.forget(None);
         self.grants.forget(None);
         self.agreements.forget(None);
+        self.profiles.forget(None);
     }
 }
 
@@ -193,11 +243,13 @@ enum Turn {
 async fn listen(db: Db, memos: Weak<Memos>, every: Duration) {
     let mut listener: Option<Listener> = None;
     let mut failing = false;
+    let mut first = true;
     loop {
-        let wait = if failing {
-            Duration::from_secs(1)
-        } else {
-            every
+        // The first turn connects at once; then a poll every `every`, a reconnection every second.
+        let wait = match (std::mem::take(&mut first), failing) {
+            (true, _) => Duration::ZERO,
+            (false, true) => Duration::from_secs(1),
+            (false, false) => every,
         };
         tokio::time::sleep(wait).await;
         if memos.strong_count() == 0 {

@@ -47,6 +47,29 @@ pub fn emit(conn: &mut DbConn, topic: &str, item: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// PostgreSQL takes NOTIFY payloads under 8,000 bytes.
+const MAX_PAYLOAD: usize = 7_000;
+
+/// Several items of one topic in as few signals as fit, one item per line (items hold no line
+/// breaks).
+pub fn emit_many(conn: &mut DbConn, topic: &str, items: &[&str]) -> StoreResult<()> {
+    let mut payload = String::new();
+    for item in items {
+        if !payload.is_empty() && payload.len() + 1 + item.len() > MAX_PAYLOAD {
+            emit(conn, topic, &payload)?;
+            payload.clear();
+        }
+        if !payload.is_empty() {
+            payload.push('\n');
+        }
+        payload.push_str(item);
+    }
+    if !payload.is_empty() {
+        emit(conn, topic, &payload)?;
+    }
+    Ok(())
+}
+
 /// A listening connection of its own (outside the pool).
 pub struct Listener {
     conn: DbConn,

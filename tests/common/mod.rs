@@ -163,14 +163,17 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options) -> TestA
         .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp {
+    let app = TestApp {
         base,
         client: reqwest::Client::new(),
         admin_key,
         db_url: database_url,
         _db: db,
         config,
-    }
+    };
+    // As a server behind a load balancer is only sent requests once ready.
+    app.listening().await;
+    app
 }
 
 pub struct Answer {
@@ -258,6 +261,21 @@ impl TestApp {
     /// a load balancer.
     pub async fn twin(&self) -> TestApp {
         start(self.db_url.clone(), None, Options::default()).await
+    }
+
+    /// Waits until the instance listens for other instances' changes (the metric
+    /// `creditgate_signals_listening`; `/readyz` would keep its answer for a second): before
+    /// that it caches nothing, and a test of its caches would pass without testing them.
+    pub async fn listening(&self) {
+        let ok = comes_true(std::time::Duration::from_secs(5), || async {
+            self.get("/metrics", None)
+                .await
+                .text
+                .lines()
+                .any(|l| l == "creditgate_signals_listening 1")
+        })
+        .await;
+        assert!(ok, "the signal listener did not connect");
     }
 
     /// A new key made the way an operator would (the service's own key creation).

@@ -534,6 +534,8 @@ pub fn apply_versions(
     bulk::update_records(conn, &changed_records)?;
     bulk::insert_versions(conn, &versions)?;
     note_growth(conn, new_subjects.len() + new_records.len())?;
+    // Every server forgets these profiles once this commits (whoever writes: API, import, sync).
+    crate::service::signals::emit_profiles(conn, applied.touched.iter())?;
     Ok(applied)
 }
 
