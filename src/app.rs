@@ -71,7 +71,9 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         rate_limit_per_minute: config.rate_limit_per_minute,
         local_counters: Arc::new(MemoryCache::new(1)),
         registration_sources: Arc::new(config.registration_sources.clone()),
-        memos: Default::default(),
+        memos: Arc::new(crate::service::signals::Memos::new(
+            config.profile_cache_entries,
+        )),
         clock,
     })
 }

@@ -49,6 +49,8 @@ pub struct Config {
     pub provincial_timeout_secs: u64,
     pub max_body_bytes: usize,
     pub db_pool_size: u32,
+    /// Subject profiles held in process without Redis (`service::signals`).
+    pub profile_cache_entries: usize,
     pub cache_prefix: String,
     /// `CREDITGATE_DATA_KEY`: 64 hex characters, the master key for natural persons' ID numbers.
     pub data_key: Option<Secret>,
@@ -84,6 +86,7 @@ impl Default for Config {
             // 1000 records of a few KiB each fit well below this.
             max_body_bytes: 8 * 1024 * 1024,
             db_pool_size: 8,
+            profile_cache_entries: 10_000,
             cache_prefix: "cg".into(),
             data_key: None,
             // 100 requests a second on average per key: far above a person's use, and a
@@ -154,6 +157,11 @@ impl Config {
         if let Some(v) = var("CREDITGATE_DB_POOL_SIZE") {
             c.db_pool_size = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 format!("CREDITGATE_DB_POOL_SIZE must be a positive number, found '{v}'")
+            })?;
+        }
+        if let Some(v) = var("CREDITGATE_PROFILE_CACHE") {
+            c.profile_cache_entries = v.parse().map_err(|_| {
+                format!("CREDITGATE_PROFILE_CACHE must be a number of profiles (0: none held), found '{v}'")
             })?;
         }
         if let Some(v) = var("CREDITGATE_RATE_LIMIT") {

@@ -13,6 +13,23 @@ fn creditgate(db: &TestDb) -> Command {
 
 const CF_HEADER: &str = "CF_XDR_MC,CF_XDR_LB,CF_XDR_SHXYM,CF_XDR_GSZC,CF_FRDB,CF_FR_ZJLX,CF_FR_ZJHM,CF_WSH,CF_WFXW,CF_SY,CF_YJ,CF_CFLB,CF_NR,CF_NR_FK,CF_JDRQ,CF_CFJG,CF_CFJGDM";
 
+/// A wrong setting stops the command at once, naming the variable and what it takes.
+#[test]
+fn a_wrong_setting_is_named() {
+    let out = creditgate_cli("sqlite://unused.db")
+        .env("CREDITGATE_PROFILE_CACHE", "lots")
+        .args(["rules", "check"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("CREDITGATE_PROFILE_CACHE must be a number of profiles")
+            && err.contains("'lots'"),
+        "{err}"
+    );
+}
+
 /// `rules check` and `rules test` on the shipped set pass; a broken copy fails naming file and line.
 #[test]
 fn rules_check_and_test() {

@@ -86,9 +86,6 @@ pub struct Memo<V> {
 
 /// More keys or organisations than any deployment has.
 const MANY: usize = 100_000;
-/// Profiles held per instance: about 2 KB each with five records (bounded memory, see the
-/// read-path bench for the resident size).
-const PROFILES: usize = 50_000;
 
 impl<V: Clone> Memo<V> {
     fn new(capacity: usize, keyed_by_item: bool) -> Self {
@@ -129,13 +126,21 @@ pub struct Memos {
 
 impl Default for Memos {
     fn default() -> Self {
+        Memos::new(0)
+    }
+}
+
+impl Memos {
+    /// Memos holding at most `profiles` subject profiles (about 9 KB each with five records, as
+    /// measured by `benches/load_checks.sh`: the resident size grows with this).
+    pub fn new(profiles: usize) -> Self {
         Memos {
             generation: AtomicU64::new(0),
             live: AtomicBool::new(false),
             callers: Memo::new(MANY, false),
             grants: Memo::new(MANY, true),
             agreements: Memo::new(MANY, true),
-            profiles: Memo::new(PROFILES, true),
+            profiles: Memo::new(profiles, true),
         }
     }
 }
@@ -173,6 +178,9 @@ impl Memos {
         // Checked under the lock: `heard` moves the generation before it takes the lock, so
         // either this sees the new generation or `heard` removes the entry after this.
         if self.generation.load(Ordering::SeqCst) != generation || !self.live() {
+            return;
+        }
+        if memo.capacity == 0 {
             return;
         }
         if map.len() >= memo.capacity {
