@@ -236,3 +236,17 @@ pub async fn sync_status(
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sync::status_for(&state.ctx, &caller, &state.sync).await?))
 }
+
+/// This module's routes, each registered once: with actix and in the OpenAPI document.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_orgs)
+        .service(create_org)
+        .service(list_keys)
+        .service(create_key)
+        .service(revoke_key)
+        .service(rotate_key)
+        .service(list_agreements)
+        .service(create_agreement)
+        .service(revoke_agreement)
+        .service(sync_status);
+}

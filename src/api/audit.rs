@@ -39,3 +39,8 @@ pub async fn list_entries(
         Ok(HttpResponse::Ok().json(page))
     }
 }
+
+/// This module's routes, each registered once: with actix and in the OpenAPI document.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_entries);
+}

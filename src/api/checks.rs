@@ -196,3 +196,14 @@ pub async fn reload_rules(
         Err(ReloadError::Failed(e)) => Err(e.into()),
     }
 }
+
+/// This module's routes, each registered once: with actix and in the OpenAPI document.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_batch)
+        .service(verify_check)
+        .service(post_feedback)
+        .service(get_check)
+        .service(create_check)
+        .service(get_rules)
+        .service(reload_rules);
+}

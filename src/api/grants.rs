@@ -139,3 +139,13 @@ pub async fn special(
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Created().json(grants::special(&state.ctx, &caller, body).await?))
 }
+
+/// This module's routes, each registered once: with actix and in the OpenAPI document.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(apply)
+        .service(list)
+        .service(approve)
+        .service(reject)
+        .service(revoke)
+        .service(special);
+}

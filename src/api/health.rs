@@ -93,3 +93,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .content_type("text/plain; version=0.0.4")
         .body(buf)
 }
+
+/// This module's routes, each registered once: with actix and in the OpenAPI document.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(healthz).service(readyz).service(metrics);
+}

@@ -150,38 +150,6 @@ impl Modify for BearerAuth {
         description = "A city's credit-information query and joint-sanction service. Errors are application/problem+json with `code` and per-field `errors`.",
         license(name = "Apache-2.0")
     ),
-    paths(
-        health::healthz,
-        health::readyz,
-        health::metrics,
-        records::submit_batch,
-        records::get_record,
-        subjects::get_subject,
-        checks::create_check,
-        checks::create_batch,
-        checks::get_check,
-        checks::verify_check,
-        checks::post_feedback,
-        checks::get_rules,
-        checks::reload_rules,
-        admin::list_orgs,
-        admin::create_org,
-        admin::list_keys,
-        admin::create_key,
-        admin::revoke_key,
-        admin::rotate_key,
-        audit::list_entries,
-        admin::list_agreements,
-        admin::create_agreement,
-        admin::revoke_agreement,
-        grants::apply,
-        grants::list,
-        grants::approve,
-        grants::reject,
-        grants::revoke,
-        grants::special,
-        admin::sync_status,
-    ),
     components(schemas(error::Problem, crate::service::FieldErrorDoc)),
     modifiers(&BearerAuth),
     tags(
@@ -197,13 +165,41 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-/// The OpenAPI document as served at `/openapi.json` (pretty, with a trailing newline).
+/// The API's routes, module by module; each module registers each of its handlers once, and
+/// that one registration gives both the actix route and the OpenAPI path.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    health::routes(cfg);
+    records::routes(cfg);
+    subjects::routes(cfg);
+    checks::routes(cfg);
+    admin::routes(cfg);
+    audit::routes(cfg);
+    grants::routes(cfg);
+}
+
+/// The OpenAPI document: [`ApiDoc`] (info, schemas, tags) with the paths of [`routes`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa_actix_web::AppExt;
+    actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts()
+        .1
+}
+
+/// The OpenAPI document as served at `/openapi.json` (pretty, with a trailing newline), made
+/// once.
 pub fn openapi_json() -> String {
-    let mut s = ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut s = openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s.push('\n');
+        s
+    })
+    .clone()
 }
 
 async fn openapi_handler() -> actix_web::HttpResponse {
@@ -220,6 +216,8 @@ async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError
     )))
 }
 
+/// The routes of the service: the API's ([`routes`]), the OpenAPI document and its browser, the
+/// answer for an unknown path; and the extractors' error handlers.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::QueryConfig::default().error_handler(|e, _| {
@@ -230,36 +228,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::PathConfig::default()
             .error_handler(|e, _| ApiError::invalid("path", "invalid_path", e.to_string()).into()),
     )
-    .service(health::healthz)
-    .service(health::readyz)
-    .service(health::metrics)
-    .service(records::submit_batch)
-    .service(records::get_record)
-    .service(subjects::get_subject)
-    .service(checks::create_batch)
-    .service(checks::verify_check)
-    .service(checks::post_feedback)
-    .service(checks::get_check)
-    .service(checks::create_check)
-    .service(checks::get_rules)
-    .service(checks::reload_rules)
-    .service(admin::list_orgs)
-    .service(admin::create_org)
-    .service(admin::list_keys)
-    .service(admin::create_key)
-    .service(admin::revoke_key)
-    .service(admin::rotate_key)
-    .service(audit::list_entries)
-    .service(admin::list_agreements)
-    .service(admin::create_agreement)
-    .service(admin::revoke_agreement)
-    .service(grants::apply)
-    .service(grants::list)
-    .service(grants::approve)
-    .service(grants::reject)
-    .service(grants::revoke)
-    .service(grants::special)
-    .service(admin::sync_status)
+    .configure(|cfg| {
+        routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+            cfg,
+        ))
+    })
     .route("/openapi.json", web::get().to(openapi_handler))
     .service(
         utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

@@ -97,3 +97,8 @@ pub async fn get_record(
         query::get_record(&state.ctx, &caller, id.into_inner(), q.purpose.as_deref()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
+
+/// This module's routes, each registered once: with actix and in the OpenAPI document.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(submit_batch).service(get_record);
+}

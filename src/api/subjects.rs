@@ -39,3 +39,8 @@ pub async fn get_subject(
     .await?;
     Ok(HttpResponse::Ok().json(profile))
 }
+
+/// This module's routes, each registered once: with actix and in the OpenAPI document.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(get_subject);
+}
