@@ -27,6 +27,21 @@ async fn key_id(app: &TestApp, org: &str) -> Vec<String> {
         .collect()
 }
 
+/// Runs the command line on the app's database beside the running instances; it must succeed.
+async fn run_cli(app: &TestApp, args: &[&str]) {
+    let url = app.db_url.clone();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || creditgate_cli(&url).args(&args).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn a_revoked_key_is_refused_on_every_instance(b: Backend) {
     let one = spawn_app(b).await;
     let two = one.twin().await;
@@ -62,20 +77,7 @@ async fn a_revoked_key_is_refused_on_every_instance(b: Backend) {
         assert_eq!(app.get(RULES, Some(&second)).await.status, 200);
     }
     let id = key_id(&one, "ZWFW").await.remove(0);
-    let url = one.db_url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        creditgate_cli(&url)
-            .args(["keys", "revoke", &id])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_cli(&one, &["keys", "revoke", &id]).await;
     for app in [&one, &two] {
         assert!(
             comes_true(SPREAD, || async {
@@ -211,20 +213,11 @@ async fn profiles_follow_writes_from_anywhere(b: Backend) {
     let header = "CF_XDR_MC,CF_XDR_LB,CF_XDR_SHXYM,CF_WSH,CF_CFLB,CF_NR_FK,CF_JDRQ,CF_CFJG";
     let row = format!("北京示例科技有限公司,法人及非法人组织,{c},京市监罚〔2026〕31号,罚款,2,2026-04-01,北京市市场监督管理局");
     std::fs::write(&file, format!("{header}\n{row}\n")).unwrap();
-    let url = one.db_url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        creditgate_cli(&url)
-            .args(["import", file.to_str().unwrap(), "--source", "SCJG"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_cli(
+        &one,
+        &["import", file.to_str().unwrap(), "--source", "SCJG"],
+    )
+    .await;
     for app in [&one, &two] {
         assert!(
             comes_true(SPREAD, || async {

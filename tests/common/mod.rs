@@ -278,6 +278,11 @@ impl TestApp {
         assert!(ok, "the signal listener did not connect");
     }
 
+    /// `POST /api/v1/checks`.
+    pub async fn check(&self, key: &str, body: Value) -> Answer {
+        self.post("/api/v1/checks", Some(key), &body).await
+    }
+
     /// A new key made the way an operator would (the service's own key creation).
     pub async fn key(&self, org: &str, role: &str) -> String {
         let url = self.db_url.clone();
@@ -333,6 +338,22 @@ pub fn creditgate_cli(db_url: &str) -> std::process::Command {
         .env_remove("CREDITGATE_PROVINCIAL_INSECURE")
         .env_remove("CREDITGATE_PROVINCIAL_CA");
     c
+}
+
+/// A procurement check of `uscc` with a purpose and a reference.
+pub fn procurement(uscc: &str) -> Value {
+    json!({"scenario": "procurement", "subject": {"uscc": uscc},
+           "purpose": "政府采购资格审查", "reference": "ZFCG-2026-0457"})
+}
+
+/// The measure ids of a check report's findings.
+pub fn measures(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["measure_id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// A valid penalty record; change fields with `json` merges in the test.
