@@ -259,10 +259,7 @@ pub async fn get_record(
         outcome,
         ..Default::default()
     };
-    if let Err(why) = caller.require(READERS, "read credit records") {
-        audit::log(ctx, caller, entry("denied")).await?;
-        return Err(ServiceError::Forbidden(why));
-    }
+    audit::require_logged(ctx, caller, READERS, "read credit records", entry("denied")).await?;
     check_purpose(purpose)?;
     let lookup = id.clone();
     let found = ctx
@@ -403,18 +400,16 @@ pub async fn subject_profile(
     } else {
         None
     };
-    if let (None, Err(why)) = (&partner, caller.require(READERS, "read credit profiles")) {
-        let e = audit::Entry {
+    if partner.is_none() {
+        let asked = audit::Entry {
             action: "profile.read",
             subject_key: Uscc::parse(uscc)
                 .ok()
                 .map(|u| ctx.subject_key(&SubjectKey::Uscc(u))),
             purpose: purpose.map(str::to_string),
-            outcome: "denied",
             ..Default::default()
         };
-        audit::log(ctx, caller, e).await?;
-        return Err(ServiceError::Forbidden(why));
+        audit::require_logged(ctx, caller, READERS, "read credit profiles", asked).await?;
     }
     let uscc = Uscc::parse(uscc).map_err(|e| {
         ServiceError::Invalid(vec![crate::domain::FieldError::new(

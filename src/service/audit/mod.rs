@@ -154,6 +154,24 @@ pub async fn log(ctx: &Ctx, caller: &Caller, e: Entry) -> ServiceResult<()> {
         })
 }
 
+/// Refuses unless the caller's role is one of `roles` (`doing` says what, in the reason); the
+/// refusal is logged as `entry`, with the outcome `denied`. The one role check of the use cases
+/// that log what was asked (profiles, records, checks).
+pub async fn require_logged(
+    ctx: &Ctx,
+    caller: &Caller,
+    roles: &[crate::domain::Role],
+    doing: &str,
+    mut entry: Entry,
+) -> ServiceResult<()> {
+    let Err(why) = caller.require(roles, doing) else {
+        return Ok(());
+    };
+    entry.outcome = "denied";
+    log(ctx, caller, entry).await?;
+    Err(ServiceError::Forbidden(why))
+}
+
 /// A refusal of `op` for `caller`, with its reason: the API's gate logs every refusal that a use
 /// case did not log itself (with more context) already.
 pub async fn log_refusal(

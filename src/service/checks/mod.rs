@@ -300,17 +300,12 @@ pub use view::{feedback, get_report, keep_rule_set, reevaluate, rules_view, veri
 
 /// Refuses (and logs the refusal) unless the caller's role may run checks.
 async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> ServiceResult<()> {
-    if let Err(why) = caller.require(CHECKERS, "run checks") {
-        let e = audit::Entry {
-            action: "check.run",
-            purpose: purpose.clone(),
-            outcome: "denied",
-            ..Default::default()
-        };
-        audit::log(ctx, caller, e).await?;
-        return Err(ServiceError::Forbidden(why));
-    }
-    Ok(())
+    let asked = audit::Entry {
+        action: "check.run",
+        purpose: purpose.clone(),
+        ..Default::default()
+    };
+    audit::require_logged(ctx, caller, CHECKERS, "run checks", asked).await
 }
 
 /// `POST /api/v1/checks`.
