@@ -213,12 +213,18 @@ pub fn seal_round(conn: &mut DbConn, keys: &DataKeys) -> Result<usize, StoreErro
             None => (0, GENESIS.to_string()),
         };
         let now = store::now();
+        let mut seals = Vec::with_capacity(rows.len());
         for r in &rows {
             seq += 1;
             let chain = chain_hash(keys, &prev, seq, &r.entry_hash);
-            store_audit::seal(conn, &r.id, seq, &prev, &chain, now)?;
-            prev = chain;
+            seals.push(store_audit::Seal {
+                id: r.id.clone(),
+                seq,
+                prev_hash: std::mem::replace(&mut prev, chain.clone()),
+                chain_hash: chain,
+            });
         }
+        store_audit::seal(conn, &seals, now)?;
         tracing::info!(sealed = rows.len(), head_seq = seq, head = %prev, "access log sealed");
         Ok(rows.len())
     })
