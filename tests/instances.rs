@@ -278,7 +278,10 @@ async fn connections_cut_by_the_server_are_replaced() {
     assert!(other[5..].iter().all(|s| *s == 200), "{other:?}");
     assert!(other.iter().all(|s| *s == 200 || *s == 503), "{other:?}");
 
-    // The listeners reconnect: a revocation through the other instance reaches this one.
+    // The listeners reconnect (each caches again), and a revocation through the other
+    // instance reaches this one.
+    one.listening().await;
+    two.listening().await;
     let id = key_id(&two, "ZWFW").await.remove(0);
     assert_eq!(one.get(RULES, Some(&officer)).await.status, 200);
     let r = two

@@ -299,18 +299,22 @@ pub async fn admit_logged(
 /// An organisation's agreements not revoked, held in process (`signals`).
 async fn agreements_of(ctx: &Ctx, org: &str) -> ServiceResult<Arc<Vec<AgreementRow>>> {
     let m = &ctx.memos;
-    if let Some(rows) = m.get(&m.agreements, org) {
-        return Ok(rows);
-    }
-    let token = m.token();
-    let lookup = org.to_string();
-    let rows = Arc::new(
-        ctx.db
-            .run(move |conn| store_agreements::of_org(conn, Some(&lookup), true))
-            .await?,
-    );
-    m.keep(&m.agreements, token, org, org, rows.clone());
-    Ok(rows)
+    let loaded = m
+        .get_or_load(
+            &m.agreements,
+            org,
+            |_| org.to_string(),
+            || async {
+                let lookup = org.to_string();
+                let rows = ctx
+                    .db
+                    .run(move |conn| store_agreements::of_org(conn, Some(&lookup), true))
+                    .await?;
+                ServiceResult::Ok(Some(Arc::new(rows)))
+            },
+        )
+        .await?;
+    Ok(loaded.unwrap_or_default())
 }
 
 /// Admits a partner's query in `scenario` under an agreement in force, with the subject's

@@ -63,30 +63,30 @@ pub async fn in_force(ctx: &Ctx, caller: &Caller) -> ServiceResult<Arc<Vec<Grant
     }
     let today = ctx.clock.today();
     let m = &ctx.memos;
-    match m.get(&m.grants, &caller.org_code) {
-        Some((day, grants)) if day == today => return Ok(grants),
-        _ => {}
-    }
-    let token = m.token();
-    let org = caller.org_code.clone();
-    let rows = ctx
-        .db
-        .run(move |conn| store_grants::in_force(conn, &org, today))
+    let key = format!("{}@{today}", caller.org_code);
+    let loaded = m
+        .get_or_load(
+            &m.grants,
+            &key,
+            |_| caller.org_code.clone(),
+            || async {
+                let org = caller.org_code.clone();
+                let rows = ctx
+                    .db
+                    .run(move |conn| store_grants::in_force(conn, &org, today))
+                    .await?;
+                let grants = rows.into_iter().map(|r| Grant {
+                    special: r.grant_kind == "special",
+                    source_codes: list_of(&r.source_codes),
+                    record_kinds: list_of(&r.record_kinds),
+                    list_codes: list_of(&r.list_codes),
+                    record_id: r.record_id,
+                });
+                ServiceResult::Ok(Some(Arc::new(grants.collect())))
+            },
+        )
         .await?;
-    let grants: Arc<Vec<Grant>> = Arc::new(
-        rows.into_iter()
-            .map(|r| Grant {
-                special: r.grant_kind == "special",
-                source_codes: list_of(&r.source_codes),
-                record_kinds: list_of(&r.record_kinds),
-                list_codes: list_of(&r.list_codes),
-                record_id: r.record_id,
-            })
-            .collect(),
-    );
-    let org = &caller.org_code;
-    m.keep(&m.grants, token, org, org, (today, grants.clone()));
-    Ok(grants)
+    Ok(loaded.unwrap_or_default())
 }
 
 /// An application (or, from an admin, a special grant).

@@ -132,30 +132,32 @@ pub fn ensure_admin_key(conn: &mut DbConn, key: &str) -> Result<(), String> {
 /// unknown or revoked key. Known keys are held in process (`signals`): a revocation anywhere
 /// reaches this instance within the listener's poll. Unknown keys are not remembered.
 pub async fn authenticate(ctx: &Ctx, hash: String) -> ServiceResult<Option<Caller>> {
-    if let Some(caller) = ctx.memos.get(&ctx.memos.callers, &hash) {
-        return Ok(Some(caller));
-    }
-    let token = ctx.memos.token();
-    let lookup = hash.clone();
-    let row = ctx
-        .db
-        .run(move |conn| keys::find_active_by_hash(conn, &lookup))
-        .await?;
-    let Some(r) = row else { return Ok(None) };
-    let role = Role::parse(&r.role).ok_or_else(|| {
-        ServiceError::from(StoreError::Corrupt(format!(
-            "key {} has unknown role {}",
-            r.id, r.role
-        )))
-    })?;
-    let caller = Caller {
-        key_id: r.id,
-        org_code: r.org_code,
-        role,
-    };
     let m = &ctx.memos;
-    m.keep(&m.callers, token, &hash, &caller.key_id, caller.clone());
-    Ok(Some(caller))
+    m.get_or_load(
+        &m.callers,
+        &hash,
+        |c| c.key_id.clone(),
+        || async {
+            let lookup = hash.clone();
+            let row = ctx
+                .db
+                .run(move |conn| keys::find_active_by_hash(conn, &lookup))
+                .await?;
+            let Some(r) = row else { return Ok(None) };
+            let role = Role::parse(&r.role).ok_or_else(|| {
+                ServiceError::from(StoreError::Corrupt(format!(
+                    "key {} has unknown role {}",
+                    r.id, r.role
+                )))
+            })?;
+            Ok(Some(Caller {
+                key_id: r.id,
+                org_code: r.org_code,
+                role,
+            }))
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

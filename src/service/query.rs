@@ -307,16 +307,17 @@ async fn load_profile(ctx: &Ctx, key: String) -> ServiceResult<Option<Arc<Cached
         return Ok(shared_profile(ctx, key).await?.map(Arc::new));
     }
     let m = &ctx.memos;
-    if let Some(p) = m.get(&m.profiles, &key) {
-        return Ok(Some(p));
-    }
-    let token = m.token();
-    let loaded = read_profile(ctx, key.clone(), String::new()).await?;
-    Ok(loaded.map(|p| {
-        let p = Arc::new(p);
-        m.keep(&m.profiles, token, &key, &key, p.clone());
-        p
-    }))
+    m.get_or_load(
+        &m.profiles,
+        &key,
+        |_| key.clone(),
+        || async {
+            Ok(read_profile(ctx, key.clone(), String::new())
+                .await?
+                .map(Arc::new))
+        },
+    )
+    .await
 }
 
 /// The profile from Redis, or from the database into Redis.

@@ -116,8 +116,9 @@ pub struct Memos {
     live: AtomicBool,
     /// Key hash → the caller (item: the key id).
     pub callers: Memo<crate::domain::Caller>,
-    /// Organisation → its grants in force on a day (item: the organisation).
-    pub grants: Memo<(chrono::NaiveDate, Arc<Vec<super::grants::Grant>>)>,
+    /// Organisation and day (`ORG@YYYY-MM-DD`) → its grants in force that day (item: the
+    /// organisation).
+    pub grants: Memo<Arc<Vec<super::grants::Grant>>>,
     /// Organisation → its agreements not revoked (item: the organisation).
     pub agreements: Memo<Arc<Vec<crate::store::agreements::AgreementRow>>>,
     /// Subject key → its profile, unfiltered (item: the subject key).
@@ -138,7 +139,7 @@ impl Memos {
             generation: AtomicU64::new(0),
             live: AtomicBool::new(false),
             callers: Memo::new(MANY, false),
-            grants: Memo::new(MANY, true),
+            grants: Memo::new(MANY, false),
             agreements: Memo::new(MANY, true),
             profiles: Memo::new(profiles, true),
         }
@@ -151,8 +152,33 @@ impl Memos {
         self.live.load(Ordering::SeqCst)
     }
 
+    /// The entry under `key`; else what `load` reads from the database, kept under `key` (named
+    /// by signals as `item_of` the value) unless a signal came in while it was read. `None` from
+    /// `load` (nothing there) is not kept.
+    pub async fn get_or_load<V, E, Fut>(
+        &self,
+        memo: &Memo<V>,
+        key: &str,
+        item_of: impl FnOnce(&V) -> String,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<Option<V>, E>
+    where
+        V: Clone,
+        Fut: std::future::Future<Output = Result<Option<V>, E>>,
+    {
+        if let Some(v) = self.get(memo, key) {
+            return Ok(Some(v));
+        }
+        let token = self.token();
+        let loaded = load().await?;
+        if let Some(v) = &loaded {
+            self.keep(memo, token, key, &item_of(v), v.clone());
+        }
+        Ok(loaded)
+    }
+
     /// Take before reading the database for an entry; give to [`Memos::keep`].
-    pub fn token(&self) -> Token {
+    fn token(&self) -> Token {
         if self.live() {
             Token(Some(self.generation.load(Ordering::SeqCst)))
         } else {
@@ -161,7 +187,7 @@ impl Memos {
     }
 
     /// The entry under `key`, while the memos are live.
-    pub fn get<V: Clone>(&self, memo: &Memo<V>, key: &str) -> Option<V> {
+    fn get<V: Clone>(&self, memo: &Memo<V>, key: &str) -> Option<V> {
         if !self.live() {
             return None;
         }
@@ -170,7 +196,7 @@ impl Memos {
     }
 
     /// Keeps what was read after `token` was taken, unless a signal or a reset came since.
-    pub fn keep<V: Clone>(&self, memo: &Memo<V>, token: Token, key: &str, item: &str, value: V) {
+    fn keep<V: Clone>(&self, memo: &Memo<V>, token: Token, key: &str, item: &str, value: V) {
         let Token(Some(generation)) = token else {
             return;
         };
