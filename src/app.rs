@@ -37,14 +37,15 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         store::connect(&config.database_url, config.db_pool_size).map_err(anyhow::Error::msg)?;
     {
         let mut conn = pool.get().context("no database connection")?;
-        let applied =
-            crate::service::upgrade::migrate(&mut conn, &keys).map_err(anyhow::Error::msg)?;
+        let applied = crate::service::upgrade::migrate(&mut conn, &keys, clock.stamp())
+            .map_err(anyhow::Error::msg)?;
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied migrations");
         }
         crate::service::checks::keep_rule_set(&mut conn, &rules).map_err(anyhow::Error::msg)?;
         if let Some(key) = &config.admin_key {
-            keys::ensure_admin_key(&mut conn, key.expose()).map_err(anyhow::Error::msg)?;
+            keys::ensure_admin_key(&mut conn, key.expose(), clock.stamp())
+                .map_err(anyhow::Error::msg)?;
         }
     }
     let cache: Arc<dyn Cache> = match &config.redis_url {

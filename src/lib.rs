@@ -8,7 +8,6 @@ pub mod crypto;
 pub mod domain;
 pub mod import;
 pub mod logging;
-pub mod provincial_sim;
 pub mod rules;
 pub mod service;
 pub mod store;

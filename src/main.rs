@@ -78,10 +78,10 @@ fn main() -> ExitCode {
             hang_ms,
             tls_cert,
             tls_key,
-        } => creditgate::provincial_sim::FaultPlan::parse_kinds(&faults)
+        } => creditgate::sync::sim::FaultPlan::parse_kinds(&faults)
             .map_err(anyhow::Error::msg)
             .and_then(|kinds| {
-                let plan = creditgate::provincial_sim::FaultPlan {
+                let plan = creditgate::sync::sim::FaultPlan {
                     rate: fault_rate,
                     kinds,
                     latency_ms,
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
         } => sync_command(&config, once, page_size as usize, status),
         Command::Openapi { provincial_sim } => {
             if provincial_sim {
-                print!("{}", creditgate::provincial_sim::openapi_json());
+                print!("{}", creditgate::sync::sim::openapi_json());
             } else {
                 print!("{}", creditgate::api::openapi_json());
             }

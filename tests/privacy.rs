@@ -14,8 +14,8 @@ use std::process::Command;
 
 use common::*;
 use creditgate::crypto::DataKeys;
-use creditgate::provincial_sim::{self, SimConfig};
 use creditgate::sync::protocol::Change;
+use creditgate::sync::sim::{self as provincial_sim, SimConfig};
 use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 

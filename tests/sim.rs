@@ -1,8 +1,8 @@
 //! The provincial simulator speaks the signed protocol: pages after a cursor, idempotent push,
 //! refusals of bad signatures and replayed nonces; deterministic by seed.
 
-use creditgate::provincial_sim::{generate_changes, serve, SimConfig};
 use creditgate::sync::protocol::{self, Signed};
+use creditgate::sync::sim::{generate_changes, serve, SimConfig};
 use serde_json::{json, Value};
 
 const SECRET: &[u8] = b"city-secret-0123456789abcdef0123";

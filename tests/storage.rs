@@ -238,7 +238,7 @@ async fn a_connection_dropped_mid_transaction_is_not_reused(b: Backend) {
             let mut conn = p.get().unwrap();
             let _: Result<(), store::StoreError> =
                 diesel::Connection::transaction(&mut *conn, |c| {
-                    store::orgs::ensure(c, "HALF", "half written").unwrap();
+                    store::orgs::ensure(c, "HALF", "half written", test_now().naive_utc()).unwrap();
                     panic!("a use case fails mid-transaction");
                 });
         })
@@ -250,7 +250,7 @@ async fn a_connection_dropped_mid_transaction_is_not_reused(b: Backend) {
             "the half-written row is not visible: the transaction was not carried over"
         );
         diesel::Connection::transaction::<_, store::StoreError, _>(&mut *conn, |c| {
-            store::orgs::ensure(c, "NEXT", "next user").map(|_| ())
+            store::orgs::ensure(c, "NEXT", "next user", test_now().naive_utc()).map(|_| ())
         })
         .unwrap();
         drop(conn);
@@ -303,7 +303,7 @@ fn committed_openapi_document_is_what_the_server_generates() {
 fn committed_simulator_document_is_what_the_simulator_generates() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/provincial-sim.json");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    let generated = creditgate::provincial_sim::openapi_json();
+    let generated = creditgate::sync::sim::openapi_json();
     assert!(
         committed == generated,
         "openapi/provincial-sim.json is out of date: run `cargo run -q -- openapi --provincial-sim > openapi/provincial-sim.json`"

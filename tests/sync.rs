@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use creditgate::provincial_sim::{Fault, FaultPlan};
 use creditgate::service::sync::{self, RunnerLock, Settings};
+use creditgate::sync::sim::{Fault, FaultPlan};
 use rand::Rng;
 use serde_json::json;
 use sync_support::*;

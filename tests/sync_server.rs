@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use creditgate::app::build_ctx;
-use creditgate::provincial_sim::{self, FaultPlan};
 use creditgate::service::Clock;
+use creditgate::sync::sim::{self as provincial_sim, FaultPlan};
 use serde_json::{json, Value};
 use sync_support::*;
 

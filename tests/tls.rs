@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
-use creditgate::provincial_sim::{self, SimConfig};
 use creditgate::sync::platform::{HttpPlatform, Platform, MAX_ANSWER_BYTES};
+use creditgate::sync::sim::{self as provincial_sim, SimConfig};
 
 const SECRET_HEX: &str = "63697479736563726574303132333435363738396162636465663031323334";
 

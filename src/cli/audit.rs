@@ -4,19 +4,16 @@ use super::*;
 
 pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
     use creditgate::service::audit;
-    let keys = data_keys(config)?;
-    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
-    let mut conn = pool.get()?;
-    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
-        .map_err(anyhow::Error::msg)?;
+    let (mut conn, operator) = open(config)?;
+    let keys = &operator.keys;
     match command {
         AuditCommand::Seal => {
-            let n = audit::seal_all(&mut conn, &keys).map_err(anyhow::Error::msg)?;
+            let n = audit::seal_all(&mut conn, keys, operator.at).map_err(anyhow::Error::msg)?;
             println!("sealed {n} entries");
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify => {
-            let v = audit::verify(&mut conn, &keys).map_err(anyhow::Error::msg)?;
+            let v = audit::verify(&mut conn, keys).map_err(anyhow::Error::msg)?;
             for b in &v.breaks {
                 println!("BREAK {}", b.problem);
             }

@@ -11,26 +11,22 @@ pub(crate) fn create_key(
 ) -> anyhow::Result<()> {
     let role = Role::parse(role)
         .ok_or_else(|| anyhow::anyhow!("unknown role '{role}': use one of {}", Role::allowed()))?;
-    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
-    let mut conn = pool.get()?;
-    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
-        .map_err(anyhow::Error::msg)?;
-    let data = data_keys(config)?;
+    let (mut conn, operator) = open(config)?;
     let created = diesel::Connection::transaction::<_, anyhow::Error, _>(&mut *conn, |conn| {
-        let k = creditgate::service::keys::create_key_blocking(conn, org, name, role, label)
-            .map_err(anyhow::Error::msg)?;
-        creditgate::service::audit::append(
+        let k = creditgate::service::keys::create_key_blocking(
             conn,
-            &data,
-            &creditgate::service::admin::operator(),
-            &creditgate::service::audit::Entry {
-                action: "key.create",
-                outcome: "ok",
-                detail: Some(
-                    serde_json::json!({"key_id": k.id, "org_code": k.org_code, "role": k.role.as_str()}),
-                ),
-                ..Default::default()
-            },
+            org,
+            name,
+            role,
+            label,
+            operator.at,
+        )
+        .map_err(anyhow::Error::msg)?;
+        creditgate::service::audit::log_change(
+            conn,
+            &operator,
+            "key.create",
+            serde_json::json!({"key_id": k.id, "org_code": k.org_code, "role": k.role.as_str()}),
         )?;
         Ok(k)
     })?;
@@ -50,11 +46,24 @@ pub(crate) fn data_keys(config: &Config) -> anyhow::Result<creditgate::crypto::D
     creditgate::app::data_keys(config, backend)
 }
 
-pub(crate) fn list_keys(config: &Config, org: Option<&str>) -> anyhow::Result<()> {
+/// One connection to the configured database, upgraded, and the command line's own caller
+/// (the operator, now by the system clock, with the data keys its log entries are hashed with).
+pub(crate) fn open(config: &Config) -> anyhow::Result<(store::PooledConn, Actor)> {
+    let keys = data_keys(config)?;
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
-    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
-        .map_err(anyhow::Error::msg)?;
+    let at = Clock::system().stamp();
+    creditgate::service::upgrade::migrate(&mut conn, &keys, at).map_err(anyhow::Error::msg)?;
+    let operator = Actor {
+        keys: std::sync::Arc::new(keys),
+        who: creditgate::service::admin::operator(),
+        at,
+    };
+    Ok((conn, operator))
+}
+
+pub(crate) fn list_keys(config: &Config, org: Option<&str>) -> anyhow::Result<()> {
+    let (mut conn, _) = open(config)?;
     let rows = store::keys::list(&mut conn, org).map_err(anyhow::Error::msg)?;
     println!(
         "{:<32} {:<16} {:<9} {:<20} {:<20} label",
@@ -76,11 +85,8 @@ pub(crate) fn list_keys(config: &Config, org: Option<&str>) -> anyhow::Result<()
 }
 
 pub(crate) fn revoke_key(config: &Config, id: &str) -> anyhow::Result<()> {
-    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
-    let mut conn = pool.get()?;
-    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
-        .map_err(anyhow::Error::msg)?;
-    let revoked = creditgate::service::admin::revoke_blocking(&mut conn, &data_keys(config)?, id)
+    let (mut conn, operator) = open(config)?;
+    let revoked = creditgate::service::admin::revoke_blocking(&mut conn, &operator, id)
         .map_err(anyhow::Error::msg)?;
     eprintln!(
         "{}",
@@ -95,13 +101,8 @@ pub(crate) fn revoke_key(config: &Config, id: &str) -> anyhow::Result<()> {
 
 pub(crate) fn rotate_key(config: &Config, id: &str) -> anyhow::Result<()> {
     use creditgate::service::admin::{rotate_blocking, Rotation};
-    let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
-    let mut conn = pool.get()?;
-    creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
-        .map_err(anyhow::Error::msg)?;
-    let keys = data_keys(config)?;
-    let who = creditgate::service::admin::operator();
-    match rotate_blocking(&mut conn, &keys, &who, id).map_err(anyhow::Error::msg)? {
+    let (mut conn, operator) = open(config)?;
+    match rotate_blocking(&mut conn, &operator, id).map_err(anyhow::Error::msg)? {
         Rotation::Missing => anyhow::bail!("no key {id}; `creditgate keys list` shows the keys"),
         Rotation::AlreadyRevoked => anyhow::bail!("key {id} is revoked; create a new key instead"),
         Rotation::Done(old, new_id, secret) => {

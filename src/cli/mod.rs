@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use creditgate::app::{build_ctx, Application};
 use creditgate::config::Config;
 use creditgate::domain::Role;
+use creditgate::service::audit::Actor;
 use creditgate::service::{demo, Clock};
 use creditgate::store;
 

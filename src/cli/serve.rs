@@ -105,8 +105,12 @@ pub(crate) fn reload_on_sighup(ctx: creditgate::service::Ctx) {
 pub(crate) fn migrate(config: &Config) -> anyhow::Result<()> {
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
-    let applied = creditgate::service::upgrade::migrate(&mut conn, &data_keys(config)?)
-        .map_err(anyhow::Error::msg)?;
+    let applied = creditgate::service::upgrade::migrate(
+        &mut conn,
+        &data_keys(config)?,
+        Clock::system().stamp(),
+    )
+    .map_err(anyhow::Error::msg)?;
     if applied.is_empty() {
         eprintln!("database is up to date");
     } else {

@@ -8,7 +8,7 @@ pub(crate) fn provincial_sim(
     size: u64,
     key_id: String,
     secret: &str,
-    faults: creditgate::provincial_sim::FaultPlan,
+    faults: creditgate::sync::sim::FaultPlan,
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 ) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -33,8 +33,8 @@ pub(crate) fn provincial_sim(
     let port = listener.local_addr()?.port();
     let rt = runtime()?;
     rt.block_on(async move {
-        let server = creditgate::provincial_sim::serve(
-            creditgate::provincial_sim::SimConfig {
+        let server = creditgate::sync::sim::serve(
+            creditgate::sync::sim::SimConfig {
                 seed,
                 size,
                 key_id,

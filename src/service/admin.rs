@@ -6,10 +6,10 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::audit::Actor;
 use super::keys::{create_key_blocking, generate_key, insert_key, validate_org_code};
-use super::signals::{self, Topic};
+use super::signals::Topic;
 use super::{access, Ctx, ServiceError, ServiceResult};
-use crate::crypto::DataKeys;
 use crate::domain::{Caller, FieldError, Role};
 use crate::store::{self, keys, orgs, StoreError};
 use serde_json::json;
@@ -36,7 +36,8 @@ pub struct OrgInput {
 pub struct KeyView {
     pub id: String,
     pub org_code: String,
-    pub role: String,
+    #[schema(value_type = String, example = "officer")]
+    pub role: Role,
     pub label: Option<String>,
     pub created_at: String,
     /// Null while the key is active.
@@ -62,7 +63,8 @@ pub struct NewKeyView {
     #[schema(example = "cg_3q2-7wEXAMPLEo0V8n2b1T5yXkq9mJd4Rr6sUe8hZc")]
     pub key: String,
     pub org_code: String,
-    pub role: String,
+    #[schema(value_type = String, example = "officer")]
+    pub role: Role,
     pub label: Option<String>,
     /// For a rotation: the key this one replaces (now revoked).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,19 +129,18 @@ pub async fn create_org(
         ));
     }
     let c = code.clone();
-    let (keys, who) = (ctx.keys.clone(), caller.clone());
+    let actor = Actor::new(ctx, caller);
     let (created, row) = ctx
         .db
         .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
-                let created = orgs::ensure(conn, &c, &name)?;
+                let created = orgs::ensure(conn, &c, &name, actor.at)?;
                 let row = orgs::find(conn, &c)?
                     .ok_or_else(|| StoreError::Corrupt(format!("organisation {c} vanished")))?;
                 if created {
                     super::audit::log_change(
                         conn,
-                        &keys,
-                        &who,
+                        &actor,
                         "org.create",
                         json!({"org_code": c, "name": name}),
                     )?;
@@ -209,17 +210,16 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: KeyInput) -> ServiceR
         return Err(ServiceError::Invalid(errors));
     };
     let l = label.clone();
-    let (keys, who) = (ctx.keys.clone(), caller.clone());
+    let actor = Actor::new(ctx, caller);
     let created = ctx
         .db
         .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
-                let k = create_key_blocking(conn, &org, None, role, l.as_deref())
+                let k = create_key_blocking(conn, &org, None, role, l.as_deref(), actor.at)
                     .map_err(StoreError::Corrupt)?;
                 super::audit::log_change(
                     conn,
-                    &keys,
-                    &who,
+                    &actor,
                     "key.create",
                     json!({"key_id": k.id, "org_code": k.org_code, "role": k.role.as_str()}),
                 )?;
@@ -232,7 +232,7 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: KeyInput) -> ServiceR
         id: created.id,
         key: created.key,
         org_code: created.org_code,
-        role: created.role.as_str().into(),
+        role: created.role,
         label,
         replaces: None,
     })
@@ -250,10 +250,10 @@ pub async fn revoke_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<K
         ));
     }
     let id2 = id.to_string();
-    let (dk, who) = (ctx.keys.clone(), caller.clone());
+    let actor = Actor::new(ctx, caller);
     let done = ctx
         .db
-        .run_write(move |conn| revoke_tx(conn, &dk, &who, &id2))
+        .run_write(move |conn| revoke_tx(conn, &actor, &id2))
         .await?;
     match done {
         Revoked::Missing => Err(ServiceError::NotFound(format!("key {id}"))),
@@ -280,26 +280,21 @@ pub enum Revoked {
 
 /// Revokes a key and logs it, in one transaction (the API and `creditgate keys revoke`); the
 /// last admin key in force is never revoked.
-fn revoke_tx(
-    conn: &mut store::DbConn,
-    dk: &DataKeys,
-    who: &Caller,
-    id: &str,
-) -> Result<Revoked, StoreError> {
+fn revoke_tx(conn: &mut store::DbConn, a: &Actor, id: &str) -> Result<Revoked, StoreError> {
     conn.transaction::<_, StoreError, _>(|conn| {
         let Some(row) = keys::find(conn, id)? else {
             return Ok(Revoked::Missing);
         };
-        if row.role == Role::Admin.as_str()
+        if row.role == Role::Admin
             && row.revoked_at.is_none()
             && keys::count_active_admins(conn)? <= 1
         {
             return Ok(Revoked::LastAdmin);
         }
-        let revoked = keys::revoke(conn, id, store::now())?;
+        let revoked = keys::revoke(conn, id, a.at)?;
         if revoked {
-            super::audit::log_change(conn, dk, who, "key.revoke", json!({"key_id": id}))?;
-            signals::emit(conn, Topic::Keys, id)?;
+            let detail = json!({"key_id": id});
+            super::audit::log_signalled(conn, a, "key.revoke", detail, (Topic::Keys, id))?;
         }
         let row = keys::find(conn, id)?
             .ok_or_else(|| StoreError::Corrupt(format!("key {id} vanished")))?;
@@ -319,12 +314,10 @@ pub enum Rotation {
 /// the old key stops working as the new one starts (the API and `creditgate keys rotate`).
 pub fn rotate_blocking(
     conn: &mut store::DbConn,
-    dk: &DataKeys,
-    who: &Caller,
+    a: &Actor,
     id: &str,
 ) -> Result<Rotation, StoreError> {
     let secret = generate_key();
-    let now = store::now();
     conn.transaction::<_, StoreError, _>(|conn| {
         let Some(old) = keys::find(conn, id)? else {
             return Ok(Rotation::Missing);
@@ -332,24 +325,22 @@ pub fn rotate_blocking(
         if old.revoked_at.is_some() {
             return Ok(Rotation::AlreadyRevoked);
         }
-        keys::revoke(conn, &old.id, now)?;
-        signals::emit(conn, Topic::Keys, &old.id)?;
-        let role = Role::parse(&old.role)
-            .ok_or_else(|| StoreError::Corrupt(format!("key {} has role {}", old.id, old.role)))?;
+        keys::revoke(conn, &old.id, a.at)?;
         let new_id = insert_key(
             conn,
             &old.org_code,
             None,
-            role,
+            old.role,
             &secret,
             old.label.as_deref(),
+            a.at,
         )?;
-        super::audit::log_change(
+        super::audit::log_signalled(
             conn,
-            dk,
-            who,
+            a,
             "key.rotate",
             json!({"key_id": old.id, "new_key_id": new_id}),
+            (Topic::Keys, &old.id),
         )?;
         Ok(Rotation::Done(old, new_id, secret))
     })
@@ -358,10 +349,10 @@ pub fn rotate_blocking(
 pub async fn rotate_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<NewKeyView> {
     access::ROTATE_KEY.require(caller)?;
     let id2 = id.to_string();
-    let (dk, who) = (ctx.keys.clone(), caller.clone());
+    let actor = Actor::new(ctx, caller);
     match ctx
         .db
-        .run_write(move |conn| rotate_blocking(conn, &dk, &who, &id2))
+        .run_write(move |conn| rotate_blocking(conn, &actor, &id2))
         .await?
     {
         Rotation::Missing => Err(ServiceError::NotFound(format!("key {id}"))),
@@ -385,9 +376,9 @@ pub async fn rotate_key(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<N
     }
 }
 
-/// The CLI's `keys revoke`: by id, as the operator (the command line's own caller).
-pub fn revoke_blocking(conn: &mut store::DbConn, dk: &DataKeys, id: &str) -> Result<bool, String> {
-    match revoke_tx(conn, dk, &operator(), id).map_err(|e| e.to_string())? {
+/// The CLI's `keys revoke`: by id, as the operator (`a`, the command line's own caller).
+pub fn revoke_blocking(conn: &mut store::DbConn, a: &Actor, id: &str) -> Result<bool, String> {
+    match revoke_tx(conn, a, id).map_err(|e| e.to_string())? {
         Revoked::Missing => Err(format!(
             "no key {id}; `creditgate keys list` shows the keys"
         )),

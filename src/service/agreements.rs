@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::signals::{self, Topic};
-use super::{access, audit, Ctx, ServiceError, ServiceResult};
+use super::audit::{self, Actor};
+use super::signals::Topic;
+use super::{access, Ctx, ServiceError, ServiceResult};
 use crate::cache::Cache;
-use crate::domain::{Caller, FieldError, RecordKind};
+use crate::domain::{Caller, FieldError, RecordKind, Role};
 use crate::store::agreements::{self as store_agreements, AgreementRow};
-use crate::store::{self, orgs, StoreError};
+use crate::store::{orgs, StoreError};
 
 /// The pseudo-scenario of credit-profile queries (`GET /api/v1/subjects/{uscc}`).
 pub const PROFILE: &str = "profile";
@@ -189,6 +190,7 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
+    let actor = Actor::new(ctx, caller);
     let row = AgreementRow {
         id: format!("agr_{}", ulid::Ulid::new()),
         org_code: org.clone(),
@@ -201,18 +203,17 @@ pub async fn create(
             .reference
             .map(|r| crate::domain::id_number::masked(r.trim()))
             .filter(|r| !r.is_empty()),
-        created_at: store::now(),
+        created_at: actor.at,
         revoked_at: None,
     };
     let saved = row.clone();
-    let (keys, who) = (ctx.keys.clone(), caller.clone());
     ctx.db
         .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
-                orgs::ensure(conn, &saved.org_code, &saved.org_code)?;
+                orgs::ensure(conn, &saved.org_code, &saved.org_code, actor.at)?;
                 store_agreements::insert(conn, &saved)?;
-                signals::emit(conn, Topic::Agreements, &saved.org_code)?;
-                audit::log_change(conn, &keys, &who, "agreement.create", json!({"agreement_id": saved.id, "org_code": saved.org_code, "scenarios": saved.scenarios, "record_kinds": saved.record_kinds, "valid_to": saved.valid_to, "daily_quota": saved.daily_quota}))
+                let detail = json!({"agreement_id": saved.id, "org_code": saved.org_code, "scenarios": saved.scenarios, "record_kinds": saved.record_kinds, "valid_to": saved.valid_to, "daily_quota": saved.daily_quota});
+                audit::log_signalled(conn, &actor, "agreement.create", detail, (Topic::Agreements, &saved.org_code))
             })
         })
         .await?;
@@ -236,22 +237,21 @@ pub async fn list(
 pub async fn revoke(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<AgreementView> {
     access::REVOKE_AGREEMENT.require(caller)?;
     let id2 = id.to_string();
-    let (keys, who) = (ctx.keys.clone(), caller.clone());
+    let actor = Actor::new(ctx, caller);
     let row = ctx
         .db
         .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
-                let revoked = store_agreements::revoke(conn, &id2, store::now())? == 1;
+                let revoked = store_agreements::revoke(conn, &id2, actor.at)? == 1;
                 let row = store_agreements::find(conn, &id2)?;
                 if let (true, Some(r)) = (revoked, &row) {
-                    audit::log_change(
+                    audit::log_signalled(
                         conn,
-                        &keys,
-                        &who,
+                        &actor,
                         "agreement.revoke",
                         json!({"agreement_id": id2}),
+                        (Topic::Agreements, &r.org_code),
                     )?;
-                    signals::emit(conn, Topic::Agreements, &r.org_code)?;
                 }
                 Ok(row)
             })
@@ -262,9 +262,29 @@ pub async fn revoke(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<Agree
     Ok(view(row))
 }
 
+/// Admits a request for `op`: a partner under an agreement in force for `scenario`, with the
+/// subject's authorisation and within the day's quota (its scope is returned), anyone else by
+/// role. A refusal is logged as `asked`, with its outcome and reason. The one admission of the
+/// use cases that partners may call (profiles and checks).
+pub async fn admit_request(
+    ctx: &Ctx,
+    caller: &Caller,
+    op: &access::Operation,
+    scenario: &str,
+    authorization_ref: Option<&str>,
+    asked: audit::Entry,
+) -> ServiceResult<Option<PartnerScope>> {
+    if caller.role == Role::Partner && op.roles.contains(&Role::Partner) {
+        let scope = admit_logged(ctx, caller, scenario, authorization_ref, asked).await?;
+        return Ok(Some(scope));
+    }
+    audit::require_logged(ctx, caller, op.roles, op.what, asked).await?;
+    Ok(None)
+}
+
 /// [`admit`], with a refusal (or the quota, or bad input) in the access log: `entry` says what
 /// was asked, and gets the outcome and the reason here.
-pub async fn admit_logged(
+async fn admit_logged(
     ctx: &Ctx,
     caller: &Caller,
     scenario: &str,

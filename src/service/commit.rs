@@ -161,10 +161,16 @@ mod tests {
             org_code: "ZWFW".into(),
             role: Role::Officer,
         };
-        let entry = |action: &'static str| {
+        // Entries a second apart, in the order they are sent (the log's order is by time).
+        let start = chrono::NaiveDate::from_ymd_opt(2026, 12, 6)
+            .unwrap()
+            .and_hms_opt(8, 0, 0)
+            .unwrap();
+        let entry = |action: &'static str, n: i64| {
             audit::build(
                 &keys,
                 &caller,
+                start + chrono::TimeDelta::seconds(n),
                 &audit::Entry {
                     action,
                     outcome: "ok",
@@ -176,9 +182,15 @@ mod tests {
         let tx = writer.sender(&db);
         let mut waits = Vec::new();
         for d in [
-            Durable::Report(Box::new(report("CR-1", &rules.digest)), entry("check.run")),
-            Durable::Report(Box::new(report("CR-1", &rules.digest)), entry("check.run")),
-            Durable::Access(entry("profile.read")),
+            Durable::Report(
+                Box::new(report("CR-1", &rules.digest)),
+                entry("check.run", 0),
+            ),
+            Durable::Report(
+                Box::new(report("CR-1", &rules.digest)),
+                entry("check.run", 1),
+            ),
+            Durable::Access(entry("profile.read", 2)),
         ] {
             let (reply, done) = tokio::sync::oneshot::channel();
             tx.send((d, reply)).await.unwrap();

@@ -45,17 +45,18 @@ pub async fn load(ctx: &Ctx, subjects_count: u64) -> ServiceResult<DemoOutcome> 
         ("BANK-DEMO", "示例银行 (demo)", Role::Partner),
         ("AUDIT", "市审计局", Role::Auditor),
     ];
+    let at = ctx.clock.stamp();
     let keys = ctx
         .db
         .run(move |conn| {
             let mut out = Vec::new();
             for (org, name, role) in roles {
-                let k = keys::create_key_blocking(conn, org, Some(name), role, Some("demo"))
+                let k = keys::create_key_blocking(conn, org, Some(name), role, Some("demo"), at)
                     .map_err(crate::store::StoreError::Corrupt)?;
                 out.push(k);
             }
             for (code, name, _) in generate::PROVIDERS {
-                crate::store::orgs::ensure(conn, code, name)?;
+                crate::store::orgs::ensure(conn, code, name, at)?;
             }
             Ok(out)
         })

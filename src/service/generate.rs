@@ -25,7 +25,6 @@ pub async fn load_generated(
 ) -> super::ServiceResult<GenReport> {
     use super::ingest::{self, Outcome, Submitter, Write};
     use crate::domain::{Caller, Role};
-    use crate::store;
 
     let started = std::time::Instant::now();
     let known = |c: &str| ctx.known_list(c);
@@ -34,7 +33,7 @@ pub async fn load_generated(
     let mut first = 0;
     while first < subjects {
         let last = (first + CHUNK).min(subjects);
-        let now = store::now();
+        let now = ctx.clock.stamp();
         let mut writes = Vec::new();
         for k in first..last {
             let n = offset + k;

@@ -13,12 +13,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::signals::{self, Topic};
-use super::{access, audit, Ctx, ServiceError, ServiceResult};
+use super::audit::{self, Actor};
+use super::signals::Topic;
+use super::{access, Ctx, ServiceError, ServiceResult};
 use crate::domain::id_number::masked;
 use crate::domain::{Caller, FieldError, RecordKind, Role};
 use crate::store::grants::{self as store_grants, GrantRow};
-use crate::store::{self, StoreError};
+use crate::store::StoreError;
 
 /// A grant in force, as the policy applies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +246,7 @@ fn row(
     input: &GrantInput,
     period: (String, NaiveDate, NaiveDate),
     status: &str,
-    by: &Caller,
+    by: &Actor,
 ) -> GrantRow {
     let (purpose, from, to) = period;
     GrantRow {
@@ -260,29 +261,28 @@ fn row(
         valid_from: from,
         valid_to: to,
         status: status.to_string(),
-        applied_by: by.key_id.clone(),
+        applied_by: by.who.key_id.clone(),
         decided_by: None,
         decision_reason: None,
         decided_at: None,
-        created_at: store::now(),
+        created_at: by.at,
     }
 }
 
 async fn save(
     ctx: &Ctx,
-    caller: &Caller,
+    actor: Actor,
     r: GrantRow,
     action: &'static str,
 ) -> ServiceResult<GrantView> {
     let saved = r.clone();
-    let (keys, who) = (ctx.keys.clone(), caller.clone());
     ctx.db
         .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
-                crate::store::orgs::ensure(conn, &saved.org_code, &saved.org_code)?;
+                crate::store::orgs::ensure(conn, &saved.org_code, &saved.org_code, actor.at)?;
                 store_grants::insert(conn, &saved)?;
-                signals::emit(conn, Topic::Grants, &saved.org_code)?;
-                audit::log_change(conn, &keys, &who, action, json!({"grant_id": saved.id, "org_code": saved.org_code, "status": saved.status}))
+                let detail = json!({"grant_id": saved.id, "org_code": saved.org_code, "status": saved.status});
+                audit::log_signalled(conn, &actor, action, detail, (Topic::Grants, &saved.org_code))
             })
         })
         .await?;
@@ -301,15 +301,16 @@ pub async fn apply(ctx: &Ctx, caller: &Caller, input: GrantInput) -> ServiceResu
         )]));
     }
     let (purpose, from, to) = parse_input(ctx, &input, false).map_err(ServiceError::Invalid)?;
+    let actor = Actor::new(ctx, caller);
     let r = row(
         &caller.org_code,
         "application",
         &input,
         (purpose, from, to),
         "pending",
-        caller,
+        &actor,
     );
-    save(ctx, caller, r, "access.apply").await
+    save(ctx, actor, r, "access.apply").await
 }
 
 /// `POST /api/v1/admin/special-grants`: the administrator names an organisation.
@@ -335,17 +336,18 @@ pub async fn special(ctx: &Ctx, caller: &Caller, input: GrantInput) -> ServiceRe
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
+    let actor = Actor::new(ctx, caller);
     let mut r = row(
         &org,
         "special",
         &input,
         (purpose, from, to),
         "approved",
-        caller,
+        &actor,
     );
     r.decided_by = Some(caller.key_id.clone());
-    r.decided_at = Some(store::now());
-    save(ctx, caller, r, "access.special_grant").await
+    r.decided_at = Some(actor.at);
+    save(ctx, actor, r, "access.special_grant").await
 }
 
 /// Applications and grants: an organisation's own; an admin's, all.
@@ -412,7 +414,7 @@ pub async fn decide(
     }
     let id2 = id.to_string();
     let (from, status) = decision.transition();
-    let (keys, who) = (ctx.keys.clone(), caller.clone());
+    let actor = Actor::new(ctx, caller);
     let out = ctx
         .db
         .run_write(move |conn| {
@@ -420,18 +422,17 @@ pub async fn decide(
                 let Some(r) = store_grants::find(conn, &id2)? else {
                     return Ok(None);
                 };
-                let now = store::now();
+                let (who, now) = (&actor.who, actor.at);
                 if !store_grants::decide(conn, &id2, from, status, &who.key_id, &reason, now)? {
                     return Ok(Some(Err(r.status)));
                 }
-                audit::log_change(
+                audit::log_signalled(
                     conn,
-                    &keys,
-                    &who,
+                    &actor,
                     op.action,
                     json!({"grant_id": id2, "reason": reason}),
+                    (Topic::Grants, &r.org_code),
                 )?;
-                signals::emit(conn, Topic::Grants, &r.org_code)?;
                 Ok(store_grants::find(conn, &id2)?.map(Ok))
             })
         })

@@ -4,9 +4,10 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::{Ctx, ServiceError, ServiceResult};
+use super::{Ctx, ServiceResult};
 use crate::domain::{Caller, Role};
-use crate::store::{self, keys, orgs, DbConn, StoreError, StoreResult};
+use crate::store::{keys, orgs, DbConn, StoreResult};
+use chrono::NaiveDateTime;
 
 /// Keys start with this prefix so that a leaked key is recognisable in a scan.
 pub const KEY_PREFIX: &str = "cg_";
@@ -56,18 +57,19 @@ pub fn insert_key(
     role: Role,
     key: &str,
     label: Option<&str>,
+    at: NaiveDateTime,
 ) -> StoreResult<String> {
-    orgs::ensure(conn, org_code, org_name.unwrap_or(org_code))?;
+    orgs::ensure(conn, org_code, org_name.unwrap_or(org_code), at)?;
     let id = format!("key_{}", ulid::Ulid::new());
     keys::insert(
         conn,
         &keys::KeyRow {
             id: id.clone(),
             org_code: org_code.to_string(),
-            role: role.as_str().to_string(),
+            role,
             key_hash: hash_key(key),
             label: label.map(str::to_string),
-            created_at: store::now(),
+            created_at: at,
             revoked_at: None,
         },
     )?;
@@ -81,10 +83,12 @@ pub fn create_key_blocking(
     org_name: Option<&str>,
     role: Role,
     label: Option<&str>,
+    at: NaiveDateTime,
 ) -> Result<CreatedKey, String> {
     validate_org_code(org_code)?;
     let key = generate_key();
-    let id = insert_key(conn, org_code, org_name, role, &key, label).map_err(|e| e.to_string())?;
+    let id =
+        insert_key(conn, org_code, org_name, role, &key, label, at).map_err(|e| e.to_string())?;
     Ok(CreatedKey {
         id,
         key,
@@ -105,7 +109,7 @@ fn check_configured_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn ensure_admin_key(conn: &mut DbConn, key: &str) -> Result<(), String> {
+pub fn ensure_admin_key(conn: &mut DbConn, key: &str, at: NaiveDateTime) -> Result<(), String> {
     check_configured_key(key)?;
     if keys::find_active_by_hash(conn, &hash_key(key))
         .map_err(|e| e.to_string())?
@@ -120,6 +124,7 @@ pub fn ensure_admin_key(conn: &mut DbConn, key: &str) -> Result<(), String> {
         Role::Admin,
         key,
         Some("CREDITGATE_ADMIN_KEY"),
+        at,
     ) {
         Ok(_) => Ok(()),
         // Another instance inserted it at the same moment.
@@ -144,16 +149,10 @@ pub async fn authenticate(ctx: &Ctx, hash: String) -> ServiceResult<Option<Calle
                 .run(move |conn| keys::find_active_by_hash(conn, &lookup))
                 .await?;
             let Some(r) = row else { return Ok(None) };
-            let role = Role::parse(&r.role).ok_or_else(|| {
-                ServiceError::from(StoreError::Corrupt(format!(
-                    "key {} has unknown role {}",
-                    r.id, r.role
-                )))
-            })?;
             Ok(Some(Caller {
                 key_id: r.id,
                 org_code: r.org_code,
-                role,
+                role: r.role,
             }))
         },
     )

@@ -150,7 +150,8 @@ impl Db {
     }
 }
 
-/// The time source; tests fix it.
+/// The one time source: every time the service writes or decides by comes from here, so a
+/// test can set the world's date (`starting_at`) and everything agrees with it.
 #[derive(Clone)]
 pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
 
@@ -159,12 +160,29 @@ impl Clock {
         Clock(Arc::new(Utc::now))
     }
 
+    /// A clock that stands still (for a computation that must see one instant).
     pub fn fixed(at: DateTime<Utc>) -> Self {
         Clock(Arc::new(move || at))
     }
 
+    /// A clock that reads `at` now and runs on with real time from there: times stay in the
+    /// order things happened, on the chosen day.
+    pub fn starting_at(at: DateTime<Utc>) -> Self {
+        let start = std::time::Instant::now();
+        Clock(Arc::new(move || {
+            at + chrono::TimeDelta::from_std(start.elapsed()).unwrap_or_default()
+        }))
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         (self.0)()
+    }
+
+    /// Now as a stored timestamp: UTC, truncated to microseconds so that both backends keep
+    /// the same value.
+    pub fn stamp(&self) -> chrono::NaiveDateTime {
+        let t = self.now().naive_utc();
+        chrono::DurationRound::duration_trunc(t, chrono::TimeDelta::microseconds(1)).unwrap_or(t)
     }
 
     /// Today's date in China Standard Time (UTC+8, no daylight saving), the date the law's

@@ -14,7 +14,8 @@ use super::agreements::{self, PartnerScope};
 use super::grants::{self, Grant};
 use super::{audit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
-    Caller, OpenClass, RecordKind, RecordStatus, Role, SharingClass, SubjectKey, Uscc,
+    Caller, OpenClass, Origin, RecordKind, RecordStatus, Role, Severity, SharingClass, SubjectKey,
+    SubjectKind, Uscc,
 };
 use crate::store::records::RecordRow;
 use crate::store::subjects::SubjectRow;
@@ -48,7 +49,8 @@ pub struct SubjectView {
     pub id_number: Option<String>,
     pub name: String,
     /// `legal_person`, `other_org`, `individual_business` or `natural_person`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: SubjectKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legal_rep: Option<PersonView>,
     /// The code failed the GB 32100 check but was accepted from the provincial platform.
@@ -62,7 +64,8 @@ pub struct RecordView {
     pub id: String,
     pub source_code: String,
     pub source_record_id: String,
-    pub kind: String,
+    #[schema(value_type = String, example = "penalty")]
+    pub kind: RecordKind,
     pub list_code: Option<String>,
     /// Whom the record is about (in `GET /records/{id}`; omitted inside a profile).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,7 +74,8 @@ pub struct RecordView {
     pub decision_date: Option<NaiveDate>,
     pub valid_from: Option<NaiveDate>,
     pub valid_to: Option<NaiveDate>,
-    pub severity: Option<String>,
+    #[schema(value_type = Option<String>, example = "general")]
+    pub severity: Option<Severity>,
     pub penalty_types: Vec<String>,
     /// Yuan, two decimals.
     #[schema(example = "2500000.00")]
@@ -79,12 +83,16 @@ pub struct RecordView {
     pub authority: AuthorityView,
     /// The legal representative named on the record.
     pub legal_rep: Option<PersonView>,
-    pub sharing_class: String,
-    pub open_class: String,
-    pub status: String,
+    #[schema(value_type = String, example = "unconditional")]
+    pub sharing_class: SharingClass,
+    #[schema(value_type = String, example = "open")]
+    pub open_class: OpenClass,
+    #[schema(value_type = String, example = "active")]
+    pub status: RecordStatus,
     pub version: i64,
     /// `local` or `provincial`.
-    pub origin: String,
+    #[schema(value_type = String)]
+    pub origin: Origin,
     pub checksum_warning: bool,
     pub under_objection: bool,
     #[schema(value_type = Object)]
@@ -161,7 +169,7 @@ fn subject_view(s: &SubjectRow) -> SubjectView {
         reg_no: s.reg_no.clone(),
         id_number: s.id_number_masked.clone(),
         name: s.name.clone(),
-        kind: s.kind.clone(),
+        kind: s.kind,
         legal_rep: s.legal_rep_name.as_ref().map(|n| PersonView {
             name: n.clone(),
             id_number: s.legal_rep_id_masked.clone(),
@@ -179,14 +187,14 @@ fn record_view(r: &RecordRow) -> Result<RecordView, StoreError> {
         id: r.id.clone(),
         source_code: r.source_code.clone(),
         source_record_id: r.source_record_id.clone(),
-        kind: r.kind.clone(),
+        kind: r.kind,
         list_code: r.list_code.clone(),
         subject: None,
         decision_no: r.decision_no.clone(),
         decision_date: r.decision_date,
         valid_from: r.valid_from,
         valid_to: r.valid_to,
-        severity: r.severity.clone(),
+        severity: r.severity,
         penalty_types,
         fine_amount: r
             .fine_amount_fen
@@ -199,11 +207,11 @@ fn record_view(r: &RecordRow) -> Result<RecordView, StoreError> {
             name: n.clone(),
             id_number: r.legal_rep_id_masked.clone(),
         }),
-        sharing_class: r.sharing_class.clone(),
-        open_class: r.open_class.clone(),
-        status: r.status.clone(),
+        sharing_class: r.sharing_class,
+        open_class: r.open_class,
+        status: r.status,
         version: r.version,
-        origin: r.origin.clone(),
+        origin: r.origin,
         checksum_warning: r.checksum_warning,
         under_objection: r.under_objection,
         details,
@@ -221,9 +229,9 @@ fn visible(
     let meta = policy::RecordMeta {
         id: &r.id,
         list_code: r.list_code.as_deref(),
-        sharing: SharingClass::parse(&r.sharing_class).unwrap_or(SharingClass::Special),
-        open_class: OpenClass::parse(&r.open_class).unwrap_or(OpenClass::Closed),
-        kind: RecordKind::parse(&r.kind).unwrap_or(RecordKind::Commitment),
+        sharing: r.sharing_class,
+        open_class: r.open_class,
+        kind: r.kind,
         source_code: &r.source_code,
     };
     policy::can_see(caller, meta, partner, grants)
@@ -385,33 +393,28 @@ pub async fn subject_profile(
     purpose: Option<&str>,
     authorization_ref: Option<&str>,
 ) -> ServiceResult<Profile> {
-    let partner = if caller.role == Role::Partner {
+    if caller.role == Role::Partner {
+        // Bad input costs a partner no quota.
         check_purpose(purpose)?;
-        let asked = audit::Entry {
-            action: access::READ_PROFILE.action,
-            subject_key: Uscc::parse(uscc)
-                .ok()
-                .map(|u| ctx.subject_key(&SubjectKey::Uscc(u))),
-            purpose: purpose.map(str::to_string),
-            reference: authorization_ref.map(str::to_string),
-            ..Default::default()
-        };
-        let profile = agreements::PROFILE;
-        Some(agreements::admit_logged(ctx, caller, profile, authorization_ref, asked).await?)
-    } else {
-        None
-    };
-    if partner.is_none() {
-        let asked = audit::Entry {
-            action: "profile.read",
-            subject_key: Uscc::parse(uscc)
-                .ok()
-                .map(|u| ctx.subject_key(&SubjectKey::Uscc(u))),
-            purpose: purpose.map(str::to_string),
-            ..Default::default()
-        };
-        audit::require_logged(ctx, caller, READERS, "read credit profiles", asked).await?;
     }
+    let asked = audit::Entry {
+        action: access::READ_PROFILE.action,
+        subject_key: Uscc::parse(uscc)
+            .ok()
+            .map(|u| ctx.subject_key(&SubjectKey::Uscc(u))),
+        purpose: purpose.map(str::to_string),
+        reference: authorization_ref.map(str::to_string),
+        ..Default::default()
+    };
+    let partner = agreements::admit_request(
+        ctx,
+        caller,
+        &access::READ_PROFILE,
+        agreements::PROFILE,
+        authorization_ref,
+        asked,
+    )
+    .await?;
     let uscc = Uscc::parse(uscc).map_err(|e| {
         ServiceError::Invalid(vec![crate::domain::FieldError::new(
             "uscc",
@@ -453,11 +456,11 @@ pub async fn subject_profile(
     let mut by_kind = BTreeMap::new();
     let mut active_lists = Vec::new();
     for r in &records {
-        *by_kind.entry(r.kind.clone()).or_insert(0) += 1;
-        let in_force = r.status == RecordStatus::Active.as_str()
+        *by_kind.entry(r.kind.to_string()).or_insert(0) += 1;
+        let in_force = r.status == RecordStatus::Active
             && r.valid_from.is_none_or(|f| f <= today)
             && r.valid_to.is_none_or(|t| t >= today);
-        if r.kind == RecordKind::ListEntry.as_str() && in_force {
+        if r.kind == RecordKind::ListEntry && in_force {
             if let Some(c) = &r.list_code {
                 if !active_lists.contains(c) {
                     active_lists.push(c.clone());
@@ -469,7 +472,7 @@ pub async fn subject_profile(
     entry.records = records.iter().map(|r| r.id.clone()).collect();
     audit::log(ctx, caller, entry).await?;
     let mut subject = cached.subject.clone();
-    if subject.kind == "natural_person" {
+    if subject.kind == SubjectKind::NaturalPerson {
         subject.name = policy::person_name(caller, &subject.name);
     }
     if policy::hides_ids(caller) {

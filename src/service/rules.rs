@@ -32,7 +32,7 @@ pub async fn reload(ctx: &Ctx, who: &crate::domain::Caller) -> Result<ReloadOutc
         .map_err(ReloadError::Invalid)?;
     let previous = ctx.rules().digest.clone();
     let kept = set.clone();
-    let (keys, who) = (ctx.keys.clone(), who.clone());
+    let actor = super::audit::Actor::new(ctx, who);
     let prev = previous.clone();
     ctx.db
         .run_write(move |conn| {
@@ -40,8 +40,7 @@ pub async fn reload(ctx: &Ctx, who: &crate::domain::Caller) -> Result<ReloadOutc
                 super::checks::keep_rule_set(conn, &kept)?;
                 super::audit::append(
                     conn,
-                    &keys,
-                    &who,
+                    &actor,
                     &super::audit::Entry {
                         action: "rules.reload",
                         outcome: "ok",

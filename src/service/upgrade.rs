@@ -16,13 +16,17 @@ use crate::store::{self, upgrade as q, DbConn, StoreError};
 pub const PSEUDONYMOUS_RECORD_IDS: &str = "2026-12-06 pseudonymous record ids";
 
 /// Applies the pending schema migrations and data steps; returns what was applied.
-pub fn migrate(conn: &mut DbConn, keys: &DataKeys) -> Result<Vec<String>, String> {
+pub fn migrate(
+    conn: &mut DbConn,
+    keys: &DataKeys,
+    at: chrono::NaiveDateTime,
+) -> Result<Vec<String>, String> {
     let mut applied = store::migrate(conn)?;
     let done = q::is_done(conn, PSEUDONYMOUS_RECORD_IDS).map_err(|e| e.to_string())?;
     if !done {
         let step = conn.transaction::<_, StoreError, _>(|conn| {
             let n = pseudonymise_record_ids(conn, keys)?;
-            q::mark_done(conn, PSEUDONYMOUS_RECORD_IDS, store::now())?;
+            q::mark_done(conn, PSEUDONYMOUS_RECORD_IDS, at)?;
             Ok(n)
         });
         match step {
@@ -128,7 +132,7 @@ mod tests {
             "rec_1".into(),
             &source,
             hash.clone(),
-            store::now(),
+            chrono::NaiveDateTime::default(),
         );
         let content: Value = serde_json::from_str(&row.content).unwrap();
         assert_eq!(version_content_hash(&content), hash);

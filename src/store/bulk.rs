@@ -10,7 +10,7 @@ use super::checks::ReportRow;
 use super::records::{RecordRow, VersionRow};
 use super::schema::{access_log, check_reports, credit_record_versions, credit_records, subjects};
 use super::subjects::SubjectRow;
-use super::{DbConn, StoreResult};
+use super::{on_backend, DbConn, StoreResult};
 
 /// Rows per statement: SQLite allows 32,766 bound values, PostgreSQL 65,535; a record row has 28.
 const CHUNK: usize = 500;
@@ -19,10 +19,9 @@ macro_rules! insert_chunks {
     ($conn:expr, $table:expr, $rows:expr) => {{
         let mut n = 0;
         for chunk in $rows.chunks(CHUNK) {
-            n += match $conn {
-                DbConn::Pg(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-                DbConn::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-            };
+            n += on_backend!($conn, |c| diesel::insert_into($table)
+                .values(chunk)
+                .execute(c)?);
         }
         Ok(n)
     }};
@@ -75,7 +74,7 @@ pub fn insert_versions(conn: &mut DbConn, rows: &[VersionRow]) -> StoreResult<us
 /// Writes newer states of stored records, many rows per statement on PostgreSQL (one `UPDATE`
 /// each was a
 /// round trip per changed record: 6,309 of them in a 30,000-change sync). An insert that meets
-/// the row's id replaces what a newer version replaces (`records::RecordChanges`); the id, the
+/// the row's id replaces what a newer version replaces (`records::RecordRow` as a changeset); the id, the
 /// source pair, the creation time, the objection mark and the push state stay.
 pub fn update_records(conn: &mut DbConn, rows: &[RecordRow]) -> StoreResult<usize> {
     use credit_records::*;
@@ -121,9 +120,7 @@ pub fn update_records(conn: &mut DbConn, rows: &[RecordRow]) -> StoreResult<usiz
         id,
         rows,
         changes!(),
-        |conn: &mut DbConn, row: &RecordRow| {
-            super::records::update(conn, &row.id, &super::records::RecordChanges::from(row))
-        }
+        |conn: &mut DbConn, row: &RecordRow| { super::records::update(conn, row) }
     )
 }
 
@@ -152,8 +149,6 @@ pub fn update_subjects(conn: &mut DbConn, rows: &[SubjectRow]) -> StoreResult<us
         id,
         rows,
         changes!(),
-        |conn: &mut DbConn, row: &SubjectRow| {
-            super::subjects::update(conn, &row.id, &super::subjects::SubjectChanges::from(row))
-        }
+        |conn: &mut DbConn, row: &SubjectRow| { super::subjects::update(conn, row) }
     )
 }

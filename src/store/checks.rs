@@ -1,7 +1,7 @@
 //! Check reports, the rule sets they used, report numbers and feedback.
 
 use super::schema::{check_feedback, check_reports, report_counters, rule_sets};
-use super::{DbConn, StoreResult};
+use super::{on_backend, DbConn, StoreResult};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -50,18 +50,11 @@ pub struct FeedbackRow {
 
 /// Keeps a rule set's files unless they are already kept.
 pub fn keep_rule_set(conn: &mut DbConn, row: &RuleSetRow) -> StoreResult<()> {
-    match conn {
-        DbConn::Pg(c) => diesel::insert_into(rule_sets::table)
-            .values(row)
-            .on_conflict(rule_sets::digest)
-            .do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(rule_sets::table)
-            .values(row)
-            .on_conflict(rule_sets::digest)
-            .do_nothing()
-            .execute(c)?,
-    };
+    on_backend!(conn, |c| diesel::insert_into(rule_sets::table)
+        .values(row)
+        .on_conflict(rule_sets::digest)
+        .do_nothing()
+        .execute(c)?);
     Ok(())
 }
 
@@ -77,29 +70,19 @@ pub fn find_rule_set(conn: &mut DbConn, digest: &str) -> StoreResult<Option<Rule
 /// `last - count + 1 ..= last`. One short statement, so the counter row is held only for the
 /// increment; reserving in blocks keeps concurrent checks from queueing on it.
 pub fn reserve_report_numbers(conn: &mut DbConn, day: &str, count: i64) -> StoreResult<i64> {
-    let n = match conn {
-        DbConn::Pg(c) => diesel::insert_into(report_counters::table)
-            .values((
-                report_counters::day.eq(day),
-                report_counters::last_no.eq(count),
-            ))
-            .on_conflict(report_counters::day)
-            .do_update()
-            .set(report_counters::last_no.eq(report_counters::last_no + count))
-            .returning(report_counters::last_no)
-            .get_result::<i64>(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(report_counters::table)
-            .values((
-                report_counters::day.eq(day),
-                report_counters::last_no.eq(count),
-            ))
-            .on_conflict(report_counters::day)
-            .do_update()
-            .set(report_counters::last_no.eq(report_counters::last_no + count))
-            .returning(report_counters::last_no)
-            .get_result::<i64>(c)?,
-    };
-    Ok(n)
+    let row = (
+        report_counters::day.eq(day),
+        report_counters::last_no.eq(count),
+    );
+    Ok(on_backend!(conn, |c| diesel::insert_into(
+        report_counters::table
+    )
+    .values(row)
+    .on_conflict(report_counters::day)
+    .do_update()
+    .set(report_counters::last_no.eq(report_counters::last_no + count))
+    .returning(report_counters::last_no)
+    .get_result::<i64>(c)?))
 }
 
 pub fn insert_report(conn: &mut DbConn, row: &ReportRow) -> StoreResult<()> {

@@ -2,6 +2,7 @@
 
 use super::schema::api_keys;
 use super::{DbConn, StoreResult};
+use crate::domain::Role;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -10,7 +11,7 @@ use diesel::prelude::*;
 pub struct KeyRow {
     pub id: String,
     pub org_code: String,
-    pub role: String,
+    pub role: Role,
     pub key_hash: String,
     pub label: Option<String>,
     pub created_at: NaiveDateTime,
@@ -57,7 +58,7 @@ pub fn list(conn: &mut DbConn, org: Option<&str>) -> StoreResult<Vec<KeyRow>> {
 /// How many admin keys are not revoked.
 pub fn count_active_admins(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(api_keys::table
-        .filter(api_keys::role.eq("admin"))
+        .filter(api_keys::role.eq(Role::Admin))
         .filter(api_keys::revoked_at.is_null())
         .count()
         .get_result(conn)?)

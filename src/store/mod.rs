@@ -13,6 +13,7 @@ pub mod schema;
 pub mod signals;
 pub mod subjects;
 pub mod sync;
+mod types;
 pub mod upgrade;
 
 use diesel::connection::SimpleConnection;
@@ -24,6 +25,20 @@ use std::time::Duration;
 
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Runs one diesel statement, written once, on whichever backend `conn` is: for what diesel's
+/// `MultiConnection` cannot build on the shared connection (`on_conflict`, `RETURNING`,
+/// multi-row `VALUES`), or builds worse (an `= ANY($1)` array on PostgreSQL instead of one
+/// parameter per value). The body is compiled once per backend, with `$c` its connection.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::DbConn::Pg($c) => $body,
+            $crate::store::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
 
 /// One connection type over both backends (vaultwarden's pattern).
 #[derive(diesel::MultiConnection)]
@@ -212,6 +227,8 @@ impl LostConnection {
 }
 
 pub type Pool = r2d2::Pool<ConnManager>;
+/// A connection taken from a pool.
+pub type PooledConn = r2d2::PooledConnection<ConnManager>;
 
 /// Builds the pool and checks one connection at once, so that a wrong URL or password fails at
 /// start with the backend's own message.
@@ -284,12 +301,6 @@ pub fn analyze_write_keys(conn: &mut DbConn) -> StoreResult<()> {
         )?;
     }
     Ok(())
-}
-
-/// Current UTC time, truncated to microseconds so that both backends store the same value.
-pub fn now() -> chrono::NaiveDateTime {
-    let t = chrono::Utc::now().naive_utc();
-    chrono::DurationRound::duration_trunc(t, chrono::TimeDelta::microseconds(1)).unwrap_or(t)
 }
 
 #[cfg(test)]

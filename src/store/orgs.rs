@@ -22,7 +22,7 @@ pub fn find(conn: &mut DbConn, code: &str) -> StoreResult<Option<OrgRow>> {
 }
 
 /// Creates the organisation if it does not exist; returns whether it was created.
-pub fn ensure(conn: &mut DbConn, code: &str, name: &str) -> StoreResult<bool> {
+pub fn ensure(conn: &mut DbConn, code: &str, name: &str, at: NaiveDateTime) -> StoreResult<bool> {
     if find(conn, code)?.is_some() {
         return Ok(false);
     }
@@ -30,7 +30,7 @@ pub fn ensure(conn: &mut DbConn, code: &str, name: &str) -> StoreResult<bool> {
         .values(&OrgRow {
             code: code.to_string(),
             name: name.to_string(),
-            created_at: super::now(),
+            created_at: at,
         })
         .execute(conn)?;
     Ok(true)

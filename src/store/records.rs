@@ -2,24 +2,29 @@
 
 use super::schema::{credit_record_versions, credit_records};
 use super::subjects::SubjectRow;
-use super::{DbConn, StoreResult};
+use super::{on_backend, DbConn, StoreResult};
+use crate::domain::{OpenClass, Origin, RecordKind, RecordStatus, Severity, SharingClass};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = credit_records)]
+/// A credit record as stored. As a changeset it is what a newer version replaces: everything
+/// but the id, the source pair, the objection mark and the creation time.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = credit_records, treat_none_as_null = true)]
 pub struct RecordRow {
     pub id: String,
+    #[diesel(skip_update)]
     pub source_code: String,
+    #[diesel(skip_update)]
     pub source_record_id: String,
     pub subject_id: String,
-    pub kind: String,
+    pub kind: RecordKind,
     pub list_code: Option<String>,
     pub decision_no: Option<String>,
     pub decision_date: Option<NaiveDate>,
     pub valid_from: Option<NaiveDate>,
     pub valid_to: Option<NaiveDate>,
-    pub severity: Option<String>,
+    pub severity: Option<Severity>,
     pub penalty_types: String,
     pub fine_amount_fen: Option<i64>,
     pub authority_name: Option<String>,
@@ -29,81 +34,19 @@ pub struct RecordRow {
     pub legal_rep_id_enc: Option<String>,
     pub legal_rep_id_masked: Option<String>,
     pub legal_rep_id_hash: Option<String>,
-    pub sharing_class: String,
-    pub open_class: String,
-    pub status: String,
+    pub sharing_class: SharingClass,
+    pub open_class: OpenClass,
+    pub status: RecordStatus,
     pub version: i64,
-    pub origin: String,
+    pub origin: Origin,
     pub checksum_warning: bool,
+    #[diesel(skip_update)]
     pub under_objection: bool,
     pub details: String,
     pub content_hash: String,
+    #[diesel(skip_update)]
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-}
-
-/// Everything a newer version replaces (id, source pair, subject link and creation time stay).
-#[derive(Debug, Clone, AsChangeset)]
-#[diesel(table_name = credit_records, treat_none_as_null = true)]
-pub struct RecordChanges {
-    pub subject_id: String,
-    pub kind: String,
-    pub list_code: Option<String>,
-    pub decision_no: Option<String>,
-    pub decision_date: Option<NaiveDate>,
-    pub valid_from: Option<NaiveDate>,
-    pub valid_to: Option<NaiveDate>,
-    pub severity: Option<String>,
-    pub penalty_types: String,
-    pub fine_amount_fen: Option<i64>,
-    pub authority_name: Option<String>,
-    pub authority_uscc: Option<String>,
-    pub legal_rep_name: Option<String>,
-    /// The legal representative's ID number: SM4-encrypted, masked, and a keyed hash for lookup.
-    pub legal_rep_id_enc: Option<String>,
-    pub legal_rep_id_masked: Option<String>,
-    pub legal_rep_id_hash: Option<String>,
-    pub sharing_class: String,
-    pub open_class: String,
-    pub status: String,
-    pub version: i64,
-    pub origin: String,
-    pub checksum_warning: bool,
-    pub details: String,
-    pub content_hash: String,
-    pub updated_at: NaiveDateTime,
-}
-
-impl From<&RecordRow> for RecordChanges {
-    fn from(r: &RecordRow) -> Self {
-        RecordChanges {
-            subject_id: r.subject_id.clone(),
-            kind: r.kind.clone(),
-            list_code: r.list_code.clone(),
-            decision_no: r.decision_no.clone(),
-            decision_date: r.decision_date,
-            valid_from: r.valid_from,
-            valid_to: r.valid_to,
-            severity: r.severity.clone(),
-            penalty_types: r.penalty_types.clone(),
-            fine_amount_fen: r.fine_amount_fen,
-            authority_name: r.authority_name.clone(),
-            authority_uscc: r.authority_uscc.clone(),
-            legal_rep_name: r.legal_rep_name.clone(),
-            legal_rep_id_enc: r.legal_rep_id_enc.clone(),
-            legal_rep_id_masked: r.legal_rep_id_masked.clone(),
-            legal_rep_id_hash: r.legal_rep_id_hash.clone(),
-            sharing_class: r.sharing_class.clone(),
-            open_class: r.open_class.clone(),
-            status: r.status.clone(),
-            version: r.version,
-            origin: r.origin.clone(),
-            checksum_warning: r.checksum_warning,
-            details: r.details.clone(),
-            content_hash: r.content_hash.clone(),
-            updated_at: r.updated_at,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -124,9 +67,10 @@ pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<RecordRow>> {
         .optional()?)
 }
 
-pub fn update(conn: &mut DbConn, id: &str, changes: &RecordChanges) -> StoreResult<()> {
-    diesel::update(credit_records::table.find(id))
-        .set(changes)
+/// Writes a newer version over the stored record (what `RecordRow` as a changeset replaces).
+pub fn update(conn: &mut DbConn, row: &RecordRow) -> StoreResult<()> {
+    diesel::update(credit_records::table.find(&row.id))
+        .set(row)
         .execute(conn)?;
     Ok(())
 }
@@ -207,10 +151,9 @@ pub fn by_sources(conn: &mut DbConn, pairs: &[(String, String)]) -> StoreResult<
             // On its own connection type PostgreSQL gets one array parameter (`= ANY($2)`),
             // which it answers from the unique index; through `MultiConnection` the list became
             // 500 parameters, planned as a scan with a filter (457 ms a batch at 30,000 rows).
-            out.extend(match conn {
-                DbConn::Pg(c) => query().select(RecordRow::as_select()).load(c)?,
-                DbConn::Sqlite(c) => query().select(RecordRow::as_select()).load(c)?,
-            });
+            out.extend(on_backend!(conn, |c| query()
+                .select(RecordRow::as_select())
+                .load(c)?));
         }
     }
     Ok(out)

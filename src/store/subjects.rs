@@ -1,60 +1,40 @@
 //! Subjects: the entities and persons that records are about.
 
 use super::schema::subjects;
-use super::{DbConn, StoreResult};
+use super::{on_backend, DbConn, StoreResult};
+use crate::domain::SubjectKind;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = subjects)]
+/// A subject as stored. As a changeset it is what a newer record may change about its subject
+/// (kind, name, legal representative, checksum mark); its key and identifiers stay.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = subjects, treat_none_as_null = true)]
 pub struct SubjectRow {
     pub id: String,
+    #[diesel(skip_update)]
     pub subject_key: String,
-    pub kind: String,
+    pub kind: SubjectKind,
+    #[diesel(skip_update)]
     pub uscc: Option<String>,
+    #[diesel(skip_update)]
     pub reg_no: Option<String>,
     pub name: String,
     pub legal_rep_name: Option<String>,
     pub checksum_warning: bool,
+    #[diesel(skip_update)]
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     /// A natural person's ID number, SM4-encrypted (`crypto`); never in plain text.
+    #[diesel(skip_update)]
     pub id_number_enc: Option<String>,
     /// The same, masked (`110101********0011`).
+    #[diesel(skip_update)]
     pub id_number_masked: Option<String>,
     pub legal_rep_id_enc: Option<String>,
     pub legal_rep_id_masked: Option<String>,
     /// Keyed HMAC-SM3 hash of the legal representative's ID number, for lookup.
     pub legal_rep_id_hash: Option<String>,
-}
-
-/// What a newer record may change about its subject.
-#[derive(Debug, Clone, AsChangeset)]
-#[diesel(table_name = subjects)]
-pub struct SubjectChanges {
-    pub kind: String,
-    pub name: String,
-    pub legal_rep_name: Option<String>,
-    pub legal_rep_id_enc: Option<String>,
-    pub legal_rep_id_masked: Option<String>,
-    pub legal_rep_id_hash: Option<String>,
-    pub checksum_warning: bool,
-    pub updated_at: NaiveDateTime,
-}
-
-impl From<&SubjectRow> for SubjectChanges {
-    fn from(r: &SubjectRow) -> Self {
-        SubjectChanges {
-            kind: r.kind.clone(),
-            name: r.name.clone(),
-            legal_rep_name: r.legal_rep_name.clone(),
-            legal_rep_id_enc: r.legal_rep_id_enc.clone(),
-            legal_rep_id_masked: r.legal_rep_id_masked.clone(),
-            legal_rep_id_hash: r.legal_rep_id_hash.clone(),
-            checksum_warning: r.checksum_warning,
-            updated_at: r.updated_at,
-        }
-    }
 }
 
 pub fn find_by_key(conn: &mut DbConn, key: &str) -> StoreResult<Option<SubjectRow>> {
@@ -73,9 +53,10 @@ pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<SubjectRow>> {
         .optional()?)
 }
 
-pub fn update(conn: &mut DbConn, id: &str, changes: &SubjectChanges) -> StoreResult<()> {
-    diesel::update(subjects::table.find(id))
-        .set(changes)
+/// Writes what a newer record changed about its subject (`SubjectRow` as a changeset).
+pub fn update(conn: &mut DbConn, row: &SubjectRow) -> StoreResult<()> {
+    diesel::update(subjects::table.find(&row.id))
+        .set(row)
         .execute(conn)?;
     Ok(())
 }
@@ -100,10 +81,9 @@ pub fn by_keys(conn: &mut DbConn, keys: &[String]) -> StoreResult<Vec<SubjectRow
     for chunk in keys.chunks(500) {
         let query = || subjects::table.filter(subjects::subject_key.eq_any(chunk));
         // One array parameter on PostgreSQL (see `records::by_sources`).
-        out.extend(match conn {
-            DbConn::Pg(c) => query().select(SubjectRow::as_select()).load(c)?,
-            DbConn::Sqlite(c) => query().select(SubjectRow::as_select()).load(c)?,
-        });
+        out.extend(on_backend!(conn, |c| query()
+            .select(SubjectRow::as_select())
+            .load(c)?));
     }
     Ok(out)
 }

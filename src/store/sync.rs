@@ -1,13 +1,14 @@
 //! The provincial sync's bookkeeping: the pull cursor and counts (one row per platform), and the
 //! queries of the page apply and the push.
 
+use crate::domain::Origin;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::records::RecordRow;
 use super::schema::{credit_record_versions, credit_records, subjects, sync_state};
 use super::subjects::SubjectRow;
-use super::{DbConn, StoreResult};
+use super::{on_backend, DbConn, StoreResult};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sync_state)]
@@ -51,18 +52,11 @@ pub fn state(conn: &mut DbConn, name: &str) -> StoreResult<Option<SyncStateRow>>
 /// Makes the platform's row (cursor at the start) unless it exists.
 pub fn ensure_state(conn: &mut DbConn, name: &str, now: NaiveDateTime) -> StoreResult<()> {
     let row = (sync_state::name.eq(name), sync_state::updated_at.eq(now));
-    match conn {
-        DbConn::Pg(c) => diesel::insert_into(sync_state::table)
-            .values(row)
-            .on_conflict(sync_state::name)
-            .do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(sync_state::table)
-            .values(row)
-            .on_conflict(sync_state::name)
-            .do_nothing()
-            .execute(c)?,
-    };
+    on_backend!(conn, |c| diesel::insert_into(sync_state::table)
+        .values(row)
+        .on_conflict(sync_state::name)
+        .do_nothing()
+        .execute(c)?);
     Ok(())
 }
 
@@ -186,7 +180,7 @@ pub fn push_due(
 ) -> StoreResult<Vec<(RecordRow, SubjectRow)>> {
     Ok(credit_records::table
         .inner_join(subjects::table)
-        .filter(credit_records::origin.ne("provincial"))
+        .filter(credit_records::origin.ne(Origin::Provincial))
         .filter(
             credit_records::pushed_version
                 .is_null()
@@ -202,7 +196,7 @@ pub fn push_due(
 /// How many local records wait to be pushed.
 pub fn push_pending(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(credit_records::table
-        .filter(credit_records::origin.ne("provincial"))
+        .filter(credit_records::origin.ne(Origin::Provincial))
         .filter(
             credit_records::pushed_version
                 .is_null()
@@ -261,7 +255,7 @@ pub type ProvincialLine = (String, String, i64, String, Option<String>, String);
 pub fn provincial_records(conn: &mut DbConn) -> StoreResult<Vec<ProvincialLine>> {
     Ok(credit_records::table
         .inner_join(subjects::table)
-        .filter(credit_records::origin.eq("provincial"))
+        .filter(credit_records::origin.eq(Origin::Provincial))
         .select((
             credit_records::source_code,
             credit_records::source_record_id,
@@ -277,7 +271,7 @@ pub fn provincial_records(conn: &mut DbConn) -> StoreResult<Vec<ProvincialLine>>
 pub fn provincial_versions(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(credit_record_versions::table
         .inner_join(credit_records::table)
-        .filter(credit_records::origin.eq("provincial"))
+        .filter(credit_records::origin.eq(Origin::Provincial))
         .count()
         .get_result(conn)?)
 }

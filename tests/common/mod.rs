@@ -36,6 +36,23 @@ pub fn test_now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Asserts that `v` is an RFC 3339 time, to the second, read from the test's clock: the clock
+/// starts at `test_now()` and runs on with real time.
+pub fn assert_clock_time(v: &Value) {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    assert!(
+        s.ends_with('Z') && s.len() == 20,
+        "whole seconds in UTC: {s}"
+    );
+    let t = DateTime::parse_from_rfc3339(s).expect("RFC 3339");
+    let since = t.with_timezone(&Utc) - test_now();
+    assert!(
+        since >= chrono::TimeDelta::zero() && since < chrono::TimeDelta::minutes(10),
+        "{s} is not the test clock's time (from {})",
+        test_now()
+    );
+}
+
 /// A database that exists for one test and is removed afterwards.
 pub struct TestDb {
     pub url: String,
@@ -94,6 +111,8 @@ pub struct TestApp {
     /// The database, when the app owns it (dropped with the app).
     _db: Option<TestDb>,
     pub config: Config,
+    /// The app's clock, for what a test writes beside it.
+    pub clock: Clock,
 }
 
 #[derive(Default)]
@@ -112,7 +131,7 @@ pub struct Options {
 
 /// The application on a database the test prepared itself (with the CLI, say); no admin key.
 pub async fn spawn_on(db: &TestDb) -> TestApp {
-    start(db.url.clone(), None, Options::default()).await
+    start(db.url.clone(), None, Options::default(), test_clock()).await
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -121,10 +140,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, opts: Options) -> TestApp {
     let db = TestDb::new(backend);
-    start(db.url.clone(), Some(db), opts).await
+    start(db.url.clone(), Some(db), opts, test_clock()).await
 }
 
-async fn start(database_url: String, db: Option<TestDb>, opts: Options) -> TestApp {
+/// The clock of the tests' world, one per test process (so that the instances of a test agree):
+/// it starts at `test_now()` and runs on.
+fn test_clock() -> Clock {
+    static CLOCK: std::sync::OnceLock<Clock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(|| Clock::starting_at(test_now())).clone()
+}
+
+async fn start(database_url: String, db: Option<TestDb>, opts: Options, clock: Clock) -> TestApp {
     let admin_key = format!("cg_test_admin_{}", ulid::Ulid::new());
     let mut config = Config {
         bind: "127.0.0.1:0".into(),
@@ -158,7 +184,7 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options) -> TestA
     if let Some(n) = opts.sync_stale_after {
         config.sync_stale_after_secs = n;
     }
-    let app = Application::build(&config, Clock::fixed(test_now()))
+    let app = Application::build(&config, clock.clone())
         .await
         .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -170,6 +196,7 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options) -> TestA
         db_url: database_url,
         _db: db,
         config,
+        clock,
     };
     // As a server behind a load balancer is only sent requests once ready.
     app.listening().await;
@@ -257,10 +284,16 @@ impl TestApp {
         .unwrap()
     }
 
-    /// A second instance on this app's database (its own admin key, pool and caches), as behind
-    /// a load balancer.
+    /// A second instance on this app's database (its own admin key, pool and caches, the same
+    /// clock), as behind a load balancer.
     pub async fn twin(&self) -> TestApp {
-        start(self.db_url.clone(), None, Options::default()).await
+        start(
+            self.db_url.clone(),
+            None,
+            Options::default(),
+            self.clock.clone(),
+        )
+        .await
     }
 
     /// Waits until the instance listens for other instances' changes (the metric
@@ -288,10 +321,11 @@ impl TestApp {
         let url = self.db_url.clone();
         let org = org.to_string();
         let role = creditgate::domain::Role::parse(role).expect("role");
+        let at = self.clock.stamp();
         tokio::task::spawn_blocking(move || {
             let pool = creditgate::store::connect(&url, 1).expect("db");
             let mut conn = pool.get().expect("conn");
-            creditgate::service::keys::create_key_blocking(&mut conn, &org, None, role, None)
+            creditgate::service::keys::create_key_blocking(&mut conn, &org, None, role, None, at)
                 .expect("key")
                 .key
         })

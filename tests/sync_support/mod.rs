@@ -7,10 +7,10 @@ use std::time::Duration;
 use crate::common::*;
 use creditgate::app::build_ctx;
 use creditgate::config::{Config, Secret};
-use creditgate::provincial_sim::{self, FaultPlan, SimConfig, SimStats};
 use creditgate::service::sync::{self, RoundReport, Settings};
 use creditgate::service::{Clock, Ctx};
 use creditgate::sync::platform::HttpPlatform;
+use creditgate::sync::sim::{self as provincial_sim, FaultPlan, SimConfig, SimStats};
 use serde_json::Value;
 
 pub const SECRET_HEX: &str = "63697479736563726574303132333435363738396162636465663031323334";

@@ -12,9 +12,10 @@
 //! that breaks the chain) and a reordered one (prev and chain hashes), and names each. The head
 //! is written to the service log at every seal, so a cut-off tail can be found against it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::SecondsFormat;
+use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -22,7 +23,7 @@ use super::{Ctx, ServiceError, ServiceResult};
 use crate::crypto::DataKeys;
 use crate::domain::{canonical_json, Caller};
 use crate::store::audit::{self as store_audit, AccessRow};
-use crate::store::{self, DbConn, StoreError};
+use crate::store::{DbConn, StoreError};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const SEAL_BATCH: i64 = 1000;
@@ -71,14 +72,30 @@ fn chain_hash(keys: &DataKeys, prev: &str, seq: i64, entry_hash: &str) -> String
     ])
 }
 
+/// Who makes a change, and when: the entry of a write names `who`, is hashed with `keys` and
+/// carries `at`, the time of the change itself (from the context's clock, as every row the
+/// change writes).
+#[derive(Clone)]
+pub struct Actor {
+    pub keys: Arc<DataKeys>,
+    pub who: Caller,
+    pub at: NaiveDateTime,
+}
+
+impl Actor {
+    /// The caller of a request, now.
+    pub fn new(ctx: &Ctx, who: &Caller) -> Self {
+        Actor {
+            keys: ctx.keys.clone(),
+            who: who.clone(),
+            at: ctx.clock.stamp(),
+        }
+    }
+}
+
 /// Appends an entry on `conn` (inside the caller's transaction when it records a change).
-pub fn append(
-    conn: &mut DbConn,
-    keys: &DataKeys,
-    caller: &Caller,
-    e: &Entry,
-) -> Result<String, StoreError> {
-    let row = build(keys, caller, e);
+pub fn append(conn: &mut DbConn, a: &Actor, e: &Entry) -> Result<String, StoreError> {
+    let row = build(&a.keys, &a.who, a.at, e);
     store_audit::insert(conn, &row)?;
     Ok(row.id)
 }
@@ -87,15 +104,13 @@ pub fn append(
 /// inside the change's transaction.
 pub fn log_change(
     conn: &mut DbConn,
-    keys: &DataKeys,
-    who: &Caller,
+    a: &Actor,
     action: &'static str,
     detail: Value,
 ) -> Result<(), StoreError> {
     append(
         conn,
-        keys,
-        who,
+        a,
         &Entry {
             action,
             outcome: "ok",
@@ -106,15 +121,29 @@ pub fn log_change(
     .map(|_| ())
 }
 
+/// Appends the entry of a change that every instance must hear of (a key, a grant, an
+/// agreement) and sends its signal (`signals`): both inside the change's transaction, so no
+/// instance forgets what did not change and none keeps what did.
+pub fn log_signalled(
+    conn: &mut DbConn,
+    a: &Actor,
+    action: &'static str,
+    detail: Value,
+    (topic, item): (super::signals::Topic, &str),
+) -> Result<(), StoreError> {
+    log_change(conn, a, action, detail)?;
+    super::signals::emit(conn, topic, item)
+}
+
 fn mask_free_text(s: &str) -> String {
     crate::domain::id_number::mask_id_numbers(s).into_owned()
 }
 
 /// The row of an entry, with its keyed hash.
-pub fn build(keys: &DataKeys, caller: &Caller, e: &Entry) -> AccessRow {
+pub fn build(keys: &DataKeys, caller: &Caller, at: NaiveDateTime, e: &Entry) -> AccessRow {
     let mut row = AccessRow {
         id: format!("acc_{}", ulid::Ulid::new()),
-        at: store::now(),
+        at,
         key_id: caller.key_id.clone(),
         org_code: caller.org_code.clone(),
         role: caller.role.as_str().to_string(),
@@ -146,7 +175,7 @@ pub async fn log(ctx: &Ctx, caller: &Caller, e: Entry) -> ServiceResult<()> {
     if e.outcome == "denied" {
         super::access::refusal_logged();
     }
-    let row = build(&ctx.keys, caller, &e);
+    let row = build(&ctx.keys, caller, ctx.clock.stamp(), &e);
     super::commit::durable(ctx, super::commit::Durable::Access(row))
         .await
         .map_err(|why| {
@@ -194,7 +223,11 @@ pub async fn log_refusal(
 }
 
 /// One sealing round: the oldest unsealed entries join the chain. Returns how many.
-pub fn seal_round(conn: &mut DbConn, keys: &DataKeys) -> Result<usize, StoreError> {
+pub fn seal_round(
+    conn: &mut DbConn,
+    keys: &DataKeys,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
     use diesel::Connection;
     conn.transaction::<_, StoreError, _>(|conn| {
         if !store_audit::try_sealer_lock(conn)? {
@@ -212,7 +245,6 @@ pub fn seal_round(conn: &mut DbConn, keys: &DataKeys) -> Result<usize, StoreErro
             ),
             None => (0, GENESIS.to_string()),
         };
-        let now = store::now();
         let mut seals = Vec::with_capacity(rows.len());
         for r in &rows {
             seq += 1;
@@ -231,10 +263,14 @@ pub fn seal_round(conn: &mut DbConn, keys: &DataKeys) -> Result<usize, StoreErro
 }
 
 /// Seals until nothing is left (the CLI and tests).
-pub fn seal_all(conn: &mut DbConn, keys: &DataKeys) -> Result<usize, StoreError> {
+pub fn seal_all(
+    conn: &mut DbConn,
+    keys: &DataKeys,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
     let mut total = 0;
     loop {
-        let n = seal_round(conn, keys)?;
+        let n = seal_round(conn, keys, now)?;
         total += n;
         if n < SEAL_BATCH as usize {
             return Ok(total);
@@ -249,8 +285,12 @@ pub fn spawn_sealer(ctx: Ctx, every: Duration) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let keys = ctx.keys.clone();
-            if let Err(e) = ctx.db.run_write(move |conn| seal_round(conn, &keys)).await {
+            let (keys, now) = (ctx.keys.clone(), ctx.clock.stamp());
+            if let Err(e) = ctx
+                .db
+                .run_write(move |conn| seal_round(conn, &keys, now))
+                .await
+            {
                 tracing::warn!(error = %e, "access log sealing failed; retrying");
             }
         }

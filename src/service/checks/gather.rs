@@ -14,8 +14,8 @@ pub(super) struct StoredFacts {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Provenance {
     pub(super) source_code: String,
-    pub(super) sharing_class: String,
-    pub(super) open_class: String,
+    pub(super) sharing_class: SharingClass,
+    pub(super) open_class: OpenClass,
     pub(super) version: i64,
 }
 
@@ -26,14 +26,13 @@ pub(super) fn record_fact(
     subject_name: &str,
 ) -> Result<RecordFact, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("record {}: {what}", r.id));
-    let kind = RecordKind::parse(&r.kind).ok_or_else(|| corrupt("kind"))?;
     let penalty_types: Vec<String> =
         serde_json::from_str(&r.penalty_types).map_err(|_| corrupt("penalty_types"))?;
     let details: serde_json::Map<String, Value> =
         serde_json::from_str(&r.details).map_err(|_| corrupt("details"))?;
     Ok(RecordFact {
         id: r.id.clone(),
-        kind,
+        kind: r.kind,
         list_code: r.list_code.clone(),
         list_name: r
             .list_code
@@ -44,13 +43,13 @@ pub(super) fn record_fact(
         decision_date: r.decision_date,
         valid_from: r.valid_from,
         valid_to: r.valid_to,
-        severity: r.severity.as_deref().and_then(Severity::parse),
+        severity: r.severity,
         penalty_types: penalty_types
             .iter()
             .filter_map(|p| PenaltyType::parse(p))
             .collect(),
         fine: r.fine_amount_fen.map(Yuan::from_fen),
-        status: RecordStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+        status: r.status,
         under_objection: r.under_objection,
         details,
         relation,
@@ -79,8 +78,8 @@ pub(super) fn gather(
             r.id.clone(),
             Provenance {
                 source_code: r.source_code.clone(),
-                sharing_class: r.sharing_class.clone(),
-                open_class: r.open_class.clone(),
+                sharing_class: r.sharing_class,
+                open_class: r.open_class,
                 version: r.version,
             },
         );

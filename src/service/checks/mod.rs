@@ -18,8 +18,8 @@ use super::agreements::{self, PartnerScope};
 use super::query::{check_purpose, PersonView};
 use super::{access, audit, commit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
-    canonical_json, Caller, FieldError, IdNumber, OpenClass, PenaltyType, RecordKind, RecordStatus,
-    Role, Severity, SharingClass, SubjectKey, Uscc, UsccError, Yuan,
+    canonical_json, Caller, FieldError, IdNumber, OpenClass, PenaltyType, Role, SharingClass,
+    SubjectKey, Uscc, UsccError, Yuan,
 };
 use crate::rules::eval::{self, MatchedRecord};
 use crate::rules::{AppliesTo, Facts, Finding, Party, RecordFact, RecordOf, RuleSet};
@@ -312,33 +312,33 @@ async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> Serv
 #[tracing::instrument(skip_all, fields(role = %caller.role))]
 pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResult<Report> {
     let set = ctx.rules();
-    let partner = if caller.role == Role::Partner {
-        // A partner checks within its agreement: the scenario, the subject's authorisation,
-        // the day's quota. The request is validated first so that bad input costs no quota.
-        let plan = plan(&set, ctx.clock.today(), &req).map_err(ServiceError::Invalid)?;
-        let asked = audit::Entry {
-            action: access::RUN_CHECK.action,
-            subject_key: Some(ctx.subject_key(&plan.key)),
-            purpose: Some(plan.purpose.clone()),
-            reference: req.authorization_ref.clone(),
-            detail: Some(json!({"scenario": plan.scenario})),
-            ..Default::default()
-        };
-        let scenario = plan.scenario.clone();
-        let auth = req.authorization_ref.as_deref();
-        let scope = agreements::admit_logged(ctx, caller, &scenario, auth, asked).await?;
-        Some((scope, plan))
-    } else {
-        may_check(ctx, caller, &req.purpose).await?;
-        None
+    let today = ctx.clock.today();
+    // A partner checks within its agreement (the scenario, the subject's authorisation, the
+    // day's quota), and its request is validated first so that bad input costs no quota;
+    // anyone else's role is checked first.
+    let early = match caller.role {
+        Role::Partner => Some(plan(&set, today, &req).map_err(ServiceError::Invalid)?),
+        _ => None,
     };
-    match partner {
-        Some((scope, plan)) => run_plan(ctx, caller, Some(scope), set, plan).await,
-        None => {
-            let plan = plan(&set, ctx.clock.today(), &req).map_err(ServiceError::Invalid)?;
-            run_plan(ctx, caller, None, set, plan).await
-        }
-    }
+    let asked = audit::Entry {
+        action: access::RUN_CHECK.action,
+        subject_key: early.as_ref().map(|p| ctx.subject_key(&p.key)),
+        purpose: early
+            .as_ref()
+            .map_or(req.purpose.clone(), |p| Some(p.purpose.clone())),
+        reference: req.authorization_ref.clone(),
+        detail: early.as_ref().map(|p| json!({"scenario": p.scenario})),
+        ..Default::default()
+    };
+    let scenario = early.as_ref().map_or("", |p| p.scenario.as_str());
+    let auth = req.authorization_ref.as_deref();
+    let scope =
+        agreements::admit_request(ctx, caller, &access::RUN_CHECK, scenario, auth, asked).await?;
+    let plan = match early {
+        Some(p) => p,
+        None => plan(&set, today, &req).map_err(ServiceError::Invalid)?,
+    };
+    run_plan(ctx, caller, scope, set, plan).await
 }
 
 /// `POST /api/v1/checks/batch`: one report per valid subject, errors by index for the others.

@@ -31,8 +31,8 @@ pub(super) fn finding_view(
         let meta = policy::RecordMeta {
             id,
             list_code: r.list_code.as_deref(),
-            sharing: SharingClass::parse(&p.sharing_class).unwrap_or(SharingClass::Special),
-            open_class: OpenClass::parse(&p.open_class).unwrap_or(OpenClass::Closed),
+            sharing: p.sharing_class,
+            open_class: p.open_class,
             kind: r.kind,
             source_code: &p.source_code,
         };
@@ -197,9 +197,11 @@ pub(super) async fn run_plan(
     set: Arc<RuleSet>,
     plan: Plan,
 ) -> ServiceResult<Report> {
-    // The report shows whole seconds; the stored time is the same instant.
-    let now = chrono::DurationRound::duration_trunc(ctx.clock.now(), chrono::TimeDelta::seconds(1))
-        .unwrap_or_else(|_| ctx.clock.now());
+    // The report shows whole seconds; the stored time is the same instant. Its access-log
+    // entry carries the instant itself.
+    let at = ctx.clock.stamp();
+    let now = chrono::DurationRound::duration_trunc(at.and_utc(), chrono::TimeDelta::seconds(1))
+        .unwrap_or_else(|_| at.and_utc());
     let checked_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
     let report_no = next_report_no(ctx).await?;
     let caller = caller.clone();
@@ -282,6 +284,7 @@ pub(super) async fn run_plan(
             let entry = audit::build(
                 &keys,
                 &caller,
+                at,
                 &audit::Entry {
                     action: "check.run",
                     subject_key: Some(row.subject_key.clone()),

@@ -236,25 +236,23 @@ pub async fn feedback(
         audit::log(ctx, caller, entry).await?;
         return Err(ServiceError::NotFound(format!("report {report_no}")));
     }
+    let actor = audit::Actor::new(ctx, caller);
     let row = FeedbackRow {
         id: format!("fb_{}", ulid::Ulid::new()),
         report_no: report_no.to_string(),
         org_code: caller.org_code.clone(),
         action: action.to_string(),
         note,
-        created_at: ctx.clock.now().naive_utc(),
+        created_at: actor.at,
     };
     let saved = row.clone();
-    let keys = ctx.keys.clone();
-    let who = caller.clone();
     ctx.db
         .run_write(move |conn| {
             diesel::Connection::transaction::<_, StoreError, _>(conn, |conn| {
                 store_checks::insert_feedback(conn, &saved)?;
                 audit::append(
                     conn,
-                    &keys,
-                    &who,
+                    &actor,
                     &audit::Entry {
                         action: "check.feedback",
                         outcome: "ok",

@@ -10,9 +10,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{Ctx, ServiceError, ServiceResult};
-use crate::crypto::DataKeys;
 use crate::domain::*;
-use crate::store::{self, DbConn, StoreError};
+use crate::store::{DbConn, StoreError};
 
 mod input;
 pub mod write;
@@ -81,9 +80,8 @@ pub async fn store_batch(
     caller: &Caller,
     parsed: Vec<Parsed>,
 ) -> ServiceResult<BatchResult> {
-    let now = store::now();
-    let keys = ctx.keys.clone();
-    let caller = caller.clone();
+    let actor = super::audit::Actor::new(ctx, caller);
+    let (keys, now) = (actor.keys.clone(), actor.at);
     let registration = ctx.registration_sources.clone();
     let (results, touched) = ctx
         .db
@@ -108,7 +106,7 @@ pub async fn store_batch(
                 let attempt = conn.transaction::<_, StoreError, _>(|conn| {
                     let applied = write::apply_versions(conn, &keys, &registration, &writes, now)?;
                     let results = item_results(&errors, &writes, Some(&applied.outcomes));
-                    log_submission(conn, &keys, &caller, &results, applied.changed.clone())?;
+                    log_submission(conn, &actor, &results, applied.changed.clone())?;
                     Ok((results, applied.touched))
                 });
                 match attempt {
@@ -117,7 +115,7 @@ pub async fn store_batch(
                         // Nothing was written: every valid item is refused, to be sent again.
                         let results = item_results(&errors, &writes, None);
                         conn.transaction::<_, StoreError, _>(|conn| {
-                            log_submission(conn, &keys, &caller, &results, Vec::new())
+                            log_submission(conn, &actor, &results, Vec::new())
                         })?;
                         return Ok((results, BTreeSet::new()));
                     }
@@ -205,16 +203,14 @@ fn item_results(
 /// the change, no change without its entry.
 fn log_submission(
     conn: &mut DbConn,
-    keys: &DataKeys,
-    caller: &Caller,
+    actor: &super::audit::Actor,
     results: &[ItemResult],
     changed: Vec<String>,
 ) -> Result<(), StoreError> {
     let count = |s: ItemStatus| results.iter().filter(|r| r.status == s).count();
     super::audit::append(
         conn,
-        keys,
-        caller,
+        actor,
         &super::audit::Entry {
             action: "records.submit",
             records: changed,

@@ -210,13 +210,13 @@ pub fn record_row(
         source_code: source_code.to_string(),
         source_record_id: r.source_record_id.clone(),
         subject_id,
-        kind: r.kind.as_str().to_string(),
+        kind: r.kind,
         list_code: r.list_code.clone(),
         decision_no: r.decision_no.clone(),
         decision_date: r.decision_date,
         valid_from: r.valid_from,
         valid_to: r.valid_to,
-        severity: r.severity.map(|s| s.as_str().to_string()),
+        severity: r.severity,
         penalty_types: canonical_json(&Value::from(
             r.penalty_types
                 .iter()
@@ -230,11 +230,11 @@ pub fn record_row(
         legal_rep_id_enc: rep_id(r).map(|i| keys.encrypt(i.expose())),
         legal_rep_id_masked: rep_id(r).map(|i| i.masked()),
         legal_rep_id_hash: rep_id(r).map(|i| keys.lookup_hash(i)),
-        sharing_class: r.sharing_class.as_str().to_string(),
-        open_class: r.open_class.as_str().to_string(),
-        status: r.status.as_str().to_string(),
+        sharing_class: r.sharing_class,
+        open_class: r.open_class,
+        status: r.status,
         version: r.version,
-        origin: r.origin.as_str().to_string(),
+        origin: r.origin,
         checksum_warning: r.subject.checksum_warning,
         under_objection: false,
         details: canonical_json(&Value::Object(r.details.clone())),
@@ -260,7 +260,7 @@ pub fn subject_row(
     SubjectRow {
         id,
         subject_key: s.key.storage_key(&|i| keys.lookup_hash(i)),
-        kind: s.kind.as_str().to_string(),
+        kind: s.kind,
         uscc,
         reg_no,
         id_number_enc: person.map(|p| keys.encrypt(p.expose())),
@@ -280,7 +280,7 @@ pub fn subject_row(
 /// the legal representative from the record where it names one. `None` when nothing changes.
 fn merged_subject(old: &SubjectRow, new: &SubjectRow) -> Option<SubjectRow> {
     let merged = SubjectRow {
-        kind: new.kind.clone(),
+        kind: new.kind,
         name: new.name.clone(),
         legal_rep_name: new.legal_rep_name.clone().or(old.legal_rep_name.clone()),
         // The encrypted value differs on every write (random IV): compare by hash.
@@ -414,7 +414,7 @@ pub fn apply_versions(
                 (Some(_), Some(stored_version)) => Outcome::Stale { stored_version },
                 (Some(slot), None) => {
                     let (content, hash) = removal_content(code, source_record_id, *version);
-                    slot.row.status = RecordStatus::Revoked.as_str().to_string();
+                    slot.row.status = RecordStatus::Revoked;
                     slot.row.version = *version;
                     slot.row.content_hash = hash.clone();
                     slot.row.updated_at = now;

@@ -111,12 +111,12 @@ pub struct Applied {
 /// written.
 pub(super) fn apply_page_tx(
     conn: &mut DbConn,
-    keys: &DataKeys,
+    actor: &Actor,
     parsed: &[(Change, Parsed)],
     after: Option<&str>,
     page: &ChangePage,
-    now: chrono::NaiveDateTime,
 ) -> Result<Option<Applied>, StoreError> {
+    let (keys, now) = (&*actor.keys, actor.at);
     let writes: Vec<Write> = parsed
         .iter()
         .map(|(c, p)| match p {
@@ -177,8 +177,7 @@ pub(super) fn apply_page_tx(
         )?;
         crate::service::audit::append(
             conn,
-            keys,
-            &sync_caller(),
+            actor,
             &crate::service::audit::Entry {
                 action: "sync.apply",
                 records: applied.changed,
@@ -219,11 +218,10 @@ pub async fn apply_page(
             (c, p)
         })
         .collect();
-    let keys = ctx.keys.clone();
-    let now = store::now();
+    let actor = Actor::new(ctx, &sync_caller());
     let applied = ctx
         .db
-        .run_write(move |conn| apply_page_tx(conn, &keys, &parsed, after.as_deref(), &page, now))
+        .run_write(move |conn| apply_page_tx(conn, &actor, &parsed, after.as_deref(), &page))
         .await?;
     Ok(match applied {
         None => None,

@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use super::audit::Actor;
 use super::ingest::{self, Outcome, Submitter, Write};
 use super::{Ctx, ServiceResult};
 use crate::crypto::DataKeys;
@@ -143,7 +144,7 @@ async fn pause(d: Duration, stop: &mut tokio::sync::watch::Receiver<bool>) -> bo
 async fn note_error(ctx: &Ctx, message: String) {
     // The platform's words may quote a record: stored and shown with ID numbers masked.
     let message = crate::domain::id_number::masked(&message);
-    let now = store::now();
+    let now = ctx.clock.stamp();
     let r = ctx
         .db
         .run_write(move |conn| {
@@ -209,7 +210,7 @@ pub async fn run_round(
     progress: &mut dyn Progress,
 ) -> Result<RoundReport, RoundError> {
     let mut report = RoundReport::default();
-    let now = store::now();
+    let now = ctx.clock.stamp();
     ctx.db
         .run_write(move |conn| store_sync::ensure_state(conn, PLATFORM, now))
         .await?;
@@ -236,7 +237,7 @@ pub async fn run_round(
         if empty && next.as_deref() == after.as_deref() {
             // Nothing new: the data is as current as the platform's.
             let remaining = page.remaining;
-            let now = store::now();
+            let now = ctx.clock.stamp();
             ctx.db
                 .run_write(move |conn| store_sync::note_success(conn, PLATFORM, remaining, now))
                 .await?;

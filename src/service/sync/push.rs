@@ -111,8 +111,8 @@ pub(super) async fn push_all(
                 }
             }
         }
-        let keys = ctx.keys.clone();
-        let now = store::now();
+        let actor = Actor::new(ctx, &sync_caller());
+        let now = actor.at;
         ctx.db
             .run_write(move |conn| {
                 conn.transaction::<_, StoreError, _>(|conn| {
@@ -122,8 +122,7 @@ pub(super) async fn push_all(
                     store_sync::note_push(conn, PLATFORM, accepted, duplicates, rejected, now)?;
                     crate::service::audit::append(
                         conn,
-                        &keys,
-                        &sync_caller(),
+                        &actor,
                         &crate::service::audit::Entry {
                             action: "sync.push",
                             records: done.iter().map(|d| d.0.clone()).collect(),

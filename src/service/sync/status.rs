@@ -112,7 +112,7 @@ pub async fn status(ctx: &Ctx, setup: &SyncSetup) -> ServiceResult<SyncView> {
             ))
         })
         .await?;
-    Ok(view(setup, row, pending, store::now()))
+    Ok(view(setup, row, pending, ctx.clock.stamp()))
 }
 
 /// The same, for an admin caller.
