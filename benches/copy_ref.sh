@@ -24,3 +24,39 @@ copy_reference() {
   psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $ref" >/dev/null 2>&1
   echo "$best|$counts"
 }
+
+# CPU time (user + system, clock ticks) of processes, summed.
+ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# PostgreSQL's CPU time so far: its live processes, and the backends that have ended (counted
+# in the postmaster's children's time, fields 16 and 17), so a connection that came and went
+# between two readings is not lost.
+pg_ticks() {
+  local live main
+  live=$(ticks $(pgrep -x postgres || true))
+  main=$(pgrep -x -o postgres || true)
+  echo $((live + $( [ -n "$main" ] && awk '{print $16 + $17}' "/proc/$main/stat" || echo 0)))
+}
+
+# Runs a command (output discarded) and prints where the CPU went meanwhile: the command's own
+# user + system seconds, every PostgreSQL server process's, and OTHER_PID's (the simulator) if
+# set, beside the wall time; on 2 cores the whole machine has 2 CPU-seconds per second.
+#
+#   cpu_split LABEL COMMAND...   ->  prints "LABEL: wall W s; cpu: command C s, postgres P s, ..."
+cpu_split() {
+  local label=$1; shift
+  local hz t0 t1 pg0 pg1 o0 o1 tf
+  hz=$(getconf CLK_TCK); tf=$(mktemp)
+  pg0=$(pg_ticks); o0=$(ticks ${OTHER_PID:-}); t0=$(date +%s.%N)
+  /usr/bin/time -o "$tf" -f "%U %S" "$@" >/dev/null 2>&1 || true
+  t1=$(date +%s.%N); pg1=$(pg_ticks); o1=$(ticks ${OTHER_PID:-})
+  python3 - "$label" "$t0" "$t1" "$(tail -1 "$tf")" "$((pg1 - pg0))" "$((o1 - o0))" "$hz" "${OTHER_PID:+simulator}" <<'PY'
+import sys
+label, t0, t1, cmd, pg, other, hz, other_name = sys.argv[1:]
+u, s = map(float, cmd.split())
+wall = float(t1) - float(t0)
+extra = f", {other_name} {int(other) / int(hz):.2f} s" if other_name else ""
+print(f"  {label}: wall {wall:.2f} s; cpu: creditgate {u + s:.2f} s (user {u:.2f}, system {s:.2f}), "
+      f"postgres {int(pg) / int(hz):.2f} s{extra}")
+PY
+  rm -f "$tf"
+}

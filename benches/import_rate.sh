@@ -39,6 +39,9 @@ sqlite_s=$(best_of sqlite_url)
 echo "  sqlite import:   $(persec "$sqlite_s")"
 pg_import_s=$(best_of pg_url)
 echo "  postgres import: $(persec "$pg_import_s")"
+url=$(pg_url 0); CREDITGATE_DATABASE_URL="$url" target/release/creditgate migrate >/dev/null 2>&1
+CREDITGATE_DATABASE_URL="$url" cpu_split "one more postgres import" \
+  target/release/creditgate import "$work/cf.csv" --source SCJG
 
 ref=$(copy_reference "$PG" "$db" "$work")
 copy_s=${ref%%|*}

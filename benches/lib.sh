@@ -49,11 +49,12 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 
-# CPU time (user + system, clock ticks) of processes, summed; postgres: every server process.
-ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
-pg_ticks() { ticks $(pgrep -x postgres || true); }
+# ticks and pg_ticks: CPU time of processes and of PostgreSQL (copy_ref.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/copy_ref.sh"
 # Bytes of write-ahead log PostgreSQL has written so far (what its durable writes cost).
 wal_bytes() { psql "$DB" -tAc "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
+# Checkpoints PostgreSQL has begun so far (a checkpoint's writes and fsyncs stall commits).
+checkpoints() { psql "$DB" -tAc "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
 
 # A wrk run after a 5 s warm-up (fills the profile cache and the pools); prints its RESULT line
 # under NAME, then where the two cores went during the measured run (each process's share of
@@ -65,23 +66,24 @@ get() { # name url paths [wrk args]
   local name=$1 url=$2 paths=$3; shift 3
   local script=${SCRIPT:-benches/wrk_paths.lua} c=${C:-$CONNECTIONS} line
   WRK_PATHS=$paths wrk -t2 -c"$c" -d5s -s "$script" "$@" "$url" > /dev/null
-  local t0 cg0 rd0 bl0 pg0 w0 cpu0 t1 cg1 rd1 bl1 pg1 w1 cpu1
+  local t0 cg0 rd0 bl0 pg0 w0 cpu0 t1 cg1 rd1 bl1 pg1 w1 cpu1 k0 k1
   t0=$(date +%s.%N); cg0=$(ticks "$server_pid"); rd0=$(ticks ${redis_pid:-}); bl0=$(ticks "$baseline_pid")
-  pg0=$(pg_ticks); w0=$(wal_bytes); cpu0=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat)
+  pg0=$(pg_ticks); w0=$(wal_bytes); k0=$(checkpoints); cpu0=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat)
   line=$(WRK_PATHS=$paths wrk -t2 -c"$c" -d"$DURATION" --latency -s "$script" "$@" "$url" | grep "^RESULT")
   t1=$(date +%s.%N); cg1=$(ticks "$server_pid"); rd1=$(ticks ${redis_pid:-}); bl1=$(ticks "$baseline_pid")
-  pg1=$(pg_ticks); w1=$(wal_bytes); cpu1=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat)
+  pg1=$(pg_ticks); w1=$(wal_bytes); k1=$(checkpoints); cpu1=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat)
   echo "$name ($c conn): ${line#RESULT }"
   python3 - "$line" "$t0" "$t1" "$((cg1 - cg0 + rd1 - rd0))" "$((bl1 - bl0))" "$((pg1 - pg0))" \
-    "$((w1 - w0))" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" <<'PY'
+    "$((w1 - w0))" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" "$((k1 - k0))" <<'PY'
 import sys
-line, t0, t1, cg, bl, pg, wal, busy, hz = sys.argv[1:]
+line, t0, t1, cg, bl, pg, wal, busy, hz, ckpt = sys.argv[1:]
 secs = float(t1) - float(t0)
 pct = lambda ticks: 100 * int(ticks) / int(hz) / secs
 req = int(dict(f.split("=") for f in line.split()[1:])["requests"])
 rest = pct(busy) - pct(cg) - pct(bl) - pct(pg)
 print(f"  cpu (% of one core): creditgate {pct(cg):.0f}, reference {pct(bl):.0f}, postgres {pct(pg):.0f}, "
-      f"rest (wrk, kernel) {rest:.0f}; write-ahead log {int(wal) / max(req, 1):,.0f} bytes/request")
+      f"rest (wrk, kernel) {rest:.0f}; write-ahead log {int(wal) / max(req, 1):,.0f} bytes/request; "
+      f"{ckpt} checkpoint(s) began")
 PY
   printf '%s\t%s\n' "$name" "${line#RESULT }" >> "$work/results"
 }

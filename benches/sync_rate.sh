@@ -22,6 +22,7 @@ export CREDITGATE_PROVINCIAL_URL=http://127.0.0.1:19090
 export CREDITGATE_PROVINCIAL_INSECURE=1  # the simulator on loopback speaks plain HTTP
 target/release/creditgate provincial-sim --bind 127.0.0.1:19090 --size "$N" --seed 42 \
   --secret "$CREDITGATE_PROVINCIAL_SECRET" > "$work/sim.log" 2>&1 &
+sim_pid=$!
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:19090/stats > "$work/stats.json" && break; sleep 0.2; done
 want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["expected_digest"])' "$work/stats.json")
 echo "sync of $N simulator changes, pages of $PAGE:"
@@ -41,6 +42,10 @@ run sqlite "sqlite://$work/sync.db"
 psql "$PG/postgres" -qc "CREATE DATABASE $db"
 run postgres "$PG/$db"
 pg_s=$secs
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+CREDITGATE_DATABASE_URL="$PG/$db" target/release/creditgate migrate >/dev/null 2>&1
+CREDITGATE_DATABASE_URL="$PG/$db" OTHER_PID=$sim_pid cpu_split "one more postgres sync" \
+  target/release/creditgate sync --once --page-size "$PAGE"
 ref=$(copy_reference "$PG" "$db" "$work")
 copy_s=${ref%%|*}
 echo "  postgres COPY of the rows the sync stored (${ref#*|}): $(python3 -c "print(f'{$N/$copy_s:,.0f} changes/s ({$copy_s:.2f} s)')")"
