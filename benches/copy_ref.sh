@@ -26,15 +26,30 @@ copy_reference() {
 }
 
 # CPU time (user + system, clock ticks) of processes, summed.
-ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+ticks() {
+  local t=0 p v
+  for p in "$@"; do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || continue
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
 # PostgreSQL's CPU time so far: its live processes, and the backends that have ended (counted
 # in the postmaster's children's time, fields 16 and 17), so a connection that came and went
 # between two readings is not lost.
+# The children's time is read before and after the live processes, and again if a backend was
+# reaped in between, so that none is counted twice.
 pg_ticks() {
-  local live main
-  live=$(ticks $(pgrep -x postgres || true))
+  local main c0 c1 live
   main=$(pgrep -x -o postgres || true)
-  echo $((live + $( [ -n "$main" ] && awk '{print $16 + $17}' "/proc/$main/stat" || echo 0)))
+  [ -n "$main" ] || { echo 0; return; }
+  for _ in 1 2 3 4 5; do
+    c0=$(awk '{print $16 + $17}' "/proc/$main/stat")
+    live=$(ticks $(pgrep -x postgres || true))
+    c1=$(awk '{print $16 + $17}' "/proc/$main/stat")
+    [ "$c0" = "$c1" ] && break
+  done
+  echo $((live + c1))
 }
 
 # Runs a command (output discarded) and prints where the CPU went meanwhile: the command's own
@@ -47,7 +62,10 @@ cpu_split() {
   local hz t0 t1 pg0 pg1 o0 o1 tf
   hz=$(getconf CLK_TCK); tf=$(mktemp)
   pg0=$(pg_ticks); o0=$(ticks ${OTHER_PID:-}); t0=$(date +%s.%N)
-  /usr/bin/time -o "$tf" -f "%U %S" "$@" >/dev/null 2>&1 || true
+  [ -x /usr/bin/time ] || { echo "  $label: GNU time is needed (Debian package time)" >&2; return 1; }
+  if ! /usr/bin/time -o "$tf" -f "%U %S" "$@" >/dev/null 2>&1; then
+    echo "  $label: the command failed; no figures" >&2; rm -f "$tf"; return 1
+  fi
   t1=$(date +%s.%N); pg1=$(pg_ticks); o1=$(ticks ${OTHER_PID:-})
   python3 - "$label" "$t0" "$t1" "$(tail -1 "$tf")" "$((pg1 - pg0))" "$((o1 - o0))" "$hz" "${OTHER_PID:+simulator}" <<'PY'
 import sys

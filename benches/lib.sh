@@ -50,11 +50,15 @@ for _ in $(seq 1 50); do
 done
 
 # ticks and pg_ticks: CPU time of processes and of PostgreSQL (copy_ref.sh).
-source "$(dirname "${BASH_SOURCE[0]}")/copy_ref.sh"
+source benches/copy_ref.sh
 # Bytes of write-ahead log PostgreSQL has written so far (what its durable writes cost).
 wal_bytes() { psql "$DB" -tAc "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"; }
 # Checkpoints PostgreSQL has begun so far (a checkpoint's writes and fsyncs stall commits).
-checkpoints() { psql "$DB" -tAc "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
+# (pg_stat_bgwriter up to PostgreSQL 16, pg_stat_checkpointer from 17 on.)
+checkpoints() {
+  psql "$DB" -tAc "SELECT num_timed + num_requested FROM pg_stat_checkpointer" 2>/dev/null \
+    || psql "$DB" -tAc "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+}
 
 # A wrk run after a 5 s warm-up (fills the profile cache and the pools); prints its RESULT line
 # under NAME, then where the two cores went during the measured run (each process's share of
@@ -82,7 +86,7 @@ pct = lambda ticks: 100 * int(ticks) / int(hz) / secs
 req = int(dict(f.split("=") for f in line.split()[1:])["requests"])
 rest = pct(busy) - pct(cg) - pct(bl) - pct(pg)
 print(f"  cpu (% of one core): creditgate {pct(cg):.0f}, reference {pct(bl):.0f}, postgres {pct(pg):.0f}, "
-      f"rest (wrk, kernel) {rest:.0f}; write-ahead log {int(wal) / max(req, 1):,.0f} bytes/request; "
+      f"rest (wrk, redis, kernel) {rest:.0f}; write-ahead log {int(wal) / max(req, 1):,.0f} bytes/request; "
       f"{ckpt} checkpoint(s) began")
 PY
   printf '%s\t%s\n' "$name" "${line#RESULT }" >> "$work/results"

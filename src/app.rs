@@ -42,7 +42,8 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied migrations");
         }
-        crate::service::checks::keep_rule_set(&mut conn, &rules).map_err(anyhow::Error::msg)?;
+        crate::service::checks::keep_rule_set(&mut conn, &rules, clock.stamp())
+            .map_err(anyhow::Error::msg)?;
         if let Some(key) = &config.admin_key {
             keys::ensure_admin_key(&mut conn, key.expose(), clock.stamp())
                 .map_err(anyhow::Error::msg)?;

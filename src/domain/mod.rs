@@ -88,7 +88,8 @@ macro_rules! string_enum {
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                // `pad`, so that a width (`{:<9}`) lines up columns as a string's would.
+                f.pad(self.as_str())
             }
         }
     };

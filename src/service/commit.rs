@@ -152,7 +152,7 @@ mod tests {
         {
             let mut c = pool.get().unwrap();
             crate::store::migrate(&mut c).unwrap();
-            crate::service::checks::keep_rule_set(&mut c, &rules).unwrap();
+            crate::service::checks::keep_rule_set(&mut c, &rules, Default::default()).unwrap();
         }
         let db = Db::new(pool.clone(), crate::store::Backend::Sqlite, &url);
         let keys = crate::crypto::DataKeys::parse(&"ab".repeat(32)).unwrap();

@@ -37,7 +37,7 @@ pub async fn reload(ctx: &Ctx, who: &crate::domain::Caller) -> Result<ReloadOutc
     ctx.db
         .run_write(move |conn| {
             diesel::Connection::transaction(conn, |conn| {
-                super::checks::keep_rule_set(conn, &kept)?;
+                super::checks::keep_rule_set(conn, &kept, actor.at)?;
                 super::audit::append(
                     conn,
                     &actor,

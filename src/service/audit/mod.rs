@@ -91,6 +91,16 @@ impl Actor {
             at: ctx.clock.stamp(),
         }
     }
+
+    /// The same actor, now. A long write takes its time inside its closure, once it has its
+    /// turn and its connection, so that its entry's time is close to its commit: the log is
+    /// sealed and paged in time order.
+    pub fn now(self, clock: &super::Clock) -> Self {
+        Actor {
+            at: clock.stamp(),
+            ..self
+        }
+    }
 }
 
 /// Appends an entry on `conn` (inside the caller's transaction when it records a change).

@@ -60,8 +60,13 @@ pub(super) fn basis_views(b: &[crate::rules::Basis]) -> Vec<BasisView> {
         .collect()
 }
 
-/// Keeps the files of a rule set in the database, so reports can name and re-use them.
-pub fn keep_rule_set(conn: &mut crate::store::DbConn, set: &RuleSet) -> Result<(), StoreError> {
+/// Keeps the files of a rule set in the database, so reports can name and re-use them; `at` is
+/// when it was first loaded (kept from the first time).
+pub fn keep_rule_set(
+    conn: &mut crate::store::DbConn,
+    set: &RuleSet,
+    at: chrono::NaiveDateTime,
+) -> Result<(), StoreError> {
     let sources = serde_json::to_string(&set.sources)
         .map_err(|e| StoreError::Corrupt(format!("rule set sources: {e}")))?;
     store_checks::keep_rule_set(
@@ -70,7 +75,7 @@ pub fn keep_rule_set(conn: &mut crate::store::DbConn, set: &RuleSet) -> Result<(
             digest: set.digest.clone(),
             version: set.version.clone(),
             sources,
-            first_loaded_at: chrono::Utc::now().naive_utc(),
+            first_loaded_at: at,
         },
     )
 }

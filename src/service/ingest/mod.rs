@@ -81,7 +81,7 @@ pub async fn store_batch(
     parsed: Vec<Parsed>,
 ) -> ServiceResult<BatchResult> {
     let actor = super::audit::Actor::new(ctx, caller);
-    let (keys, now) = (actor.keys.clone(), actor.at);
+    let (keys, clock) = (actor.keys.clone(), ctx.clock.clone());
     let registration = ctx.registration_sources.clone();
     let (results, touched) = ctx
         .db
@@ -103,7 +103,9 @@ pub async fn store_batch(
             let mut tries = 0;
             loop {
                 tries += 1;
+                let actor = actor.clone().now(&clock);
                 let attempt = conn.transaction::<_, StoreError, _>(|conn| {
+                    let now = actor.at;
                     let applied = write::apply_versions(conn, &keys, &registration, &writes, now)?;
                     let results = item_results(&errors, &writes, Some(&applied.outcomes));
                     log_submission(conn, &actor, &results, applied.changed.clone())?;

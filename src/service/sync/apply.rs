@@ -218,10 +218,13 @@ pub async fn apply_page(
             (c, p)
         })
         .collect();
-    let actor = Actor::new(ctx, &sync_caller());
+    let (actor, clock) = (Actor::new(ctx, &sync_caller()), ctx.clock.clone());
     let applied = ctx
         .db
-        .run_write(move |conn| apply_page_tx(conn, &actor, &parsed, after.as_deref(), &page))
+        .run_write(move |conn| {
+            let actor = actor.now(&clock);
+            apply_page_tx(conn, &actor, &parsed, after.as_deref(), &page)
+        })
         .await?;
     Ok(match applied {
         None => None,
