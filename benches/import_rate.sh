@@ -25,6 +25,7 @@ best_of() { # backend-url-maker
   for i in $(seq 1 "${RUNS:-3}"); do
     url=$("$1" "$i")
     CREDITGATE_DATABASE_URL="$url" target/release/creditgate migrate >/dev/null 2>&1
+    CREDITGATE_DATABASE_URL="$url" target/release/creditgate keys create --org SCJG --role provider >/dev/null 2>&1
     t0=$(now)
     CREDITGATE_DATABASE_URL="$url" target/release/creditgate import "$work/cf.csv" --source SCJG >/dev/null 2>&1 || true
     t1=$(now)
@@ -40,6 +41,7 @@ echo "  sqlite import:   $(persec "$sqlite_s")"
 pg_import_s=$(best_of pg_url)
 echo "  postgres import: $(persec "$pg_import_s")"
 url=$(pg_url 0); CREDITGATE_DATABASE_URL="$url" target/release/creditgate migrate >/dev/null 2>&1
+CREDITGATE_DATABASE_URL="$url" target/release/creditgate keys create --org SCJG --role provider >/dev/null 2>&1
 CREDITGATE_DATABASE_URL="$url" cpu_split "one more postgres import" \
   target/release/creditgate import "$work/cf.csv" --source SCJG
 

@@ -14,6 +14,7 @@ const CF_HEADER: &str = "CF_XDR_MC,CF_XDR_LB,CF_XDR_SHXYM,CF_XDR_GSZC,CF_FRDB,CF
 
 async fn import_csv_with_rejects(b: Backend) {
     let db = TestDb::new(b);
+    make_provider(&db.url, "SCJG");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cf.csv");
     let rows = [
@@ -74,6 +75,7 @@ async fn import_csv_with_rejects(b: Backend) {
 
 async fn import_xlsx_licences(b: Backend) {
     let db = TestDb::new(b);
+    make_provider(&db.url, "SCJG");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("xk.xlsx");
     let mut wb = rust_xlsxwriter::Workbook::new();
@@ -142,4 +144,192 @@ async fn import_xlsx_licences(b: Backend) {
     assert_eq!(p.body["records"][0]["details"]["XK_XKWS"], "食品经营许可证");
 }
 
-on_both_backends!(import_csv_with_rejects, import_xlsx_licences);
+/// Records and subjects stored in the database (nothing may be stored half-way).
+fn stored(db: &TestDb) -> (i64, i64) {
+    let pool = creditgate::store::connect(&db.url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    creditgate::store::migrate(&mut conn).unwrap();
+    (
+        creditgate::store::records::count(&mut conn).unwrap(),
+        creditgate::store::subjects::count(&mut conn).unwrap(),
+    )
+}
+
+/// Runs a command to its end: whether it succeeded, what it said on stderr, and its peak
+/// resident memory in MiB. GNU time measures it (`.ci/run` installs it): its own child is the
+/// command alone, where a child of this test process would count the test's memory too (a fork
+/// starts with its parent's pages, and the peak survives `exec`).
+fn run_measured(cmd: &std::process::Command) -> (bool, String, u64) {
+    let time = std::path::Path::new("/usr/bin/time");
+    assert!(time.exists(), "GNU time is needed: apt-get install time");
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut timed = std::process::Command::new(time);
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(report.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    let out = timed.output().unwrap();
+    let kib: u64 = std::fs::read_to_string(report.path())
+        .unwrap()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("GNU time's report");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        kib / 1024,
+    )
+}
+
+/// Peak memory a refused hostile file may cost the importer (the process's own start included).
+const BOUNDED_MIB: u64 = 100;
+
+/// One value at `XFD1048576` beside a valid row: refused at once, naming the cell, in bounded
+/// memory (the dense reading this replaced asked for 512 GiB and aborted), nothing stored.
+async fn a_far_cell_is_refused_in_bounded_memory(b: Backend) {
+    let db = TestDb::new(b);
+    make_provider(&db.url, "SCJG");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("far.xlsx");
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for (c, h) in [
+        "XK_XDR_MC",
+        "XK_XDR_LB",
+        "XK_XDR_SHXYM",
+        "XK_XKWS",
+        "XK_WSH",
+        "XK_XKNR",
+        "XK_JDRQ",
+        "XK_YXQZ",
+        "XK_XKJG",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    ws.write_string(1, 0, "北京示例科技有限公司").unwrap();
+    ws.write_string(1, 2, "91110000MA00000152").unwrap();
+    ws.write_string(1_048_575, 16_383, "x").unwrap();
+    wb.save(&file).unwrap();
+    assert!(
+        std::fs::metadata(&file).unwrap().len() < 20_000,
+        "a small file"
+    );
+
+    let (ok, err, peak) =
+        run_measured(creditgate(&db).args(["import", file.to_str().unwrap(), "--source", "SCJG"]));
+    eprintln!("far cell: exit ok={ok}, peak {peak} MiB: {err}");
+    assert!(!ok);
+    assert!(
+        err.contains("XFD1048576") && err.contains("columns"),
+        "{err}"
+    );
+    assert!(peak < BOUNDED_MIB, "peak {peak} MiB");
+    assert_eq!(stored(&db), (0, 0));
+}
+
+/// A zip bomb (a 300 MiB part that compresses to well under 1 MiB) and random bytes named
+/// .xlsx: each a clear error, in bounded memory, nothing stored.
+async fn a_zip_bomb_and_random_bytes_are_refused(b: Backend) {
+    use std::io::Write;
+    let db = TestDb::new(b);
+    make_provider(&db.url, "SCJG");
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.xlsx");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&bomb).unwrap());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("xl/sharedStrings.xml", opts).unwrap();
+        let block = vec![b'A'; 1 << 20];
+        for _ in 0..300 {
+            z.write_all(&block).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    let size = std::fs::metadata(&bomb).unwrap().len();
+    assert!(size < 1 << 20, "the bomb is {size} bytes");
+    let (ok, err, peak) =
+        run_measured(creditgate(&db).args(["import", bomb.to_str().unwrap(), "--source", "SCJG"]));
+    eprintln!("zip bomb of {size} bytes: exit ok={ok}, peak {peak} MiB: {err}");
+    assert!(!ok);
+    assert!(err.contains("unpacks to more than 256 MiB"), "{err}");
+    assert!(peak < BOUNDED_MIB, "peak {peak} MiB");
+
+    let noise = dir.path().join("noise.xlsx");
+    let bytes: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&noise, bytes).unwrap();
+    let (ok, err, peak) =
+        run_measured(creditgate(&db).args(["import", noise.to_str().unwrap(), "--source", "SCJG"]));
+    eprintln!("random bytes: exit ok={ok}, peak {peak} MiB: {err}");
+    assert!(!ok);
+    assert!(err.contains("not an XLSX workbook"), "{err}");
+    assert!(peak < BOUNDED_MIB, "peak {peak} MiB");
+    assert_eq!(stored(&db), (0, 0));
+}
+
+/// Rows whose field count differs from the header are refused whole with their row number:
+/// an unquoted comma in the last column once cut `苏州市,市场监督管理局` to `苏州市`, and a row of
+/// 10,009 fields was taken. The rows that fit are imported.
+async fn rows_that_do_not_fit_the_header_are_refused(b: Backend) {
+    let db = TestDb::new(b);
+    make_provider(&db.url, "SCJG");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cf.csv");
+    let good = "北京示例科技有限公司,法人及非法人组织,91110000MA00000152,,,,,京市监罚〔2026〕12号,,,,罚款,,1,2026-03-01,北京市市场监督管理局,";
+    let cut = "某公司,法人及非法人组织,91320500MA1MXXXX1X,,,,,苏市监罚〔2026〕1号,,,,罚款,,1,2026-03-02,苏州市,市场监督管理局,";
+    let wide = format!("{good}{}", ",x".repeat(9_992));
+    std::fs::write(&file, [CF_HEADER, good, cut, &wide].join("\n") + "\n").unwrap();
+    // A made-up source is refused before anything is read: one decision, one source.
+    let out = creditgate(&db)
+        .args(["import", file.to_str().unwrap(), "--source", "SCJG2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("'SCJG2' is not a providing organisation here; the providers are: SCJG"),
+        "{stderr}"
+    );
+    assert_eq!(stored(&db), (0, 0));
+    let out = creditgate(&db)
+        .args(["import", file.to_str().unwrap(), "--source", "SCJG"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("1 created") && stderr.contains("2 rejected"),
+        "{stderr}"
+    );
+    let rejects = std::fs::read_to_string(dir.path().join("cf.csv.rejects.csv")).unwrap();
+    assert!(
+        rejects.contains("3,(whole row),\"the row has 18 fields but the header has 17"),
+        "{rejects}"
+    );
+    assert!(
+        rejects.contains("4,(whole row),\"the row has 10009 fields but the header has 17"),
+        "{rejects}"
+    );
+    assert_eq!(stored(&db), (1, 1));
+}
+
+on_both_backends!(
+    import_csv_with_rejects,
+    import_xlsx_licences,
+    a_far_cell_is_refused_in_bounded_memory,
+    a_zip_bomb_and_random_bytes_are_refused,
+    rows_that_do_not_fit_the_header_are_refused,
+);

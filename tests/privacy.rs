@@ -397,6 +397,7 @@ fn provincial_person_changes() -> Vec<Change> {
 /// The command-line write paths: import (CSV, XLSX), gen, sync; their output; what is pushed.
 async fn command_line_paths_store_and_print_no_id_number(b: Backend) {
     let db = TestDb::new(b);
+    make_provider(&db.url, "SCJG");
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("cf.csv");
     write_csv(&csv);

@@ -52,6 +52,18 @@ pub struct ImportReport {
 pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportReport> {
     let started = std::time::Instant::now();
     let path = args.file.clone();
+    crate::service::keys::require_provider(ctx, &args.source)
+        .await
+        .map_err(|e| match e {
+            crate::service::ServiceError::Invalid(why) => anyhow::anyhow!(
+                "--source: {}",
+                why.iter()
+                    .map(|f| f.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            other => anyhow::anyhow!(other),
+        })?;
     let sheet = tokio::task::spawn_blocking(move || read_sheet(&path)).await??;
     let layout = detect_layout(&sheet.header)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
@@ -70,6 +82,9 @@ pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportR
     let mut rejects = csv::Writer::from_path(&rejects_path)
         .with_context(|| format!("cannot write {}", rejects_path.display()))?;
     rejects.write_record(["row", "field", "reason"])?;
+    for (row_no, reason) in &sheet.refused {
+        rejects.write_record([row_no.to_string(), "(whole row)".into(), reason.clone()])?;
+    }
 
     let bar = indicatif::ProgressBar::new(sheet.rows.len() as u64);
     bar.set_style(
@@ -77,11 +92,11 @@ pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportR
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut report = ImportReport {
-        rows: sheet.rows.len(),
+        rows: sheet.rows.len() + sheet.refused.len(),
         created: 0,
         updated: 0,
         unchanged: 0,
-        rejected: 0,
+        rejected: sheet.refused.len(),
         rejects_path: rejects_path.clone(),
         seconds: 0.0,
     };
@@ -93,8 +108,8 @@ pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportR
     let mut finish = |chunk_no: usize, result: BatchResult| -> anyhow::Result<()> {
         for item in &result.results {
             if let Some(errors) = &item.errors {
-                // Spreadsheet row numbers: the header is row 1.
-                let row_no = chunk_no * batch + item.index + 2;
+                // The row number the spreadsheet shows.
+                let row_no = sheet.numbers[chunk_no * batch + item.index];
                 for e in errors {
                     rejects.write_record([
                         row_no.to_string(),

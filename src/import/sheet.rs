@@ -1,5 +1,5 @@
 //! Reading a 双公示 file: CSV (UTF-8, header row) or XLSX (first sheet, header row), every
-//! cell as text.
+//! cell as text, in bounded memory whatever the file holds.
 
 use super::*;
 
@@ -7,6 +7,11 @@ use super::*;
 pub struct Sheet {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
+    /// The row number a spreadsheet shows for each of `rows` (the header's is one less than the
+    /// first's when it is the row above).
+    pub numbers: Vec<usize>,
+    /// Rows refused while reading, by number, with the reason: never imported, always reported.
+    pub refused: Vec<(usize, String)>,
 }
 
 pub fn read_sheet(path: &Path) -> anyhow::Result<Sheet> {
@@ -17,9 +22,9 @@ pub fn read_sheet(path: &Path) -> anyhow::Result<Sheet> {
         .unwrap_or_default();
     match ext.as_str() {
         "csv" | "txt" => read_csv(path),
-        "xlsx" | "xlsm" | "xls" => read_xlsx(path),
+        "xlsx" | "xlsm" => read_xlsx(path),
         other => anyhow::bail!(
-            "{}: unsupported file type '.{other}': use .csv or .xlsx",
+            "{}: unsupported file type '.{other}': use .csv or .xlsx (an old .xls: save it as .xlsx)",
             path.display()
         ),
     }
@@ -42,46 +47,225 @@ fn read_csv(path: &Path) -> anyhow::Result<Sheet> {
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
-    let mut rows = Vec::new();
+    let width = reader.headers()?.len();
+    let (mut rows, mut numbers, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     for (i, rec) in reader.records().enumerate() {
-        let rec = rec.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+        let row_no = i + 2;
+        let rec = rec.with_context(|| format!("{}: row {row_no}", path.display()))?;
+        if rec.len() != width {
+            // An unquoted comma inside a value splits it in two: refused whole, never cut.
+            refused.push((
+                row_no,
+                format!(
+                    "the row has {} fields but the header has {width}: a value that holds a \
+                     comma must be in double quotes (\"苏州市,市场监督管理局\")",
+                    rec.len()
+                ),
+            ));
+            continue;
+        }
         rows.push(rec.iter().map(str::to_string).collect());
+        numbers.push(row_no);
     }
-    Ok(Sheet { header, rows })
+    Ok(Sheet {
+        header,
+        rows,
+        numbers,
+        refused,
+    })
 }
 
+/// What a workbook may unpack to, in all. An XLSX is a zip of XML parts: a 1 MB file can unpack
+/// to gigabytes, and the reader holds the shared strings whole. 256 MiB is several hundred
+/// thousand 双公示 rows; a larger export belongs in CSV or in several files.
+pub const MAX_UNPACKED_BYTES: u64 = 256 * 1024 * 1024;
+/// Columns a sheet may use: the 双公示 layouts have about 30. A value further right (a stray
+/// cell at `XFD1048576` once made the reader allocate the whole rectangle, 512 GiB) is refused.
+pub const MAX_COLUMNS: u32 = 256;
+/// Rows a sheet may use (Excel's own limit is 1,048,576).
+pub const MAX_ROWS: u32 = 1_000_000;
+
+/// Reads the first sheet of an XLSX with bounded memory: the unpacked size is measured (not
+/// taken from the zip's own headers, which can lie) before the workbook is opened, and the
+/// cells are streamed one by one, so only the cells that hold a value are kept.
 fn read_xlsx(path: &Path) -> anyhow::Result<Sheet> {
-    use calamine::{open_workbook_auto, Data, Reader};
-    let mut wb =
-        open_workbook_auto(path).with_context(|| format!("cannot open {}", path.display()))?;
+    use calamine::{Reader, Xlsx};
+    check_unpacked(path)?;
+    let mut wb: Xlsx<_> = calamine::open_workbook(path)
+        .map_err(|e| anyhow::anyhow!("{}: not a readable XLSX workbook: {e}", path.display()))?;
     let name = wb
         .sheet_names()
         .first()
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("{}: the workbook has no sheet", path.display()))?;
-    let range = wb.worksheet_range(&name)?;
-    let cell = |d: &Data| -> String {
-        match d {
-            Data::Empty => String::new(),
-            Data::String(s) => s.clone(),
-            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-            Data::Float(f) => f.to_string(),
-            Data::Int(i) => i.to_string(),
-            Data::Bool(b) => b.to_string(),
-            Data::DateTime(dt) => dt
-                .as_datetime()
-                .map(|t| t.date().to_string())
-                .unwrap_or_else(|| dt.to_string()),
-            Data::DateTimeIso(s) => s.chars().take(10).collect(),
-            Data::DurationIso(s) => s.clone(),
-            Data::Error(e) => format!("#ERR {e:?}"),
+    let mut reader = wb
+        .worksheet_cells_reader(&name)
+        .map_err(|e| anyhow::anyhow!("{}: sheet '{name}' cannot be read: {e}", path.display()))?;
+    let mut cells: Vec<(u32, u32, String)> = Vec::new();
+    while let Some(cell) = reader
+        .next_cell()
+        .map_err(|e| anyhow::anyhow!("{}: sheet '{name}' cannot be read: {e}", path.display()))?
+    {
+        let (row, col) = cell.get_position();
+        let text = cell_text(cell.get_value());
+        if text.is_empty() {
+            continue;
         }
+        if col >= MAX_COLUMNS || row >= MAX_ROWS {
+            anyhow::bail!(
+                "{}: cell {} holds a value, beyond the {MAX_COLUMNS} columns and {MAX_ROWS} rows \
+                 a sheet may use here; delete what lies outside the data (select the columns \
+                 right of it and the rows below it, Delete) and save again",
+                path.display(),
+                cell_name(row, col)
+            );
+        }
+        cells.push((row, col, text));
+    }
+    Ok(grid(cells))
+}
+
+/// The sheet as rows from the first row and column that hold a value (as a dense range would
+/// give it), built from the cells that hold one.
+fn grid(cells: Vec<(u32, u32, String)>) -> Sheet {
+    let (Some(top), Some(left)) = (
+        cells.iter().map(|c| c.0).min(),
+        cells.iter().map(|c| c.1).min(),
+    ) else {
+        return Sheet {
+            header: Vec::new(),
+            rows: Vec::new(),
+            numbers: Vec::new(),
+            refused: Vec::new(),
+        };
     };
-    let mut rows = range.rows();
+    let bottom = cells.iter().map(|c| c.0).max().unwrap_or(top);
+    let mut rows: Vec<Vec<String>> = vec![Vec::new(); (bottom - top + 1) as usize];
+    for (r, c, text) in cells {
+        let row = &mut rows[(r - top) as usize];
+        let at = (c - left) as usize;
+        if row.len() <= at {
+            row.resize(at + 1, String::new());
+        }
+        row[at] = text;
+    }
+    // Every row as wide as the widest, as before.
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    for row in &mut rows {
+        row.resize(width, String::new());
+    }
+    let mut rows = rows.into_iter();
     let header = rows
         .next()
-        .map(|r| r.iter().map(|c| cell(c).trim().to_string()).collect())
+        .map(|r| r.iter().map(|c| c.trim().to_string()).collect())
         .unwrap_or_default();
-    let rows = rows.map(|r| r.iter().map(cell).collect()).collect();
-    Ok(Sheet { header, rows })
+    let rows: Vec<Vec<String>> = rows.collect();
+    // 1-based, the header on row `top + 1`.
+    let numbers = (0..rows.len()).map(|i| top as usize + 2 + i).collect();
+    Sheet {
+        header,
+        rows,
+        numbers,
+        refused: Vec::new(),
+    }
+}
+
+fn cell_text(d: &calamine::DataRef<'_>) -> String {
+    use calamine::DataRef;
+    match d {
+        DataRef::Empty => String::new(),
+        DataRef::String(s) => s.clone(),
+        DataRef::SharedString(s) => s.to_string(),
+        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        DataRef::Float(f) => f.to_string(),
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Bool(b) => b.to_string(),
+        DataRef::DateTime(dt) => dt
+            .as_datetime()
+            .map(|t| t.date().to_string())
+            .unwrap_or_else(|| dt.to_string()),
+        DataRef::DateTimeIso(s) => s.chars().take(10).collect(),
+        DataRef::DurationIso(s) => s.clone(),
+        DataRef::Error(e) => format!("#ERR {e:?}"),
+    }
+}
+
+/// A cell's name as a spreadsheet shows it (`XFD1048576`), from 0-based row and column.
+fn cell_name(row: u32, col: u32) -> String {
+    let mut letters = Vec::new();
+    let mut n = col as u64 + 1;
+    while n > 0 {
+        let rem = ((n - 1) % 26) as u8;
+        letters.push((b'A' + rem) as char);
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect::<String>() + &(row as u64 + 1).to_string()
+}
+
+/// Refuses a workbook that unpacks to more than [`MAX_UNPACKED_BYTES`], counting the bytes as
+/// they come out of each part (a fixed buffer: memory stays flat whatever the file claims).
+fn check_unpacked(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not an XLSX workbook (an XLSX is a zip of XML parts: {e}); save it from the \
+             spreadsheet as .xlsx, or as CSV UTF-8",
+            path.display()
+        )
+    })?;
+    let too_big = || {
+        anyhow::anyhow!(
+            "{}: unpacks to more than {} MiB, more than a 双公示 workbook holds; split it into \
+             several files, or save it as CSV UTF-8",
+            path.display(),
+            MAX_UNPACKED_BYTES >> 20
+        )
+    };
+    let mut total: u64 = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0..zip.len() {
+        let mut part = zip
+            .by_index(i)
+            .map_err(|e| anyhow::anyhow!("{}: a damaged workbook part: {e}", path.display()))?;
+        loop {
+            let n = part
+                .read(&mut buf)
+                .map_err(|e| anyhow::anyhow!("{}: a damaged workbook part: {e}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > MAX_UNPACKED_BYTES {
+                return Err(too_big());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_named_as_a_spreadsheet_names_them() {
+        assert_eq!(cell_name(0, 0), "A1");
+        assert_eq!(cell_name(0, 25), "Z1");
+        assert_eq!(cell_name(0, 26), "AA1");
+        assert_eq!(cell_name(1_048_575, 16_383), "XFD1048576");
+    }
+
+    #[test]
+    fn the_grid_starts_at_the_first_value_and_keeps_empty_rows() {
+        let s = grid(vec![
+            (2, 1, "H1".into()),
+            (2, 2, "H2".into()),
+            (4, 2, "b".into()),
+        ]);
+        assert_eq!(s.header, ["H1", "H2"]);
+        assert_eq!(s.rows, [vec!["", ""], vec!["", "b"]]);
+        assert_eq!(s.numbers, [4, 5], "the header is on row 3");
+    }
 }

@@ -159,6 +159,35 @@ pub async fn authenticate(ctx: &Ctx, hash: String) -> ServiceResult<Option<Calle
     .await
 }
 
+/// Refuses `source` unless it is a providing organisation here: one that holds a provider key
+/// in force (`creditgate keys create --org CODE --role provider`). Records filed under a made-up
+/// source would be copies of one decision under several names (一数一源).
+pub async fn require_provider(ctx: &Ctx, source: &str) -> ServiceResult<()> {
+    let providers = ctx
+        .db
+        .run(|conn| keys::orgs_with_role(conn, Role::Provider))
+        .await?;
+    if providers.iter().any(|p| p == source) {
+        return Ok(());
+    }
+    Err(super::ServiceError::Invalid(vec![
+        crate::domain::FieldError::new(
+            "source",
+            "unknown_provider",
+            format!(
+                "'{source}' is not a providing organisation here; the providers are: {}. A \
+             department that provides records gets a provider key first \
+             (creditgate keys create --org CODE --role provider)",
+                if providers.is_empty() {
+                    "none yet".to_string()
+                } else {
+                    providers.join(", ")
+                }
+            ),
+        ),
+    ]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,17 @@ pub fn find_active_by_hash(conn: &mut DbConn, hash: &str) -> StoreResult<Option<
         .optional()?)
 }
 
+/// The organisations that hold a key of `role` in force, by code.
+pub fn orgs_with_role(conn: &mut DbConn, role: Role) -> StoreResult<Vec<String>> {
+    Ok(api_keys::table
+        .filter(api_keys::role.eq(role))
+        .filter(api_keys::revoked_at.is_null())
+        .select(api_keys::org_code)
+        .distinct()
+        .order(api_keys::org_code)
+        .load(conn)?)
+}
+
 pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<KeyRow>> {
     Ok(api_keys::table
         .find(id)

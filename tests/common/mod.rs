@@ -358,6 +358,20 @@ where
 
 /// The command line as an operator runs it on the database `db_url`: the shipped rules, the
 /// test data key, warnings only; no Redis, configured admin key or platform from outside.
+/// Makes `org` a providing organisation of the database: a provider key, as an operator makes it
+/// (`creditgate import --source` takes providers only).
+pub fn make_provider(db_url: &str, org: &str) {
+    let out = creditgate_cli(db_url)
+        .args(["keys", "create", "--org", org, "--role", "provider"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn creditgate_cli(db_url: &str) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_creditgate"));
     c.env("CREDITGATE_DATABASE_URL", db_url)
