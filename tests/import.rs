@@ -23,6 +23,9 @@ async fn import_csv_with_rejects(b: Backend) {
         "错误公司,法人及非法人组织,91110000MA00000153,,,,,京市监罚〔2026〕13号,,,,罚款,,0.2,2026-03-02,北京市市场监督管理局,".to_string(),
         "某个体户,个体工商户,00000000000000000X,110105600123456,,,,京市监罚〔2026〕14号,,,,警告,,,20260303,北京市市场监督管理局,".to_string(),
         "某公司,公司,914201001234567883,,,,,京市监罚〔2026〕15号,,,,罚款,,1,2026-03-04,北京市市场监督管理局,".to_string(),
+        // A date that is no date, and an amount in full-width digits: each named by its own
+        // column, once, with the forms that are accepted.
+        "坏日期公司,法人及非法人组织,91420100MA0000015F,,,,,京市监罚〔2026〕16号,,,,罚款,,０.２,2026/13/1,北京市市场监督管理局,".to_string(),
     ];
     std::fs::write(&file, format!("\u{feff}{}\n", rows.join("\n"))).unwrap();
     let out = creditgate(&db)
@@ -35,7 +38,7 @@ async fn import_csv_with_rejects(b: Backend) {
         "rejected rows must make the exit non-zero"
     );
     assert!(
-        stderr.contains("2 created") && stderr.contains("2 rejected"),
+        stderr.contains("2 created") && stderr.contains("3 rejected"),
         "{stderr}"
     );
     let rejects = std::fs::read_to_string(dir.path().join("cf.csv.rejects.csv")).unwrap();
@@ -45,6 +48,24 @@ async fn import_csv_with_rejects(b: Backend) {
         "{rejects}"
     );
     assert!(rejects.contains("5,CF_XDR_LB,"), "{rejects}");
+    assert!(
+        rejects.contains("6,CF_JDRQ,\"'2026/13/1' is not a date; write 2026-03-01, 2026/3/1"),
+        "{rejects}"
+    );
+    assert!(
+        rejects.contains("6,CF_NR_FK,") && rejects.contains("full-width"),
+        "{rejects}"
+    );
+    let row6: Vec<&str> = rejects.lines().filter(|l| l.starts_with("6,")).collect();
+    assert_eq!(
+        row6.len(),
+        2,
+        "one line per wrong cell, nothing else: {rejects}"
+    );
+    assert!(
+        !rejects.contains("YXQZ"),
+        "a column the file does not have: {rejects}"
+    );
 
     // Imported through the ordinary path: an officer sees the record, the fine in yuan.
     let app_key = {
@@ -129,6 +150,10 @@ async fn import_xlsx_licences(b: Backend) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("1 created"), "{stderr}");
+    assert!(
+        !dir.path().join("xk.xlsx.rejects.csv").exists(),
+        "nothing was refused, so no rejects file"
+    );
     let officer = {
         let out = creditgate(&db)
             .args(["keys", "create", "--org", "ZWFW", "--role", "officer"])

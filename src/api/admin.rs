@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, Problem};
-use super::extract::{Auth, JsonBody};
+use super::extract::{Auth, JsonBody, QueryArgs};
 use super::AppState;
 use crate::service::admin::{self, KeyInput, KeyView, NewKeyView, OrgInput, OrgView};
 use crate::service::agreements::{self, AgreementInput, AgreementView};
@@ -57,6 +57,7 @@ pub async fn create_org(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KeysQuery {
     /// Only this organisation's keys.
     pub org: Option<String>,
@@ -77,9 +78,9 @@ pub struct KeysQuery {
 pub async fn list_keys(
     state: web::Data<AppState>,
     Auth(caller): Auth,
-    q: web::Query<KeysQuery>,
+    q: QueryArgs<KeysQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(admin::list_keys(&state.ctx, &caller, q.into_inner().org).await?))
+    Ok(HttpResponse::Ok().json(admin::list_keys(&state.ctx, &caller, q.0.org).await?))
 }
 
 /// Create a key for an organisation and role (the organisation is made if needed); the secret
@@ -150,6 +151,7 @@ pub async fn rotate_key(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AgreementsQuery {
     /// Only this organisation's agreements.
     pub org: Option<String>,
@@ -170,9 +172,9 @@ pub struct AgreementsQuery {
 pub async fn list_agreements(
     state: web::Data<AppState>,
     Auth(caller): Auth,
-    q: web::Query<AgreementsQuery>,
+    q: QueryArgs<AgreementsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(agreements::list(&state.ctx, &caller, q.into_inner().org).await?))
+    Ok(HttpResponse::Ok().json(agreements::list(&state.ctx, &caller, q.0.org).await?))
 }
 
 /// Make an agreement for a partner: scenarios (`profile` for credit profiles), record kinds,

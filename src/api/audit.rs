@@ -3,7 +3,7 @@
 use actix_web::{get, web, HttpResponse};
 
 use super::error::{ApiError, Problem};
-use super::extract::Auth;
+use super::extract::{Auth, QueryArgs};
 use super::AppState;
 use crate::service::audit::{self, EntryPage, EntryQuery};
 
@@ -24,9 +24,9 @@ use crate::service::audit::{self, EntryPage, EntryQuery};
 pub async fn list_entries(
     state: web::Data<AppState>,
     Auth(caller): Auth,
-    q: web::Query<EntryQuery>,
+    q: QueryArgs<EntryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, csv) = audit::list(&state.ctx, &caller, q.into_inner()).await?;
+    let (page, csv) = audit::list(&state.ctx, &caller, q.0).await?;
     if csv {
         Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, Problem};
-use super::extract::{Auth, JsonBody};
+use super::extract::{Auth, JsonBody, QueryArgs};
 use super::AppState;
 use crate::domain::FieldError;
 use crate::service::checks::{
@@ -92,6 +92,7 @@ pub async fn get_check(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DigestQuery {
     /// The digest printed on the report (`sha256:…`).
     pub digest: Option<String>,
@@ -113,7 +114,7 @@ pub async fn verify_check(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     report_no: web::Path<String>,
-    q: web::Query<DigestQuery>,
+    q: QueryArgs<DigestQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let v = checks::verify(&state.ctx, &caller, &report_no, q.digest.as_deref()).await?;
     Ok(HttpResponse::Ok().json(v))

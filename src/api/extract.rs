@@ -129,3 +129,62 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         })
     }
 }
+
+/// Query parameters. A parameter of the wrong type answers 422 naming the parameter, in words
+/// (actix's own `web::Query` names none and answers in serde's).
+pub struct QueryArgs<T>(pub T);
+
+impl<T> std::ops::Deref for QueryArgs<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for QueryArgs<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let query = req.query_string();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        std::future::ready(
+            serde_path_to_error::deserialize(de)
+                .map(QueryArgs)
+                .map_err(|e| {
+                    let field = e.path().to_string();
+                    query_error(query, &field, &e.into_inner().to_string())
+                }),
+        )
+    }
+}
+
+/// serde's words about a query parameter, said as an officer would understand them.
+fn query_error(query: &str, field: &str, serde: &str) -> ApiError {
+    if let Some(name) = serde
+        .strip_prefix("duplicate field `")
+        .and_then(|r| r.strip_suffix('`'))
+    {
+        return ApiError::invalid(name, "duplicate_parameter", format!("give {name} once"));
+    }
+    if field.is_empty() || field == "." {
+        return ApiError::invalid(
+            "query",
+            "invalid_query",
+            format!("the query string could not be read: {serde}"),
+        );
+    }
+    let value = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == field)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let shown: String = value.chars().take(40).collect();
+    let message = if serde.contains("too large") || serde.contains("too small") {
+        format!("{field} is out of range: '{shown}' is not a count this service takes")
+    } else if serde.contains("invalid digit") || serde.contains("empty string") {
+        format!("{field} must be a whole number, found '{shown}'")
+    } else {
+        format!("{field} could not be read: {serde}")
+    };
+    ApiError::invalid(field, "invalid_parameter", message)
+}

@@ -220,11 +220,6 @@ async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError
 /// answer for an unknown path; and the extractors' error handlers.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
-        web::QueryConfig::default().error_handler(|e, _| {
-            ApiError::invalid("query", "invalid_query", e.to_string()).into()
-        }),
-    )
-    .app_data(
         web::PathConfig::default()
             .error_handler(|e, _| ApiError::invalid("path", "invalid_path", e.to_string()).into()),
     )

@@ -6,7 +6,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Problem};
-use super::extract::{Auth, JsonBody};
+use super::extract::{Auth, JsonBody, QueryArgs};
 use super::AppState;
 use crate::service::ingest::{self, BatchResult, RecordInput, Submitter};
 use crate::service::query::{self, RecordView};
@@ -25,6 +25,7 @@ pub struct BatchRequest {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PurposeQuery {
     /// Why the data is read (2 to 200 characters); it goes into the access log.
     pub purpose: Option<String>,
@@ -91,7 +92,7 @@ pub async fn get_record(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
-    q: web::Query<PurposeQuery>,
+    q: QueryArgs<PurposeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let view =
         query::get_record(&state.ctx, &caller, id.into_inner(), q.purpose.as_deref()).await?;

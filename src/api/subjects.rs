@@ -3,7 +3,7 @@
 use actix_web::{get, web, HttpResponse};
 
 use super::error::{ApiError, Problem};
-use super::extract::Auth;
+use super::extract::{Auth, QueryArgs};
 use super::records::PurposeQuery;
 use super::AppState;
 use crate::service::query::{self, Profile};
@@ -27,7 +27,7 @@ pub async fn get_subject(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     uscc: web::Path<String>,
-    q: web::Query<PurposeQuery>,
+    q: QueryArgs<PurposeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let profile = query::subject_profile(
         &state.ctx,

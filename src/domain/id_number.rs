@@ -29,6 +29,8 @@ pub enum IdNumberError {
     Length { found: usize },
     #[error("positions 1–17 must be digits and position 18 a digit or X")]
     Character,
+    #[error("the number has full-width characters (as typed with a Chinese input method); write it with the half-width digits 0–9 and X")]
+    FullWidth,
     #[error("the region code does not start with a province code")]
     Region,
     /// The date itself is not repeated: it is personal data (and the answer may be logged).
@@ -43,6 +45,7 @@ impl IdNumberError {
         match self {
             IdNumberError::Length { .. } => "id_number_length",
             IdNumberError::Character => "id_number_character",
+            IdNumberError::FullWidth => "id_number_full_width",
             IdNumberError::Region => "id_number_region",
             IdNumberError::BirthDate => "id_number_birth_date",
             IdNumberError::CheckDigit { .. } => "id_number_check_digit",
@@ -65,6 +68,9 @@ impl IdNumber {
         let n = s.chars().count();
         if n != 18 {
             return Err(IdNumberError::Length { found: n });
+        }
+        if s.chars().any(super::uscc::is_full_width) {
+            return Err(IdNumberError::FullWidth);
         }
         let b = s.as_bytes();
         if !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
@@ -227,6 +233,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_numbers() {
+        assert_eq!(
+            IdNumber::parse("１10101199003070011").unwrap_err(),
+            IdNumberError::FullWidth
+        );
         assert_eq!(
             IdNumber::parse("110101199003070012").unwrap_err(),
             IdNumberError::CheckDigit {

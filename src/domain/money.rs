@@ -9,13 +9,21 @@ pub struct Yuan {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
-    #[error(
-        "an amount is a decimal number of yuan with at most 2 decimals, such as \"2500000.00\""
-    )]
+    #[error("the amount is not a number: write digits with at most one decimal point, such as \"2500000.00\"")]
     Format,
+    #[error("the amount has more than {max} decimals")]
+    TooManyDecimals { max: usize },
+    #[error("the amount uses full-width digits or a full-width point; write it with the digits 0–9 and '.'")]
+    FullWidth,
+    #[error("the amount has thousands separators; write it without them, such as \"2500000.00\"")]
+    Separators,
+    #[error(
+        "the amount is written with an exponent; write it out in digits, such as \"2500000.00\""
+    )]
+    Exponent,
     #[error("an amount may not be negative")]
     Negative,
-    #[error("the amount is too large")]
+    #[error("the amount is too large: at most 92233720368547758.07 yuan can be held")]
     TooLarge,
 }
 
@@ -52,13 +60,12 @@ impl Yuan {
             Some((i, f)) => (i, f),
             None => (s, ""),
         };
-        if int.is_empty()
-            || !int.bytes().all(|b| b.is_ascii_digit())
-            || !frac.bytes().all(|b| b.is_ascii_digit())
-            || frac.len() > max_decimals
-            || (s.contains('.') && frac.is_empty())
-        {
-            return Err(MoneyError::Format);
+        let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if int.is_empty() || !digits(int) || !digits(frac) || (s.contains('.') && frac.is_empty()) {
+            return Err(Self::why_not_a_number(s));
+        }
+        if frac.len() > max_decimals {
+            return Err(MoneyError::TooManyDecimals { max: max_decimals });
         }
         let int: i64 = int.parse().map_err(|_| MoneyError::TooLarge)?;
         let mut frac_val: i64 = 0;
@@ -72,6 +79,25 @@ impl Yuan {
             .ok_or(MoneyError::TooLarge)?;
         // `shift` is chosen so that one unit of the last decimal is one fen.
         Ok(Yuan { fen: units })
+    }
+
+    /// Says what is wrong with text that is not digits with one decimal point. A JSON number
+    /// of 20 digits or more reaches us as `1e25`: that is too large, not a format error.
+    fn why_not_a_number(s: &str) -> MoneyError {
+        if s.chars().any(|c| ('０'..='９').contains(&c) || c == '．') {
+            MoneyError::FullWidth
+        } else if s.contains([',', '，']) && !s.contains(char::is_alphabetic) {
+            MoneyError::Separators
+        } else if s.contains(['e', 'E']) {
+            match s.parse::<f64>() {
+                Ok(v) if v.is_finite() && v.abs() >= 9.2e16 => MoneyError::TooLarge,
+                Ok(v) if v < 0.0 => MoneyError::Negative,
+                Ok(_) => MoneyError::Exponent,
+                Err(_) => MoneyError::Format,
+            }
+        } else {
+            MoneyError::Format
+        }
     }
 }
 
@@ -110,12 +136,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_yuan() {
-        assert_eq!(Yuan::parse("1.234"), Err(MoneyError::Format));
+        assert_eq!(
+            Yuan::parse("1.234"),
+            Err(MoneyError::TooManyDecimals { max: 2 })
+        );
+        assert_eq!(Yuan::parse("1e25"), Err(MoneyError::TooLarge));
+        assert_eq!(Yuan::parse("1.5e3"), Err(MoneyError::Exponent));
+        assert_eq!(Yuan::parse("２５００"), Err(MoneyError::FullWidth));
+        assert_eq!(Yuan::parse("2,500,000"), Err(MoneyError::Separators));
         assert_eq!(Yuan::parse("-3"), Err(MoneyError::Negative));
         assert_eq!(Yuan::parse("abc"), Err(MoneyError::Format));
         assert_eq!(Yuan::parse("1."), Err(MoneyError::Format));
         assert_eq!(Yuan::parse(""), Err(MoneyError::Format));
-        assert_eq!(Yuan::parse("1e6"), Err(MoneyError::Format));
+        assert_eq!(Yuan::parse("1e6"), Err(MoneyError::Exponent));
         assert_eq!(
             Yuan::parse("99999999999999999999"),
             Err(MoneyError::TooLarge)
@@ -127,6 +160,9 @@ mod tests {
         assert_eq!(Yuan::parse_wan("0.2").unwrap().to_string(), "2000.00");
         assert_eq!(Yuan::parse_wan("250").unwrap().to_string(), "2500000.00");
         assert_eq!(Yuan::parse_wan("0.000001").unwrap().to_string(), "0.01");
-        assert_eq!(Yuan::parse_wan("0.0000001"), Err(MoneyError::Format));
+        assert_eq!(
+            Yuan::parse_wan("0.0000001"),
+            Err(MoneyError::TooManyDecimals { max: 6 })
+        );
     }
 }

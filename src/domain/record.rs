@@ -244,11 +244,27 @@ pub struct Errors(pub Vec<FieldError>);
 
 impl Errors {
     pub fn push(&mut self, field: &str, code: &str, message: impl Into<String>) {
+        // A field already reported (a date that is not a date, an amount that does not parse,
+        // a penalty type that is unknown) is not also "required": the first error says what
+        // to fix, a second would say something false.
+        if code == "required" && self.has(field) {
+            return;
+        }
         self.0.push(FieldError::new(field, code, message));
     }
 
     pub fn required(&mut self, field: &str, why: &str) {
         self.push(field, "required", format!("{field} is required {why}"));
+    }
+
+    /// Whether an error names `field` or a part of it (`penalty_types[0]`, `subject.uscc`).
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|e| {
+            e.field == field
+                || e.field
+                    .strip_prefix(field)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -293,6 +309,62 @@ pub fn parse_date(errors: &mut Errors, field: &str, value: Option<&str>) -> Opti
             );
             None
         }
+    }
+}
+
+/// What a record's `details` (the further 双公示 fields) may hold. The 双公示 layouts have about 30
+/// columns and their longest text (违法事实, 4,000 characters in the exchange DDL at most) is
+/// about 12 KB in UTF-8, so these bounds leave room for any real file while a 7 MB object
+/// (found by a hostile test) is refused.
+pub const DETAILS_MAX_KEYS: usize = 64;
+pub const DETAILS_MAX_KEY_CHARS: usize = 64;
+/// Levels of objects and arrays inside `details` (`{"a": {"b": [1]}}` has 2).
+pub const DETAILS_MAX_DEPTH: usize = 3;
+/// Bytes of the `details` object written as compact JSON.
+pub const DETAILS_MAX_BYTES: usize = 65_536;
+
+/// Checks a record's `details` against the bounds above; errors name `details` or the key.
+pub fn check_details(details: &Map<String, Value>, errors: &mut Errors) {
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+            Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    if details.len() > DETAILS_MAX_KEYS {
+        errors.push(
+            "details",
+            "too_many_keys",
+            format!(
+                "details holds {} fields; at most {DETAILS_MAX_KEYS} are kept",
+                details.len()
+            ),
+        );
+    }
+    for (k, v) in details {
+        let chars = k.chars().count();
+        if chars == 0 || chars > DETAILS_MAX_KEY_CHARS {
+            errors.push(
+                "details",
+                "invalid_key",
+                format!("a field name in details has 1 to {DETAILS_MAX_KEY_CHARS} characters, found {chars}"),
+            );
+        } else if depth(v) > DETAILS_MAX_DEPTH {
+            errors.push(
+                &format!("details.{k}"),
+                "too_deep",
+                format!("a value in details may nest objects and arrays at most {DETAILS_MAX_DEPTH} levels deep"),
+            );
+        }
+    }
+    let bytes = serde_json::to_vec(details).map_or(usize::MAX, |b| b.len());
+    if bytes > DETAILS_MAX_BYTES {
+        errors.push(
+            "details",
+            "too_large",
+            format!("details is {bytes} bytes as JSON; at most {DETAILS_MAX_BYTES} are kept: shorten the longest texts or leave out fields that are not 双公示 columns"),
+        );
     }
 }
 

@@ -33,6 +33,8 @@ pub enum UsccError {
     Length { found: usize },
     #[error("character '{ch}' at position {position} is not allowed (I, O, S, V, Z and symbols never occur)")]
     Character { position: usize, ch: char },
+    #[error("character '{ch}' at position {position} is full-width (as typed with a Chinese input method); write the code in half-width letters and digits")]
+    FullWidth { position: usize, ch: char },
     #[error(
         "position {position} must be a digit of the administrative division code, found '{ch}'"
     )]
@@ -53,6 +55,7 @@ impl UsccError {
         match self {
             UsccError::Length { .. } => "uscc_length",
             UsccError::Character { .. } => "uscc_character",
+            UsccError::FullWidth { .. } => "uscc_full_width",
             UsccError::DivisionDigit { .. } => "uscc_division_code",
             UsccError::OrgCheck { .. } => "uscc_org_check_digit",
             UsccError::CheckDigit { .. } => "uscc_check_digit",
@@ -153,6 +156,11 @@ impl Uscc {
     }
 }
 
+/// The full-width forms of ASCII (`０`–`９`, `Ａ`–`Ｚ`, …) and the ideographic space.
+pub fn is_full_width(ch: char) -> bool {
+    ('\u{FF01}'..='\u{FF5E}').contains(&ch) || ch == '\u{3000}'
+}
+
 fn normalise(input: &str) -> String {
     input.trim().to_uppercase()
 }
@@ -163,6 +171,12 @@ fn check_structure(code: &str) -> Result<(), UsccError> {
         return Err(UsccError::Length { found: n });
     }
     for (i, ch) in code.chars().enumerate() {
+        if is_full_width(ch) {
+            return Err(UsccError::FullWidth {
+                position: i + 1,
+                ch,
+            });
+        }
         if !ch.is_ascii() || uscc_value(ch as u8).is_none() {
             if i == 17 {
                 // A mistyped last character: name the one expected, as for any wrong check.
@@ -314,6 +328,15 @@ mod tests {
             Uscc::parse("91110000中00037341L").unwrap_err(),
             UsccError::Character { position: 9, .. }
         ));
+        let e = Uscc::parse("９1110000MA00000152").unwrap_err();
+        assert_eq!(
+            e,
+            UsccError::FullWidth {
+                position: 1,
+                ch: '９'
+            }
+        );
+        assert!(e.to_string().contains("full-width"), "{e}");
     }
 
     #[test]

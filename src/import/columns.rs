@@ -23,11 +23,15 @@ pub fn detect_layout(header: &[String]) -> Result<Layout, String> {
     }
 }
 
-/// Dates as exchange files write them: 2026-03-01, 2026/3/1, 20260301, 2026年3月1日.
-pub fn normalise_date(s: &str) -> Option<String> {
+/// The date formats exchange files use, as told to the user when a cell is none of them.
+pub const DATE_FORMATS: &str = "2026-03-01, 2026/3/1, 20260301, 2026.3.1 or 2026年3月1日";
+
+/// Dates as exchange files write them: 2026-03-01, 2026/3/1, 20260301, 2026.3.1,
+/// 2026年3月1日, each possibly followed by a time. `Err` says why text is none of them.
+pub fn normalise_date(s: &str) -> Result<Option<String>, String> {
     let s = s.trim();
     if s.is_empty() {
-        return None;
+        return Ok(None);
     }
     let head: String = s
         .chars()
@@ -35,10 +39,23 @@ pub fn normalise_date(s: &str) -> Option<String> {
         .collect();
     for fmt in ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日"] {
         if let Ok(d) = chrono::NaiveDate::parse_from_str(&head, fmt) {
-            return Some(d.to_string());
+            return Ok(Some(d.to_string()));
         }
     }
-    Some(s.to_string())
+    Err(format!("'{s}' is not a date; write {DATE_FORMATS}"))
+}
+
+/// The date in `column`, or an error naming the column and the formats accepted.
+fn date_in(
+    row: &BTreeMap<String, String>,
+    column: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let v = row.get(column)?;
+    normalise_date(v).unwrap_or_else(|why| {
+        errors.push(FieldError::new(column, "invalid_date", why));
+        None
+    })
 }
 
 /// Maps 处罚类别 text (new and old names, several separated by 、,;/) to penalty types.
@@ -188,7 +205,7 @@ pub fn row_to_record(
         "source_record_id": wsh.as_ref().map(|w| format!("{w}|{code_for_id}")),
         "subject": Value::Object(subject),
         "decision_no": wsh,
-        "decision_date": get(&col("JDRQ")).and_then(|d| normalise_date(&d)),
+        "decision_date": date_in(row, &col("JDRQ"), &mut errors),
         "sharing_class": "unconditional",
         // 双公示 data is published; natural persons' records are not (山东省社会信用条例 Art. 20).
         "open_class": if kind == Some("natural_person") { "on_request" } else { "open" },
@@ -248,7 +265,7 @@ pub fn row_to_record(
                 }
             }
             v["valid_from"] = v["decision_date"].clone();
-            if let Some(d) = get("CF_YXQ").and_then(|d| normalise_date(&d)) {
+            if let Some(d) = date_in(row, "CF_YXQ", &mut errors) {
                 v["valid_to"] = json!(d);
             }
             v["authority"] = json!({"name": get("CF_CFJG"), "uscc": get("CF_CFJGDM")});
@@ -256,8 +273,8 @@ pub fn row_to_record(
         }
         Layout::Licence => {
             v["kind"] = json!("license");
-            v["valid_from"] = json!(get("XK_YXQZ").and_then(|d| normalise_date(&d)));
-            v["valid_to"] = json!(get("XK_YXQZI").and_then(|d| normalise_date(&d)));
+            v["valid_from"] = json!(date_in(row, "XK_YXQZ", &mut errors));
+            v["valid_to"] = json!(date_in(row, "XK_YXQZI", &mut errors));
             v["authority"] = json!({"name": get("XK_XKJG"), "uscc": get("XK_XKJGDM")});
             // XK_ZT: 1 = 有效, 2 = 无效 (REFERENCE.md §3.1); 无效 is taken as withdrawn [uncertain].
             match get("XK_ZT").as_deref() {
@@ -310,6 +327,8 @@ pub(super) fn column_of(layout: Layout, field: &str) -> String {
                 "XKJGDM"
             }
         }
+        // A penalty is in force from its decision date: there is no column of its own.
+        "valid_from" if layout == Layout::Penalty => "JDRQ",
         "valid_from" => "YXQZ",
         "valid_to" => {
             if layout == Layout::Penalty {
@@ -318,7 +337,10 @@ pub(super) fn column_of(layout: Layout, field: &str) -> String {
                 "YXQZI"
             }
         }
-        other => return other.to_string(),
+        other => {
+            // A further column kept in `details` is named as the file names it.
+            return other.strip_prefix("details.").unwrap_or(other).to_string();
+        }
     };
     format!("{p}_{c}")
 }
@@ -374,15 +396,31 @@ mod tests {
 
     #[test]
     fn dates_in_exchange_formats() {
-        assert_eq!(normalise_date("20260301").as_deref(), Some("2026-03-01"));
-        assert_eq!(
-            normalise_date("2026年3月1日").as_deref(),
-            Some("2026-03-01")
-        );
-        assert_eq!(
-            normalise_date("2026-03-01 00:00:00").as_deref(),
-            Some("2026-03-01")
-        );
-        assert_eq!(normalise_date("soon").as_deref(), Some("soon"));
+        let d = |s: &str| normalise_date(s).map(|d| d.unwrap_or_default());
+        assert_eq!(d("20260301"), Ok("2026-03-01".into()));
+        assert_eq!(d("2026年3月1日"), Ok("2026-03-01".into()));
+        assert_eq!(d("2026/4/1"), Ok("2026-04-01".into()));
+        assert_eq!(d("2026-03-01 00:00:00"), Ok("2026-03-01".into()));
+        assert_eq!(d("  "), Ok(String::new()));
+        assert!(d("soon").is_err());
+        assert!(d("2026-02-30").is_err());
+    }
+
+    #[test]
+    fn a_bad_date_is_named_by_its_own_column_once() {
+        let r = row(&[
+            ("CF_XDR_MC", "北京示例科技有限公司"),
+            ("CF_XDR_LB", "法人及非法人组织"),
+            ("CF_XDR_SHXYM", "91110000MA00000152"),
+            ("CF_WSH", "x"),
+            ("CF_CFLB", "警告"),
+            ("CF_JDRQ", "2026/13/1"),
+        ]);
+        let e = row_to_record(Layout::Penalty, &r).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].field, "CF_JDRQ");
+        assert!(e[0].message.contains("2026/3/1"), "{}", e[0].message);
+        assert_eq!(column_of(Layout::Penalty, "valid_from"), "CF_JDRQ");
+        assert_eq!(column_of(Layout::Penalty, "details.CF_SY"), "CF_SY");
     }
 }

@@ -154,6 +154,13 @@ pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportR
         finish(no, writing.await??)?;
     }
     rejects.flush()?;
+    drop(rejects);
+    if report.rejected == 0 {
+        // Made first so that an unwritable path fails before anything is stored; a file with
+        // a header alone (or one left by an earlier run) would say something was refused.
+        std::fs::remove_file(&rejects_path)
+            .with_context(|| format!("cannot remove the empty {}", rejects_path.display()))?;
+    }
     bar.finish_and_clear();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

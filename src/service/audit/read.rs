@@ -62,6 +62,7 @@ fn view(r: AccessRow) -> EntryView {
 
 /// The auditor's filters (`GET /api/v1/audit/entries`).
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EntryQuery {
     /// From this time (RFC 3339), inclusive.
     pub from: Option<String>,

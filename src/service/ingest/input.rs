@@ -8,7 +8,7 @@ use validator::Validate;
 
 use super::Submitter;
 use crate::crypto::DataKeys;
-use crate::domain::record::{check_record_shape, parse_date, parse_enum, Errors};
+use crate::domain::record::{check_details, check_record_shape, parse_date, parse_enum, Errors};
 use crate::domain::*;
 
 /// The highest record version: versions count a record's changes, and the bound keeps every
@@ -66,7 +66,9 @@ pub struct RecordInput {
     /// Admins only: `provincial` for records relayed from the provincial platform, whose codes
     /// are accepted with a checksum warning when they fail the check (pilot-era codes).
     pub origin: Option<String>,
-    /// Further 双公示 fields as submitted (`CF_WFXW`, `CF_SY`, `CF_YJ`, …).
+    /// Further 双公示 fields as submitted (`CF_WFXW`, `CF_SY`, `CF_YJ`, …): at most 64 fields,
+    /// names of 1 to 64 characters, values nested at most 3 levels, 65,536 bytes as compact
+    /// JSON; beyond that the item is rejected with an error naming `details` or the field.
     #[schema(value_type = Option<Object>)]
     pub details: Option<Map<String, Value>>,
 }
@@ -418,6 +420,9 @@ impl RecordInput {
             );
         }
 
+        if let Some(details) = &self.details {
+            check_details(details, &mut errors);
+        }
         let (
             Some(source_record_id),
             Some(kind),
