@@ -326,6 +326,43 @@ async fn placeholder_and_pilot_codes(b: Backend) {
     assert_eq!(rec.body["checksum_warning"], true);
     assert_eq!(rec.body["origin"], "provincial");
     assert_eq!(rec.body["subject"]["checksum_warning"], true);
+
+    // One rule everywhere: what was kept can be reached under its code, with the warning
+    // shown, by a profile and by a check.
+    let p = app.subject(&officer, "91350100M0001TGQXM").await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert_eq!(p.body["subject"]["checksum_warning"], true);
+    assert_eq!(p.body["records"][0]["id"], id);
+    let c = app
+        .post(
+            "/api/v1/checks",
+            Some(&officer),
+            &json!({"scenario": "procurement", "subject": {"uscc": "91350100M0001TGQXM"},
+                    "purpose": "政府采购资格审查", "reference": "CG-2026-1"}),
+        )
+        .await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    assert_eq!(c.body["subject"]["known"], true, "{}", c.text);
+    assert!(
+        c.body["warnings"][0].as_str().unwrap().contains("校验位"),
+        "{}",
+        c.text
+    );
+    // A mistyped code under which nothing is kept stays a mistyped code: 422 naming it.
+    let typo = app.subject(&officer, "91350211M0000XUF46").await;
+    assert_eq!(typo.status, 422, "{}", typo.text);
+    assert_eq!(typo.body["errors"][0]["field"], "uscc");
+    assert_eq!(typo.body["errors"][0]["code"], "uscc_check_digit");
+    let c = app
+        .post(
+            "/api/v1/checks",
+            Some(&officer),
+            &json!({"scenario": "procurement", "subject": {"uscc": "91350211M0000XUF46"},
+                    "purpose": "政府采购资格审查", "reference": "CG-2026-1"}),
+        )
+        .await;
+    assert_eq!(c.status, 422, "{}", c.text);
+    assert_eq!(c.body["errors"][0]["field"], "subject.uscc");
 }
 
 async fn profile_masks_and_filters(b: Backend) {

@@ -186,7 +186,7 @@ fn the_same_seed_gives_the_same_changes() {
 }
 
 /// The HTTP adapter against the simulator: pulls every page, pushes idempotently, and is refused
-/// with a wrong secret (and never retries that).
+/// with a wrong secret in a refusal the city cannot verify.
 #[tokio::test]
 async fn the_http_adapter_pulls_and_pushes() {
     use creditgate::sync::platform::{HttpPlatform, Platform, SyncError};
@@ -235,15 +235,18 @@ async fn the_http_adapter_pulls_and_pushes() {
         None,
     )
     .unwrap();
+    // The platform signs its refusal with the secret it holds, so a city with the wrong
+    // secret cannot verify it: discarded and tried again (the document's rule for any answer
+    // that fails the check), with the platform's words kept for the admin view.
     let e = wrong.pull(None, 10).await.unwrap_err();
     assert_eq!(
         e,
-        SyncError::Refused {
+        SyncError::UnverifiedRefusal {
             status: 401,
             code: "bad_signature".into()
         }
     );
-    assert!(!e.retryable());
+    assert!(e.retryable());
     let nowhere = HttpPlatform::new(
         "http://127.0.0.1:1",
         "city",

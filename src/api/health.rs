@@ -82,6 +82,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             g("push_duplicates", v.counts.push_duplicates);
             g("push_rejected", v.counts.push_rejected);
             g("push_pending", v.counts.push_pending);
+            g("push_refused_now", v.counts.push_refused_now);
         }
     }
     let mut buf = Vec::new();

@@ -125,6 +125,24 @@ impl Uscc {
         })
     }
 
+    /// For reading what is held: a code whose structure holds but whose check character fails
+    /// may name a pilot-era subject accepted from the provincial platform with the checksum
+    /// warning (REFERENCE.md §1.5, [verified]: legally valid codes). The code comes back with
+    /// the check error, which the caller answers unless such a subject is held — one rule for
+    /// profiles and checks, so what the sync stored can be reached.
+    pub fn parse_lookup(
+        input: &str,
+        reg_no: Option<&str>,
+    ) -> Result<(Uscc, Option<UsccError>), UsccError> {
+        match Self::parse_with_reg_no(input, reg_no) {
+            Ok(u) => Ok((u, None)),
+            Err(e @ (UsccError::CheckDigit { .. } | UsccError::OrgCheck { .. })) => {
+                Ok((Self::parse_upstream(input)?, Some(e)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Lenient parse for records from the provincial platform: the structure must hold, but a
     /// failing check character only sets the warning flag (pilot-era codes, REFERENCE.md §1.5).
     pub fn parse_upstream(input: &str) -> Result<Uscc, UsccError> {

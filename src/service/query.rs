@@ -399,9 +399,9 @@ pub async fn subject_profile(
     }
     let asked = audit::Entry {
         action: access::READ_PROFILE.action,
-        subject_key: Uscc::parse(uscc)
+        subject_key: Uscc::parse_lookup(uscc, None)
             .ok()
-            .map(|u| ctx.subject_key(&SubjectKey::Uscc(u))),
+            .map(|(u, _)| ctx.subject_key(&SubjectKey::Uscc(u))),
         purpose: purpose.map(str::to_string),
         reference: authorization_ref.map(str::to_string),
         ..Default::default()
@@ -415,13 +415,16 @@ pub async fn subject_profile(
         asked,
     )
     .await?;
-    let uscc = Uscc::parse(uscc).map_err(|e| {
+    let invalid = |e: crate::domain::UsccError| {
         ServiceError::Invalid(vec![crate::domain::FieldError::new(
             "uscc",
             e.code(),
             e.to_string(),
         )])
-    })?;
+    };
+    // A code failing its check character reaches only a subject held with the checksum
+    // warning (`Uscc::parse_lookup`); for any other it is the mistyped code it looks like.
+    let (uscc, unverified) = Uscc::parse_lookup(uscc, None).map_err(invalid)?;
     check_purpose(purpose)?;
     let key = ctx.subject_key(&SubjectKey::Uscc(uscc.clone()));
     let mut entry = audit::Entry {
@@ -435,7 +438,13 @@ pub async fn subject_profile(
             .map(|p| serde_json::json!({"agreement_id": p.agreement_id})),
         ..Default::default()
     };
-    let Some(cached) = load_profile(ctx, key).await? else {
+    let cached = load_profile(ctx, key).await?;
+    if let Some(e) = unverified {
+        if !cached.as_ref().is_some_and(|c| c.subject.checksum_warning) {
+            return Err(invalid(e));
+        }
+    }
+    let Some(cached) = cached else {
         entry.outcome = "not_found";
         audit::log(ctx, caller, entry).await?;
         return Err(ServiceError::NotFound(format!("subject {uscc}")));

@@ -73,6 +73,7 @@ diesel::table! {
         legal_rep_id_masked -> Nullable<Text>,
         legal_rep_id_hash -> Nullable<Text>,
         pushed_version -> Nullable<BigInt>,
+        push_refused_version -> Nullable<BigInt>,
     }
 }
 
@@ -212,6 +213,7 @@ diesel::table! {
         last_error_at -> Nullable<Timestamp>,
         last_reject -> Nullable<Text>,
         updated_at -> Timestamp,
+        last_push_reject -> Nullable<Text>,
     }
 }
 

@@ -30,6 +30,8 @@ pub struct SyncStateRow {
     pub last_error_at: Option<NaiveDateTime>,
     pub last_reject: Option<String>,
     pub updated_at: NaiveDateTime,
+    /// Why the platform refused the last pushed record it refused.
+    pub last_push_reject: Option<String>,
 }
 
 /// What one applied page adds to the counts.
@@ -133,6 +135,16 @@ pub fn note_success(
     Ok(())
 }
 
+/// A round ended well: its time is the last success (the status is `ok` again after errors
+/// its retries overcame). The lag it says stays as its last pull set it.
+pub fn note_round_ok(conn: &mut DbConn, name: &str, now: NaiveDateTime) -> StoreResult<()> {
+    use sync_state::dsl as s;
+    diesel::update(s::sync_state.find(name))
+        .set((s::last_success_at.eq(now), s::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn note_error(
     conn: &mut DbConn,
     name: &str,
@@ -150,24 +162,38 @@ pub fn note_error(
     Ok(())
 }
 
+/// What one push batch's answer adds to the counts. `delivered`: records the platform now
+/// holds (answered `accepted`, or `duplicate` because it took them before); `duplicates`: of
+/// those, the ones it already held; `refused`: records it refused, each once per version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushCounts {
+    pub delivered: i64,
+    pub duplicates: i64,
+    pub refused: i64,
+    pub last_reject: Option<String>,
+}
+
 /// Adds a push batch's results to the counts.
 pub fn note_push(
     conn: &mut DbConn,
     name: &str,
-    accepted: i64,
-    duplicates: i64,
-    rejected: i64,
+    c: &PushCounts,
     now: NaiveDateTime,
 ) -> StoreResult<()> {
     use sync_state::dsl as s;
     diesel::update(s::sync_state.find(name))
         .set((
-            s::pushed.eq(s::pushed + accepted),
-            s::push_duplicates.eq(s::push_duplicates + duplicates),
-            s::push_rejected.eq(s::push_rejected + rejected),
+            s::pushed.eq(s::pushed + c.delivered),
+            s::push_duplicates.eq(s::push_duplicates + c.duplicates),
+            s::push_rejected.eq(s::push_rejected + c.refused),
             s::updated_at.eq(now),
         ))
         .execute(conn)?;
+    if let Some(reason) = &c.last_reject {
+        diesel::update(s::sync_state.find(name))
+            .set(s::last_push_reject.eq(reason))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -180,12 +206,7 @@ pub fn push_due(
 ) -> StoreResult<Vec<(RecordRow, SubjectRow)>> {
     Ok(credit_records::table
         .inner_join(subjects::table)
-        .filter(credit_records::origin.ne(Origin::Provincial))
-        .filter(
-            credit_records::pushed_version
-                .is_null()
-                .or(credit_records::pushed_version.lt(credit_records::version.nullable())),
-        )
+        .filter(awaiting_push())
         .filter(credit_records::id.gt(after_id))
         .order(credit_records::id.asc())
         .limit(limit)
@@ -193,17 +214,49 @@ pub fn push_due(
         .load(conn)?)
 }
 
+/// A local record whose newest version the platform has neither confirmed nor refused.
+#[diesel::dsl::auto_type]
+fn awaiting_push() -> _ {
+    let version: diesel::dsl::Nullable<credit_records::version> =
+        credit_records::version.nullable();
+    let provincial: Origin = Origin::Provincial;
+    credit_records::origin
+        .ne(provincial)
+        .and(
+            credit_records::pushed_version
+                .is_null()
+                .or(credit_records::pushed_version.lt(version)),
+        )
+        .and(
+            credit_records::push_refused_version
+                .is_null()
+                .or(credit_records::push_refused_version.lt(version)),
+        )
+}
+
 /// How many local records wait to be pushed.
 pub fn push_pending(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(credit_records::table
-        .filter(credit_records::origin.ne(Origin::Provincial))
-        .filter(
-            credit_records::pushed_version
-                .is_null()
-                .or(credit_records::pushed_version.lt(credit_records::version.nullable())),
-        )
+        .filter(awaiting_push())
         .count()
         .get_result(conn)?)
+}
+
+/// How many local records the platform refused at their newest version.
+pub fn push_refused(conn: &mut DbConn) -> StoreResult<i64> {
+    Ok(credit_records::table
+        .filter(credit_records::push_refused_version.eq(credit_records::version.nullable()))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Records that the platform refused `version` of the record: it is not pushed again until
+/// the record has a newer version.
+pub fn mark_push_refused(conn: &mut DbConn, id: &str, version: i64) -> StoreResult<()> {
+    diesel::update(credit_records::table.find(id))
+        .set(credit_records::push_refused_version.eq(version))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The key of the sync runner's PostgreSQL advisory lock (the sealer's is 7354110042).

@@ -19,9 +19,14 @@ pub enum SyncError {
     /// An answer whose signature or body failed the check (cut off, altered, replayed).
     #[error("answer refused: {0}")]
     BadAnswer(String),
-    /// The platform refused the request (its status and problem code).
+    /// The platform refused the request (its status and problem code), in an answer it signed.
     #[error("refused {status}: {code}")]
     Refused { status: u16, code: String },
+    /// A refusal that fails the signature check: discarded and asked again, as any answer that
+    /// fails it (docs/provincial-protocol.md, "Signing"). It persists when the city's secret is
+    /// wrong (the platform signs with its own), so its words are kept for the admin view.
+    #[error("refused {status}: {code}, in an answer that fails the signature check (discarded; a wrong CREDITGATE_PROVINCIAL_SECRET, or something in the way)")]
+    UnverifiedRefusal { status: u16, code: String },
     /// The platform's TLS certificate does not chain to a trusted CA, or does not name it: a
     /// setting to fix (CREDITGATE_PROVINCIAL_CA), not a fault that passes.
     #[error("the platform's certificate is not trusted (set CREDITGATE_PROVINCIAL_CA to its CA's PEM file): {0}")]
@@ -33,7 +38,10 @@ impl SyncError {
     /// refused timestamp (clock skew passes) — not a refused key or signature.
     pub fn retryable(&self) -> bool {
         match self {
-            SyncError::Transport(_) | SyncError::Server(_) | SyncError::BadAnswer(_) => true,
+            SyncError::Transport(_)
+            | SyncError::Server(_)
+            | SyncError::BadAnswer(_)
+            | SyncError::UnverifiedRefusal { .. } => true,
             SyncError::Refused { code, .. } => {
                 code == "stale_timestamp" || code == "replayed_nonce"
             }
@@ -137,23 +145,39 @@ impl HttpPlatform {
             _ => None,
         };
         let bytes = read_bounded(resp).await?;
-        if status == 401 {
-            let code = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v["code"].as_str().map(str::to_string))
-                .unwrap_or_else(|| "unauthorized".into());
-            return Err(SyncError::Refused { status, code });
-        }
         if status >= 500 {
             return Err(SyncError::Server(status));
         }
-        let Some(a) = answer else {
-            return Err(SyncError::BadAnswer(format!(
-                "status {status} without a signature"
-            )));
+        // Every answer is signed, a refusal too (docs/provincial-protocol.md, "Signing"): an
+        // answer that fails the check, whatever its status, is discarded and asked for again.
+        // Only a refusal the platform signed stops the round (a key or a secret to fix).
+        let code = || {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["code"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "unauthorized".into())
         };
-        protocol::verify_answer(&self.secret, status, &s.nonce, &bytes, &a)
-            .map_err(|e| SyncError::BadAnswer(e.to_string()))?;
+        let verified = match &answer {
+            None => Err(format!("status {status} without a signature")),
+            Some(a) => protocol::verify_answer(&self.secret, status, &s.nonce, &bytes, a)
+                .map_err(|e| format!("status {status}: {e}")),
+        };
+        match verified {
+            Err(_) if status == 401 => {
+                return Err(SyncError::UnverifiedRefusal {
+                    status,
+                    code: code(),
+                })
+            }
+            Err(e) => return Err(SyncError::BadAnswer(e)),
+            Ok(()) if status == 401 => {
+                return Err(SyncError::Refused {
+                    status,
+                    code: code(),
+                })
+            }
+            Ok(()) => {}
+        }
         if !(200..300).contains(&status) {
             return Err(SyncError::Refused {
                 status,

@@ -137,6 +137,12 @@ pub(super) fn gather(
         }
     }
     let mut warnings = Vec::new();
+    if subject.as_ref().is_some_and(|s| s.checksum_warning) {
+        warnings.push(
+            "统一社会信用代码校验位不符：该代码由省级平台报送（试点期代码），已按原样核查，请与登记机关核对"
+                .to_string(),
+        );
+    }
     for (role, pname, hash, masked) in persons {
         let mut recs = Vec::new();
         match &hash {

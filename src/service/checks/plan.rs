@@ -11,6 +11,9 @@ pub(super) struct Plan {
     pub(super) purpose: String,
     pub(super) reference: Option<String>,
     pub(super) as_of: NaiveDate,
+    /// The subject's code fails its check character: checked only if a subject is held under
+    /// it with the checksum warning (`Uscc::parse_lookup`); otherwise this is the answer.
+    pub(super) unverified: Option<FieldError>,
 }
 
 pub(super) struct PersonPlan {
@@ -104,6 +107,7 @@ pub(super) fn subject_key(
     s: &CheckSubjectInput,
     prefix: &str,
     errors: &mut Vec<FieldError>,
+    unverified: &mut Option<FieldError>,
 ) -> Option<SubjectKey> {
     let field = |f: &str| {
         if prefix.is_empty() {
@@ -123,11 +127,15 @@ pub(super) fn subject_key(
         }
         (Some(u), None) => {
             let reg_no = s.reg_no.as_deref().map(str::trim).filter(|r| !r.is_empty());
-            match Uscc::parse_with_reg_no(u, reg_no) {
-                Ok(code) if code.is_placeholder() => {
+            match Uscc::parse_lookup(u, reg_no) {
+                Ok((code, _)) if code.is_placeholder() => {
                     reg_no.map(|r| SubjectKey::RegNo(r.to_string()))
                 }
-                Ok(code) => Some(SubjectKey::Uscc(code)),
+                Ok((code, None)) => Some(SubjectKey::Uscc(code)),
+                Ok((code, Some(e))) => {
+                    *unverified = Some(invalid(&field("uscc"), e.code(), e.to_string()));
+                    Some(SubjectKey::Uscc(code))
+                }
                 Err(e) => {
                     let f = if matches!(e, UsccError::PlaceholderWithoutRegNo) {
                         field("reg_no")
@@ -172,8 +180,9 @@ pub(super) fn plan(
         req.as_of.as_deref(),
         &mut errors,
     );
+    let mut unverified = None;
     let key = match &req.subject {
-        Some(s) => subject_key(s, "subject", &mut errors),
+        Some(s) => subject_key(s, "subject", &mut errors, &mut unverified),
         None => {
             errors.push(invalid(
                 "subject",
@@ -254,5 +263,6 @@ pub(super) fn plan(
         purpose,
         reference,
         as_of,
+        unverified,
     })
 }

@@ -3,12 +3,18 @@
 
 use super::*;
 
-/// Checks a page against the cursor it was asked for and puts it in order: changes sorted by
-/// cursor, each once, none at or before `after`. A page whose next cursor goes back, or that
-/// holds changes beyond its own next cursor, is refused (asked for again).
+/// Checks a page against the cursor it was asked for and puts it in order. Cursors are opaque
+/// (docs/provincial-protocol.md): they are compared for equality only, never ordered (`c14`
+/// sorts before `c7` as text, and a platform's cursors need not sort at all). So:
+/// - a page that follows another cursor than the one asked for is refused (asked for again);
+/// - a change repeated in the page, or at the cursor asked for, is dropped;
+/// - the changes keep the page's order, except that the changes of one record are put in the
+///   order of their versions (a removal shuffled before its record's upsert would otherwise
+///   find nothing to remove); a change at or before what the city holds is then skipped by
+///   its version, so a page that repeats earlier changes is harmless.
 pub fn order_page(after: Option<&str>, page: ChangePage) -> Result<ChangePage, SyncError> {
     let ChangePage {
-        mut changes,
+        changes,
         after: follows,
         next_cursor,
         has_more,
@@ -21,27 +27,27 @@ pub fn order_page(after: Option<&str>, page: ChangePage) -> Result<ChangePage, S
             after.unwrap_or("the start")
         )));
     }
-    if let (Some(a), Some(n)) = (after, next_cursor.as_deref()) {
-        if n < a {
-            return Err(SyncError::BadAnswer(format!(
-                "the page's next cursor {n} is before the cursor asked for, {a}"
-            )));
-        }
-    }
     if next_cursor.is_none() && (after.is_some() || !changes.is_empty()) {
         return Err(SyncError::BadAnswer("the page has no next cursor".into()));
     }
-    changes.sort_by(|x, y| x.cursor.cmp(&y.cursor));
-    changes.dedup_by(|x, y| x.cursor == y.cursor);
-    if let Some(a) = after {
-        changes.retain(|c| c.cursor.as_str() > a);
+    let mut seen = std::collections::HashSet::new();
+    let mut changes: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| Some(c.cursor.as_str()) != after && seen.insert(c.cursor.clone()))
+        .collect();
+    // Each record's changes, by version, into the places its changes held in the page.
+    let mut places: std::collections::HashMap<(String, String), Vec<usize>> = Default::default();
+    for (i, c) in changes.iter().enumerate() {
+        places
+            .entry((c.source_code.clone(), c.source_record_id.clone()))
+            .or_default()
+            .push(i);
     }
-    if let (Some(last), Some(n)) = (changes.last(), next_cursor.as_deref()) {
-        if last.cursor.as_str() > n {
-            return Err(SyncError::BadAnswer(format!(
-                "change {} lies beyond the page's next cursor {n}",
-                last.cursor
-            )));
+    for at in places.into_values().filter(|at| at.len() > 1) {
+        let mut own: Vec<Change> = at.iter().map(|&i| changes[i].clone()).collect();
+        own.sort_by_key(|c| c.version);
+        for (&i, c) in at.iter().zip(own) {
+            changes[i] = c;
         }
     }
     Ok(ChangePage {
@@ -233,4 +239,88 @@ pub async fn apply_page(
             Some(a.counts)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(cursor: &str, id: &str, op: &str, version: i64) -> Change {
+        Change {
+            cursor: cursor.into(),
+            op: op.into(),
+            source_code: "PROV".into(),
+            source_record_id: id.into(),
+            version,
+            record: None,
+        }
+    }
+
+    fn page(after: Option<&str>, changes: Vec<Change>) -> ChangePage {
+        ChangePage {
+            next_cursor: changes.last().map(|c| c.cursor.clone()),
+            changes,
+            after: after.map(str::to_string),
+            has_more: false,
+            remaining: None,
+        }
+    }
+
+    fn cursors(p: &ChangePage) -> Vec<&str> {
+        p.changes.iter().map(|c| c.cursor.as_str()).collect()
+    }
+
+    #[test]
+    fn cursors_are_never_ordered() {
+        // As text, c10 < c8 < c9: a client that sorted or compared them would drop or refuse.
+        let p = page(
+            Some("c7"),
+            vec![
+                change("c8", "A", "upsert", 1),
+                change("c9", "B", "upsert", 1),
+                change("c10", "C", "upsert", 1),
+            ],
+        );
+        let p = order_page(Some("c7"), p).unwrap();
+        assert_eq!(cursors(&p), ["c8", "c9", "c10"]);
+        assert_eq!(p.next_cursor.as_deref(), Some("c10"));
+    }
+
+    #[test]
+    fn repeats_are_dropped_and_a_records_changes_go_by_version() {
+        let p = page(
+            Some("k"),
+            vec![
+                change("k", "A", "upsert", 1),
+                change("x2", "B", "remove", 2),
+                change("x3", "C", "upsert", 1),
+                change("x2", "B", "remove", 2),
+                change("x1", "B", "upsert", 1),
+            ],
+        );
+        let p = order_page(Some("k"), p).unwrap();
+        // The change at the cursor asked for and the repeat are gone; B's upsert now comes
+        // before its removal, in the places B's changes held.
+        let got: Vec<(&str, &str, i64)> = p
+            .changes
+            .iter()
+            .map(|c| (c.source_record_id.as_str(), c.op.as_str(), c.version))
+            .collect();
+        assert_eq!(
+            got,
+            [("B", "upsert", 1), ("C", "upsert", 1), ("B", "remove", 2)]
+        );
+    }
+
+    #[test]
+    fn a_page_from_elsewhere_is_refused() {
+        let p = page(Some("c3"), vec![change("c4", "A", "upsert", 1)]);
+        assert!(matches!(
+            order_page(Some("c14"), p),
+            Err(SyncError::BadAnswer(_))
+        ));
+        let mut p = page(None, vec![change("c1", "A", "upsert", 1)]);
+        p.next_cursor = None;
+        assert!(order_page(None, p).is_err());
+    }
 }

@@ -267,5 +267,11 @@ pub async fn run_round(
         }
     }
     push_all(ctx, platform, settings, stop, &mut report, progress).await?;
+    // The round succeeded, after whatever its retries overcame: the status is `ok` again, and
+    // the error they met stays in the view as the last one.
+    let now = ctx.clock.stamp();
+    ctx.db
+        .run_write(move |conn| store_sync::note_round_ok(conn, PLATFORM, now))
+        .await?;
     Ok(report)
 }

@@ -90,47 +90,61 @@ pub(super) async fn push_all(
             platform.push(&batch)
         })
         .await?;
+        // `duplicate` is a delivery too: the platform took the record before (often this very
+        // batch, whose answer was lost on the way), so it counts as pushed.
         let mut done = Vec::new();
-        let (mut accepted, mut duplicates, mut rejected) = (0i64, 0i64, 0i64);
+        let mut refused = Vec::new();
+        let mut counts = store_sync::PushCounts::default();
         for res in &results {
             let Some((r, _)) = due.get(res.index) else {
                 continue;
             };
             match res.status.as_str() {
-                "accepted" => {
-                    accepted += 1;
-                    done.push((r.id.clone(), r.version));
-                }
-                "duplicate" => {
-                    duplicates += 1;
+                "accepted" | "duplicate" => {
+                    counts.delivered += 1;
+                    counts.duplicates += i64::from(res.status == "duplicate");
                     done.push((r.id.clone(), r.version));
                 }
                 _ => {
-                    rejected += 1;
-                    tracing::warn!(record = %r.id, errors = ?res.errors, "the platform refused a pushed record");
+                    // The platform's words may quote the record: logged and kept masked.
+                    let reason = crate::domain::id_number::masked(&format!(
+                        "{} {} v{}: {}",
+                        r.source_code,
+                        r.source_record_id,
+                        r.version,
+                        push_errors(&res.errors)
+                    ));
+                    tracing::warn!(record = %r.id, reason, "the platform refused a pushed record; it is sent again only at a newer version");
+                    counts.refused += 1;
+                    counts.last_reject = Some(reason);
+                    refused.push((r.id.clone(), r.version));
                 }
             }
         }
         let actor = Actor::new(ctx, &sync_caller());
         let now = actor.at;
+        let c = counts.clone();
         ctx.db
             .run_write(move |conn| {
                 conn.transaction::<_, StoreError, _>(|conn| {
                     for (id, version) in &done {
                         store_sync::mark_pushed(conn, id, *version)?;
                     }
-                    store_sync::note_push(conn, PLATFORM, accepted, duplicates, rejected, now)?;
+                    for (id, version) in &refused {
+                        store_sync::mark_push_refused(conn, id, *version)?;
+                    }
+                    store_sync::note_push(conn, PLATFORM, &c, now)?;
                     crate::service::audit::append(
                         conn,
                         &actor,
                         &crate::service::audit::Entry {
                             action: "sync.push",
-                            records: done.iter().map(|d| d.0.clone()).collect(),
+                            records: done.iter().chain(&refused).map(|d| d.0.clone()).collect(),
                             outcome: "ok",
                             detail: Some(json!({
-                                "accepted": accepted,
-                                "duplicate": duplicates,
-                                "rejected": rejected,
+                                "delivered": c.delivered,
+                                "duplicate": c.duplicates,
+                                "refused": refused.iter().map(|d| &d.0).collect::<Vec<_>>(),
                             })),
                             ..Default::default()
                         },
@@ -139,9 +153,26 @@ pub(super) async fn push_all(
                 })
             })
             .await?;
-        report.pushed += accepted;
-        report.push_duplicates += duplicates;
-        report.push_rejected += rejected;
+        report.pushed += counts.delivered;
+        report.push_duplicates += counts.duplicates;
+        report.push_rejected += counts.refused;
         progress.pushed(report);
+    }
+}
+
+/// The platform's errors for a refused item, in a line (its words, or that it gave none).
+fn push_errors(errors: &Option<Value>) -> String {
+    match errors {
+        Some(Value::Array(list)) if !list.is_empty() => list
+            .iter()
+            .map(|e| match (e["field"].as_str(), e["message"].as_str()) {
+                (Some(f), Some(m)) => format!("{f}: {m}"),
+                (None, Some(m)) => m.to_string(),
+                _ => e.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Some(Value::String(m)) => m.clone(),
+        _ => "no reason given".into(),
     }
 }

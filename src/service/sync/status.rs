@@ -23,6 +23,8 @@ pub struct SyncView {
     pub last_error_at: Option<String>,
     /// Why the last refused change was refused.
     pub last_reject: Option<String>,
+    /// Why the platform refused the last pushed record it refused.
+    pub last_push_reject: Option<String>,
     pub counts: SyncCounts,
 }
 
@@ -34,10 +36,22 @@ pub struct SyncCounts {
     pub skipped: i64,
     pub rejected: i64,
     pub pushed: i64,
+    /// Of `pushed`, the records the platform already held.
     pub push_duplicates: i64,
+    /// Pushed records the platform refused, each counted once per version.
     pub push_rejected: i64,
-    /// Local records whose newest version the platform has not confirmed.
+    /// Local records whose newest version the platform has neither confirmed nor refused.
     pub push_pending: i64,
+    /// Local records whose newest version the platform refused: not sent again until a newer
+    /// version (`last_push_reject` says why the last one was).
+    pub push_refused_now: i64,
+}
+
+/// How many local records wait for the platform, and how many it refused as they stand.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PushBacklog {
+    pub pending: i64,
+    pub refused: i64,
 }
 
 /// How the sync is configured, for the views.
@@ -50,7 +64,7 @@ pub struct SyncSetup {
 pub fn view(
     setup: &SyncSetup,
     row: Option<SyncStateRow>,
-    push_pending: i64,
+    backlog: PushBacklog,
     now: chrono::NaiveDateTime,
 ) -> SyncView {
     let ts = |t: Option<chrono::NaiveDateTime>| t.map(crate::service::rfc3339);
@@ -82,6 +96,7 @@ pub fn view(
         last_error: r.and_then(|r| r.last_error.clone()),
         last_error_at: ts(r.and_then(|r| r.last_error_at)),
         last_reject: r.and_then(|r| r.last_reject.clone()),
+        last_push_reject: r.and_then(|r| r.last_push_reject.clone()),
         counts: r
             .map(|r| SyncCounts {
                 pages: r.pages,
@@ -92,10 +107,12 @@ pub fn view(
                 pushed: r.pushed,
                 push_duplicates: r.push_duplicates,
                 push_rejected: r.push_rejected,
-                push_pending,
+                push_pending: backlog.pending,
+                push_refused_now: backlog.refused,
             })
             .unwrap_or(SyncCounts {
-                push_pending,
+                push_pending: backlog.pending,
+                push_refused_now: backlog.refused,
                 ..Default::default()
             }),
     }
@@ -103,16 +120,19 @@ pub fn view(
 
 /// The sync's state (no access-log entry: it holds no credit data).
 pub async fn status(ctx: &Ctx, setup: &SyncSetup) -> ServiceResult<SyncView> {
-    let (row, pending) = ctx
+    let (row, backlog) = ctx
         .db
         .run(|conn| {
             Ok((
                 store_sync::state(conn, PLATFORM)?,
-                store_sync::push_pending(conn)?,
+                PushBacklog {
+                    pending: store_sync::push_pending(conn)?,
+                    refused: store_sync::push_refused(conn)?,
+                },
             ))
         })
         .await?;
-    Ok(view(setup, row, pending, ctx.clock.stamp()))
+    Ok(view(setup, row, backlog, ctx.clock.stamp()))
 }
 
 /// The same, for an admin caller.

@@ -203,11 +203,16 @@ async fn before(sim: &Sim, fault: Option<Fault>) -> Option<HttpResponse> {
     }
 }
 
-/// The refusal of a request whose signature failed.
-fn refusal(code: &str) -> HttpResponse {
-    HttpResponse::Unauthorized()
+/// The refusal of a request whose signature failed, signed as every answer is (for the nonce
+/// the request carried, if any): a client that shares the secret can tell it from a refusal
+/// made up on the way.
+fn refusal(sim: &Sim, req: &HttpRequest, code: &str) -> HttpResponse {
+    let body = json!({"type": format!("urn:creditgate:problem:{code}"), "title": "Signature refused", "status": 401, "code": code}).to_string();
+    let request_nonce = header(req, "X-Cg-Nonce").unwrap_or_default();
+    let s = protocol::sign_answer(&sim.secret, 401, &request_nonce, body.as_bytes(), now());
+    signed(HttpResponse::Unauthorized(), &s)
         .content_type("application/problem+json")
-        .body(json!({"type": format!("urn:creditgate:problem:{code}"), "title": "Signature refused", "status": 401, "code": code}).to_string())
+        .body(body)
 }
 
 /// Verifies the request's signature: its nonce, or the problem code of the refusal.
@@ -268,7 +273,7 @@ async fn changes(
 ) -> HttpResponse {
     let nonce = match verify(&sim, &req, b"") {
         Ok(n) => n,
-        Err(code) => return refusal(code),
+        Err(code) => return refusal(&sim, &req, code),
     };
     let fault = sim.draw(false);
     if let Some(r) = before(&sim, fault).await {
@@ -345,7 +350,7 @@ async fn changes(
 async fn push(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let nonce = match verify(&sim, &req, &body) {
         Ok(n) => n,
-        Err(code) => return refusal(code),
+        Err(code) => return refusal(&sim, &req, code),
     };
     let fault = sim.draw(true);
     if let Some(r) = before(&sim, fault).await {
