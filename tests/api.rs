@@ -48,6 +48,15 @@ async fn service_endpoints_answer(b: Backend) {
             "docs page refers to another host: {marker}"
         );
     }
+    // Swagger UI's validator badge would send the document to validator.swagger.io.
+    let init = app.get("/docs/swagger-initializer.js", None).await;
+    assert_eq!(init.status, 200);
+    assert!(
+        init.text.contains("\"validatorUrl\": \"none\"")
+            || init.text.contains("\"validatorUrl\":\"none\""),
+        "{}",
+        init.text
+    );
 
     let m = app.get("/metrics", None).await;
     assert_eq!(m.status, 200);

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::process::Command;
 
 use common::*;
@@ -225,30 +226,35 @@ async fn keys_list_revoke_and_rotate(b: Backend) {
     assert!(ok, "with another admin key in force it may go: {err}");
 }
 
-/// The README's run command: `serve --demo` on the embedded default, in a fresh directory.
-#[tokio::test]
-async fn serve_demo_on_the_embedded_default() {
+/// `serve --demo` in `dir`, on the embedded default: the keys it printed by role, and where it
+/// listens (the child runs on).
+fn start_demo(
+    dir: &std::path::Path,
+    bind: &str,
+) -> (std::process::Child, HashMap<String, String>, String, String) {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_creditgate"))
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env_remove("CREDITGATE_DATABASE_URL")
         .env_remove("CREDITGATE_REDIS_URL")
         .env(
             "CREDITGATE_RULES_DIR",
             concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
         )
-        .env("CREDITGATE_BIND", "127.0.0.1:0")
+        .env("CREDITGATE_BIND", bind)
         .env("CREDITGATE_LOG", "warn")
         .args(["serve", "--demo", "--demo-subjects", "30"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut keys = std::collections::HashMap::new();
+    let mut printed = String::new();
+    let mut keys = HashMap::new();
     let mut base = String::new();
-    for line in lines.by_ref() {
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() == 3 && words[2].starts_with("cg_") {
             keys.insert(words[0].to_string(), words[2].to_string());
@@ -258,6 +264,14 @@ async fn serve_demo_on_the_embedded_default() {
             break;
         }
     }
+    (child, keys, base, printed)
+}
+
+/// The README's run command: `serve --demo` on the embedded default, in a fresh directory.
+#[tokio::test]
+async fn serve_demo_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, keys, base, _) = start_demo(dir.path(), "127.0.0.1:0");
     assert_eq!(keys.len(), 6, "a key for each role: {keys:?}");
     assert!(
         dir.path().join("data/creditgate.db").exists(),
@@ -295,6 +309,51 @@ async fn serve_demo_on_the_embedded_default() {
     );
     assert_eq!(check_status, 201, "{report}");
     assert_eq!(report["verdict"], "prohibited", "{report}");
+
+    // A second start keeps the data and replaces the keys: the last run's no longer open
+    // anything, so a demo database never holds more than one set of valid demo keys.
+    let (mut again, new_keys, base, printed) = start_demo(dir.path(), "127.0.0.1:0");
+    assert!(printed.contains("already present"), "{printed}");
+    let profile = |key: String| {
+        let url = format!("{base}/api/v1/subjects/91110000MA00000152?purpose=demo");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let (old, new) = (
+        profile(keys["officer"].clone()).await,
+        profile(new_keys["officer"].clone()).await,
+    );
+    again.kill().unwrap();
+    again.wait().unwrap();
+    assert_eq!((old, new), (401, 200));
+}
+
+/// With the port taken, `serve --demo` fails at once, before it loads anything or prints a
+/// key (it bound after loading, and printed keys for a server that never ran).
+#[test]
+fn serve_demo_binds_first() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, keys, base, printed) = start_demo(dir.path(), &addr);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(keys.is_empty() && base.is_empty(), "{printed}");
+    assert!(!printed.contains("Demo data loaded"), "{printed}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
 }
 
 #[test]

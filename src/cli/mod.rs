@@ -135,6 +135,7 @@ pub(crate) enum Command {
         /// Number the subjects from here (to add to a database that already has generated ones).
         #[arg(long, default_value_t = 0)]
         offset: u64,
+        /// The same seed, size and offset give the same subjects and records.
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
@@ -164,9 +165,15 @@ pub(crate) enum KeysCommand {
         org: Option<String>,
     },
     /// Revoke a key by id: refused from the next request on.
-    Revoke { id: String },
+    Revoke {
+        /// The key's id, as `creditgate keys list` shows it (never the secret itself).
+        id: String,
+    },
     /// Replace a key by a new one (same organisation, role, label); prints the new key alone.
-    Rotate { id: String },
+    Rotate {
+        /// The key's id, as `creditgate keys list` shows it (never the secret itself).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,5 +194,9 @@ pub(crate) enum RulesCommand {
     },
     /// Run the fixtures under DIR/tests; non-zero exit on a failed case or a measure that no
     /// case triggers or guards with a near miss.
-    Test { dir: Option<std::path::PathBuf> },
+    Test {
+        /// The rules directory, whose `tests/` holds the fixtures (default:
+        /// CREDITGATE_RULES_DIR, or `rules`).
+        dir: Option<std::path::PathBuf>,
+    },
 }

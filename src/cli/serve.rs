@@ -29,10 +29,12 @@ pub(crate) fn serve(config: Config, with_demo: bool, demo_subjects: u64) -> anyh
     rt.block_on(async move {
         let cfg = config.clone();
         let ctx = tokio::task::spawn_blocking(move || build_ctx(&cfg, Clock::system())).await??;
+        // Bound first: with the port taken, nothing is loaded and no key is made or printed.
+        let app = Application::with_ctx(&config, ctx.clone())?;
         if with_demo {
             let out = demo::load(&ctx, demo_subjects).await?;
             if out.already_loaded {
-                println!("Demo data already present; new keys for this run:");
+                println!("Demo data already present; new keys for this run (the last run's are revoked):");
             } else {
                 println!(
                     "Demo data loaded: {} subjects, {} records (showcase: {}).",
@@ -45,8 +47,7 @@ pub(crate) fn serve(config: Config, with_demo: bool, demo_subjects: u64) -> anyh
                 println!("  {:<9} {:<11} {}", k.role.as_str(), k.org_code, k.key);
             }
         }
-        reload_on_sighup(ctx.clone());
-        let app = Application::with_ctx(&config, ctx)?;
+        reload_on_sighup(ctx);
         let host = config.bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
         let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
         let base = format!("http://{host}:{}", app.port());

@@ -35,7 +35,11 @@ fn parse(ctx: &Ctx, source: &str, v: serde_json::Value) -> Parsed {
     ingest::parse_item(v, &submitter(source), &ctx.keys, &known)
 }
 
-/// Loads the demo data once; a second start finds it and only makes new keys.
+/// The label of the keys `serve --demo` makes.
+pub const DEMO_LABEL: &str = "demo";
+
+/// Loads the demo data once; a second start finds it and only makes new keys, revoking the
+/// previous run's (so a demo database holds six valid demo keys, not six more per start).
 pub async fn load(ctx: &Ctx, subjects_count: u64) -> ServiceResult<DemoOutcome> {
     let roles = [
         ("ADMIN-DEMO", "市信用办 (demo)", Role::Admin),
@@ -46,14 +50,26 @@ pub async fn load(ctx: &Ctx, subjects_count: u64) -> ServiceResult<DemoOutcome> 
         ("AUDIT", "市审计局", Role::Auditor),
     ];
     let at = ctx.clock.stamp();
+    let operator = crate::service::audit::Actor::new(ctx, &crate::service::admin::operator());
     let keys = ctx
         .db
         .run(move |conn| {
+            let previous: Vec<String> = crate::store::keys::list(conn, None)?
+                .into_iter()
+                .filter(|k| k.label.as_deref() == Some(DEMO_LABEL) && k.revoked_at.is_none())
+                .map(|k| k.id)
+                .collect();
             let mut out = Vec::new();
             for (org, name, role) in roles {
-                let k = keys::create_key_blocking(conn, org, Some(name), role, Some("demo"), at)
-                    .map_err(crate::store::StoreError::Corrupt)?;
+                let k =
+                    keys::create_key_blocking(conn, org, Some(name), role, Some(DEMO_LABEL), at)
+                        .map_err(crate::store::StoreError::Corrupt)?;
                 out.push(k);
+            }
+            // After the new ones exist, so that an admin key is held throughout.
+            for id in previous {
+                crate::service::admin::revoke_blocking(conn, &operator, &id)
+                    .map_err(crate::store::StoreError::Corrupt)?;
             }
             for (code, name, _) in generate::PROVIDERS {
                 crate::store::orgs::ensure(conn, code, name, at)?;
