@@ -305,13 +305,14 @@ pub fn run(set: &RuleSet, fixtures: &Sources) -> FixtureReport {
     let mut triggered = BTreeSet::new();
     let mut guarded = BTreeSet::new();
     for (file, text) in fixtures {
-        let parsed: FixtureFile = match serde_yaml::from_str(text) {
+        let parsed: FixtureFile = match super::yaml::from_str(text) {
             Ok(f) => f,
             Err(e) => {
+                let at = e.line.map(|l| format!("line {l}: ")).unwrap_or_default();
                 report.results.push(CaseResult {
                     file: file.clone(),
                     name: "(file)".into(),
-                    failure: Some(e.to_string()),
+                    failure: Some(format!("{at}{}", e.message)),
                 });
                 continue;
             }

@@ -137,13 +137,10 @@ impl FileCtx<'_> {
     }
 
     fn parse<T: DeserializeOwned>(&mut self) -> Option<T> {
-        match serde_yaml::from_str::<T>(self.text) {
+        match super::yaml::from_str::<T>(self.text) {
             Ok(v) => Some(v),
             Err(e) => {
-                let line = e.location().map(|l| l.line());
-                let msg = e.to_string();
-                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                self.err(line, msg);
+                self.err(e.line, e.message);
                 None
             }
         }
@@ -352,16 +349,16 @@ pub fn build(sources: Sources) -> Result<RuleSet, Vec<RuleError>> {
 /// After a file failed to parse: the measures that do parse, each failing one reported at the
 /// line of its id (unless it is the error already reported).
 fn salvage_scenario(fc: &mut FileCtx<'_>) -> Option<ScenarioFile> {
-    let value: serde_yaml::Value = serde_yaml::from_str(fc.text).ok()?;
-    let map = value.as_mapping()?;
+    let value: serde_json::Value = super::yaml::from_str(fc.text).ok()?;
+    let map = value.as_object()?;
     let first = fc
         .errors
         .last()
         .map(|e| e.reason.clone())
         .unwrap_or_default();
     let mut measures = Vec::new();
-    for (i, m) in map.get("measures")?.as_sequence()?.iter().enumerate() {
-        match serde_yaml::from_value::<MeasureDef>(m.clone()) {
+    for (i, m) in map.get("measures")?.as_array()?.iter().enumerate() {
+        match serde_json::from_value::<MeasureDef>(m.clone()) {
             Ok(def) => measures.push(def),
             Err(e) => {
                 let reason = format!("measures[{i}]: {e}");

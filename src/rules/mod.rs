@@ -8,6 +8,7 @@ pub mod eval;
 pub mod fixtures;
 pub mod load;
 pub mod model;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 
