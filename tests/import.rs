@@ -42,7 +42,10 @@ async fn import_csv_with_rejects(b: Backend) {
         "{stderr}"
     );
     let rejects = std::fs::read_to_string(dir.path().join("cf.csv.rejects.csv")).unwrap();
-    assert!(rejects.starts_with("row,field,reason"), "{rejects}");
+    assert!(
+        rejects.starts_with("\u{feff}row,field,reason"),
+        "a BOM for Excel, then the header: {rejects}"
+    );
     assert!(
         rejects.contains("3,CF_XDR_SHXYM,\"check character should be '2', found '3'\""),
         "{rejects}"
@@ -351,7 +354,136 @@ async fn rows_that_do_not_fit_the_header_are_refused(b: Backend) {
     assert_eq!(stored(&db), (1, 1));
 }
 
+/// CSV files made to break the reader: each a clear error, in bounded memory, nothing stored.
+async fn hostile_csv_files_are_refused(b: Backend) {
+    use std::io::Write;
+    let db = TestDb::new(b);
+    make_provider(&db.url, "SCJG");
+    let dir = tempfile::tempdir().unwrap();
+    let import = |file: &std::path::Path| {
+        let mut cmd = creditgate(&db);
+        cmd.args(["import", file.to_str().unwrap(), "--source", "SCJG"]);
+        run_measured(&cmd)
+    };
+    let row = "北京示例科技有限公司,法人及非法人组织,91110000MA00000152,,,,,京市监罚〔2026〕12号,,,,罚款,,1,2026-03-01,北京市市场监督管理局,";
+
+    // An export in GBK (Excel's "CSV" on a Chinese Windows): the name bytes are not UTF-8.
+    let gbk = dir.path().join("gbk.csv");
+    let name_gbk = hex::decode("b1b1bea9cabec0fdbfc6bcbcd3d0cfdeb9abcbbe").unwrap();
+    let mut bytes = format!("{CF_HEADER}\n").into_bytes();
+    bytes.extend_from_slice(&name_gbk);
+    bytes.push(b',');
+    bytes.extend_from_slice(row.split_once(',').unwrap().1.as_bytes());
+    std::fs::write(&gbk, bytes).unwrap();
+    let (ok, err, peak) = import(&gbk);
+    eprintln!("GBK: exit ok={ok}, peak {peak} MiB: {err}");
+    assert!(!ok);
+    assert!(err.contains("not UTF-8") && err.contains("line 2"), "{err}");
+    assert!(peak < BOUNDED_MIB, "peak {peak} MiB");
+
+    // A header of 10,000 columns.
+    let wide = dir.path().join("wide.csv");
+    let header: Vec<String> = (0..10_000).map(|i| format!("C{i}")).collect();
+    std::fs::write(&wide, format!("{}\n{row}\n", header.join(","))).unwrap();
+    let (ok, err, peak) = import(&wide);
+    eprintln!("10,000 columns: exit ok={ok}, peak {peak} MiB: {err}");
+    assert!(!ok);
+    assert!(err.contains("10000 columns"), "{err}");
+    assert!(peak < BOUNDED_MIB, "peak {peak} MiB");
+
+    // One line of 100 MB (no line break at all): refused after a bounded read.
+    let line = dir.path().join("line.csv");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&line).unwrap());
+        f.write_all(CF_HEADER.as_bytes()).unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..100 {
+            f.write_all(&chunk).unwrap();
+        }
+    }
+    let (ok, err, peak) = import(&line);
+    eprintln!("100 MB line: exit ok={ok}, peak {peak} MiB: {err}");
+    assert!(!ok);
+    assert!(err.contains("longer than 1048576 bytes"), "{err}");
+    assert!(peak < BOUNDED_MIB, "peak {peak} MiB");
+    assert_eq!(stored(&db), (0, 0));
+
+    // Blank lines and a lower-case header: the rows keep the numbers an editor shows.
+    let loose = dir.path().join("loose.csv");
+    let bad = row.replace("91110000MA00000152", "91110000MA00000153");
+    std::fs::write(
+        &loose,
+        format!("{}\n\n{row}\n\n\n{bad}\n", CF_HEADER.to_lowercase()),
+    )
+    .unwrap();
+    let (ok, err, _) = import(&loose);
+    assert!(
+        !ok && err.contains("1 created") && err.contains("1 rejected"),
+        "{err}"
+    );
+    let rejects = std::fs::read_to_string(dir.path().join("loose.csv.rejects.csv")).unwrap();
+    assert!(
+        rejects.contains("\n6,CF_XDR_SHXYM,"),
+        "row 6 as the editor numbers it: {rejects}"
+    );
+}
+
+/// A row left empty between the rows of a workbook is skipped, not refused, and the rows after
+/// it keep the numbers the spreadsheet shows.
+async fn empty_xlsx_rows_are_skipped(b: Backend) {
+    let db = TestDb::new(b);
+    make_provider(&db.url, "SCJG");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gaps.xlsx");
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    let cells = |code: &str| {
+        [
+            "北京示例科技有限公司",
+            "法人及非法人组织",
+            code,
+            "京市监罚〔2026〕12号",
+            "罚款",
+            "1",
+            "2026-03-01",
+        ]
+        .map(String::from)
+    };
+    let header = [
+        "CF_XDR_MC",
+        "CF_XDR_LB",
+        "CF_XDR_SHXYM",
+        "CF_WSH",
+        "CF_CFLB",
+        "CF_NR_FK",
+        "CF_JDRQ",
+    ];
+    for (c, h) in header.iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    // Rows 2 and 5 hold data (row 5's code is wrong); rows 3 and 4 are empty.
+    for (r, code) in [(1u32, "91110000MA00000152"), (4, "91110000MA00000153")] {
+        for (c, v) in cells(code).iter().enumerate() {
+            ws.write_string(r, c as u16, v).unwrap();
+        }
+    }
+    wb.save(&file).unwrap();
+    let out = creditgate(&db)
+        .args(["import", file.to_str().unwrap(), "--source", "SCJG"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2 rows") && stderr.contains("1 created") && stderr.contains("1 rejected"),
+        "{stderr}"
+    );
+    let rejects = std::fs::read_to_string(dir.path().join("gaps.xlsx.rejects.csv")).unwrap();
+    assert!(rejects.contains("\n5,CF_XDR_SHXYM,"), "{rejects}");
+}
+
 on_both_backends!(
+    hostile_csv_files_are_refused,
+    empty_xlsx_rows_are_skipped,
     import_csv_with_rejects,
     import_xlsx_licences,
     a_far_cell_is_refused_in_bounded_memory,

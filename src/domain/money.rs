@@ -9,17 +9,15 @@ pub struct Yuan {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
-    #[error("the amount is not a number: write digits with at most one decimal point, such as \"2500000.00\"")]
+    #[error("the amount is not a number: write digits with at most one decimal point")]
     Format,
     #[error("the amount has more than {max} decimals")]
     TooManyDecimals { max: usize },
     #[error("the amount uses full-width digits or a full-width point; write it with the digits 0–9 and '.'")]
     FullWidth,
-    #[error("the amount has thousands separators; write it without them, such as \"2500000.00\"")]
+    #[error("the amount has thousands separators; write it without them")]
     Separators,
-    #[error(
-        "the amount is written with an exponent; write it out in digits, such as \"2500000.00\""
-    )]
+    #[error("the amount is written with an exponent; write it out in digits")]
     Exponent,
     #[error("an amount may not be negative")]
     Negative,

@@ -318,6 +318,14 @@ pub(super) fn column_of(layout: Layout, field: &str) -> String {
         "subject.legal_rep.name" => "FRDB",
         "decision_no" | "source_record_id" => "WSH",
         "decision_date" => "JDRQ",
+        "version" => return "VERSION".into(),
+        "authority.name" => {
+            if layout == Layout::Penalty {
+                "CFJG"
+            } else {
+                "XKJG"
+            }
+        }
         "fine_amount" => "NR_FK",
         "penalty_types" => "CFLB",
         "authority.uscc" => {

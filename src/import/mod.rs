@@ -79,8 +79,14 @@ pub async fn import_file(ctx: &Ctx, args: &ImportArgs) -> anyhow::Result<ImportR
         p.push(".rejects.csv");
         PathBuf::from(p)
     });
-    let mut rejects = csv::Writer::from_path(&rejects_path)
-        .with_context(|| format!("cannot write {}", rejects_path.display()))?;
+    let mut rejects = {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&rejects_path)
+            .with_context(|| format!("cannot write {}", rejects_path.display()))?;
+        // A byte order mark, so that Excel on a Chinese Windows opens it as UTF-8, not GBK.
+        file.write_all("\u{feff}".as_bytes())?;
+        csv::Writer::from_writer(file)
+    };
     rejects.write_record(["row", "field", "reason"])?;
     for (row_no, reason) in &sheet.refused {
         rejects.write_record([row_no.to_string(), "(whole row)".into(), reason.clone()])?;

@@ -30,28 +30,66 @@ pub fn read_sheet(path: &Path) -> anyhow::Result<Sheet> {
     }
 }
 
+/// The longest line of a CSV file: a 双公示 row is a few KB; a file that is one 100 MB line (no
+/// line breaks, or a quote never closed) is refused when this much of it has been read.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
 fn read_csv(path: &Path) -> anyhow::Result<Sheet> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        anyhow::anyhow!(
-            "{}: not UTF-8; save the CSV as UTF-8 (Excel: CSV UTF-8)",
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > MAX_UNPACKED_BYTES {
+        anyhow::bail!(
+            "{}: the file is {size} bytes; a CSV may hold at most {MAX_UNPACKED_BYTES}              (256 MiB): split it into several files",
             path.display()
-        )
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        );
+    }
+    // The csv reader drops a UTF-8 byte order mark itself.
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(text.as_bytes());
-    let header = reader
-        .headers()?
+        .from_reader(LineLimit::new(std::io::BufReader::new(file)));
+    let why = |e: csv::Error| -> anyhow::Error {
+        let at = e
+            .position()
+            .map(|p| format!(" (line {})", p.line()))
+            .unwrap_or_default();
+        match e.kind() {
+            csv::ErrorKind::Utf8 { .. } => anyhow::anyhow!(
+                "{}{at}: not UTF-8 (a GBK or ANSI export?); save the CSV as UTF-8 (Excel: \
+                 CSV UTF-8) and import it again",
+                path.display()
+            ),
+            csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+                anyhow::anyhow!("{}{at}: {io}", path.display())
+            }
+            _ => anyhow::anyhow!("{}{at}: {e}", path.display()),
+        }
+    };
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(why)?
         .iter()
-        .map(|h| h.trim().to_string())
+        .map(header_name)
         .collect();
-    let width = reader.headers()?.len();
+    let width = header.len();
+    if width > MAX_COLUMNS as usize {
+        anyhow::bail!(
+            "{}: the header has {width} columns; a 双公示 file has about 30 and at most \
+             {MAX_COLUMNS} are read",
+            path.display()
+        );
+    }
     let (mut rows, mut numbers, mut refused) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, rec) in reader.records().enumerate() {
-        let row_no = i + 2;
-        let rec = rec.with_context(|| format!("{}: row {row_no}", path.display()))?;
+    let mut rec = csv::StringRecord::new();
+    while reader.read_record(&mut rec).map_err(why)? {
+        // The line the row starts on, as an editor shows it (the reader skips blank lines and
+        // does not count them, so its own line numbers drift).
+        let row_no = rec
+            .position()
+            .map_or(0, |p| reader.get_ref().line_at(p.byte()));
+        if rec.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
         if rec.len() != width {
             // An unquoted comma inside a value splits it in two: refused whole, never cut.
             refused.push((
@@ -73,6 +111,80 @@ fn read_csv(path: &Path) -> anyhow::Result<Sheet> {
         numbers,
         refused,
     })
+}
+
+/// A header cell as the columns are named: trimmed, upper case (`cf_wsh` is `CF_WSH`).
+fn header_name(h: &str) -> String {
+    h.trim().to_ascii_uppercase()
+}
+
+/// A reader that fails once a line runs past [`MAX_LINE_BYTES`], so a file without line breaks
+/// is refused after a bounded read, not buffered whole.
+/// It also notes where each line starts, to name a row by its line.
+struct LineLimit<R> {
+    inner: R,
+    since_newline: usize,
+    line: usize,
+    read: u64,
+    /// Byte offsets of the line breaks read so far, and whether the line each ends is blank.
+    breaks: Vec<u64>,
+    blank: Vec<bool>,
+    last: u8,
+}
+
+impl<R> LineLimit<R> {
+    fn new(inner: R) -> Self {
+        LineLimit {
+            inner,
+            since_newline: 0,
+            line: 1,
+            read: 0,
+            breaks: Vec::new(),
+            blank: Vec::new(),
+            last: 0,
+        }
+    }
+
+    /// The 1-based line of the row that starts at `offset`: the reader puts a row's start
+    /// before the blank lines it skipped, so they are passed over here.
+    fn line_at(&self, offset: u64) -> usize {
+        let mut i = self.breaks.partition_point(|&b| b < offset);
+        while self.blank.get(i).copied().unwrap_or(false) {
+            i += 1;
+        }
+        i + 1
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                let blank =
+                    self.since_newline == 0 || (self.since_newline == 1 && self.last == b'\r');
+                self.since_newline = 0;
+                self.line += 1;
+                self.breaks.push(self.read + i as u64);
+                self.blank.push(blank);
+            } else {
+                self.since_newline += 1;
+                if self.since_newline > MAX_LINE_BYTES {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "line {} is longer than {MAX_LINE_BYTES} bytes (1 MiB): not a 双公示 \
+                             row (a file without line breaks, or a quote never closed?)",
+                            self.line
+                        ),
+                    ));
+                }
+            }
+            self.last = b;
+        }
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 /// What a workbook may unpack to, in all. An XLSX is a zip of XML parts: a 1 MB file can unpack
@@ -157,11 +269,15 @@ fn grid(cells: Vec<(u32, u32, String)>) -> Sheet {
     let mut rows = rows.into_iter();
     let header = rows
         .next()
-        .map(|r| r.iter().map(|c| c.trim().to_string()).collect())
+        .map(|r| r.iter().map(|c| header_name(c)).collect())
         .unwrap_or_default();
-    let rows: Vec<Vec<String>> = rows.collect();
-    // 1-based, the header on row `top + 1`.
-    let numbers = (0..rows.len()).map(|i| top as usize + 2 + i).collect();
+    // 1-based, the header on row `top + 1`; a row left empty between the data is skipped, and
+    // the rows after it keep the numbers the spreadsheet shows.
+    let (numbers, rows): (Vec<usize>, Vec<Vec<String>>) = rows
+        .enumerate()
+        .map(|(i, r)| (top as usize + 2 + i, r))
+        .filter(|(_, r)| r.iter().any(|c| !c.trim().is_empty()))
+        .unzip();
     Sheet {
         header,
         rows,
@@ -258,14 +374,29 @@ mod tests {
     }
 
     #[test]
-    fn the_grid_starts_at_the_first_value_and_keeps_empty_rows() {
+    fn the_grid_starts_at_the_first_value_and_skips_empty_rows() {
         let s = grid(vec![
-            (2, 1, "H1".into()),
+            (2, 1, "h1".into()),
             (2, 2, "H2".into()),
             (4, 2, "b".into()),
         ]);
         assert_eq!(s.header, ["H1", "H2"]);
-        assert_eq!(s.rows, [vec!["", ""], vec!["", "b"]]);
-        assert_eq!(s.numbers, [4, 5], "the header is on row 3");
+        assert_eq!(s.rows, [vec!["", "b"]]);
+        assert_eq!(
+            s.numbers,
+            [5],
+            "the header is on row 3, the empty row 4 skipped"
+        );
+    }
+
+    #[test]
+    fn rows_are_numbered_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        std::fs::write(&p, "a,b\n\n1,2\n\n\r\n3,4\n\"5\n5\",6\n7,8\n").unwrap();
+        let s = read_csv(&p).unwrap();
+        assert_eq!(s.numbers, [3, 6, 7, 9]);
+        assert_eq!(s.rows[2], ["5\n5", "6"]);
+        assert_eq!(s.header, ["A", "B"]);
     }
 }
