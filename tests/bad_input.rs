@@ -182,7 +182,47 @@ async fn query_parameters_are_named(b: Backend) {
     assert_eq!(r.body["errors"][0]["field"], "purpose", "{}", r.text);
 }
 
+/// A path asked with a method it does not take answers 405 with the methods it takes in
+/// `Allow` (it answered 404, as if the path did not exist); a path that is none stays 404.
+async fn unsupported_methods_answer_405(b: Backend) {
+    use reqwest::Method;
+    let app = spawn_app(b).await;
+    let officer = app.key("ZWFW", "officer").await;
+    let cases = [
+        (Method::DELETE, format!("/api/v1/subjects/{CODE_A}"), "GET"),
+        (Method::PUT, "/api/v1/admin/keys".to_string(), "GET, POST"),
+        // GET takes it too, as the report numbered "batch" (GET /checks/{report_no}).
+        (
+            Method::PATCH,
+            "/api/v1/checks/batch".to_string(),
+            "GET, POST",
+        ),
+        (Method::POST, "/healthz".to_string(), "GET"),
+    ];
+    for (method, path, allow) in cases {
+        let resp = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.base))
+            .bearer_auth(&officer)
+            .send()
+            .await
+            .unwrap();
+        let got_allow = resp
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_string());
+        let a = TestApp::answer(resp).await;
+        assert_eq!(a.status, 405, "{method} {path}: {}", a.text);
+        assert_eq!(got_allow.as_deref(), Some(allow), "{method} {path}");
+        assert_eq!(a.content_type, "application/problem+json");
+        assert_eq!(a.body["code"], "method_not_allowed");
+    }
+    let none = app.get("/api/v1/nothing-here", Some(&officer)).await;
+    assert_eq!(none.status, 404);
+}
+
 on_both_backends!(
+    unsupported_methods_answer_405,
     details_are_bounded,
     each_error_is_said_once_and_truly,
     query_parameters_are_named,

@@ -17,6 +17,8 @@ pub enum ApiError {
     Unauthorized(String),
     Forbidden(String),
     NotFound(String),
+    /// A path that exists, asked with a method it does not take: the methods it takes.
+    MethodNotAllowed(String, Vec<&'static str>),
     TooLarge(String),
     /// Over a rate limit or quota: the reason and the seconds until it resets.
     TooManyRequests(String, u64),
@@ -50,6 +52,11 @@ impl ApiError {
                 "Not allowed for this key",
             ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::MethodNotAllowed(..) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "The path does not take this method",
+            ),
             ApiError::TooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -147,6 +154,7 @@ impl ResponseError for ApiError {
             | ApiError::Unauthorized(d)
             | ApiError::Forbidden(d)
             | ApiError::NotFound(d)
+            | ApiError::MethodNotAllowed(d, _)
             | ApiError::TooLarge(d)
             | ApiError::TooManyRequests(d, _) => (d.clone(), vec![]),
         };
@@ -170,6 +178,9 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyRequests(_, secs) => {
                 resp.insert_header((header::RETRY_AFTER, secs.max(&1).to_string()));
+            }
+            ApiError::MethodNotAllowed(_, allow) => {
+                resp.insert_header((header::ALLOW, allow.join(", ")));
             }
             _ => {}
         }

@@ -86,27 +86,50 @@ pub fn operation_for(method: &Method, path: &str) -> Option<&'static Operation> 
     ROUTES
         .iter()
         .filter(|(m, _, _)| *m == method.as_str())
-        .filter_map(|(_, pattern, op)| {
-            let parts: Vec<&str> = pattern.split('/').collect();
-            if parts.len() != segments.len() {
-                return None;
-            }
-            let mut literal = 0;
-            for (part, seg) in parts.iter().zip(&segments) {
-                if part.starts_with('{') {
-                    if seg.is_empty() {
-                        return None;
-                    }
-                } else if part == seg {
-                    literal += 1;
-                } else {
-                    return None;
-                }
-            }
-            Some((literal, *op))
-        })
+        .filter_map(|(_, pattern, op)| Some((literal_fit(pattern, &segments)?, *op)))
         .max_by_key(|(literal, _)| *literal)
         .map(|(_, op)| op)
+}
+
+/// The service endpoints outside `/api/v1`, each answered to GET only.
+const SERVICE_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
+
+/// The methods a path takes, for the `Allow` of a 405; empty for a path that is not one.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let path = decode_path(path);
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut methods: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|(_, pattern, _)| literal_fit(pattern, &segments).is_some())
+        .map(|(m, _, _)| *m)
+        .collect();
+    if SERVICE_PATHS.contains(&path.as_str()) {
+        methods.push("GET");
+    }
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
+/// Whether `pattern` fits the path's segments, and with how many literal segments.
+fn literal_fit(pattern: &str, segments: &[&str]) -> Option<usize> {
+    let parts: Vec<&str> = pattern.split('/').collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut literal = 0;
+    for (part, seg) in parts.iter().zip(segments) {
+        if part.starts_with('{') {
+            if seg.is_empty() {
+                return None;
+            }
+        } else if part == seg {
+            literal += 1;
+        } else {
+            return None;
+        }
+    }
+    Some(literal)
 }
 
 fn decode_path(path: &str) -> String {

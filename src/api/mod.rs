@@ -208,7 +208,21 @@ async fn openapi_handler() -> actix_web::HttpResponse {
         .body(openapi_json())
 }
 
+/// No route took the request: 405 with `Allow` when the path is one of the service's and only
+/// the method is wrong, otherwise 404.
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    let allow = gate::allowed_methods(req.path());
+    if !allow.is_empty() {
+        return Err(ApiError::MethodNotAllowed(
+            format!(
+                "{} takes {}, not {}",
+                req.path(),
+                allow.join(", "),
+                req.method()
+            ),
+            allow,
+        ));
+    }
     Err(ApiError::NotFound(format!(
         "no route for {} {}",
         req.method(),
