@@ -27,9 +27,11 @@ pub fn order_page(after: Option<&str>, page: ChangePage) -> Result<ChangePage, S
             after.unwrap_or("the start")
         )));
     }
-    if next_cursor.is_none() && (after.is_some() || !changes.is_empty()) {
+    if next_cursor.is_none() && !changes.is_empty() {
         return Err(SyncError::BadAnswer("the page has no next cursor".into()));
     }
+    // An empty page without a next cursor stays where it was asked (nothing new).
+    let next_cursor = next_cursor.or_else(|| after.map(str::to_string));
     let mut seen = std::collections::HashSet::new();
     let mut changes: Vec<Change> = changes
         .into_iter()
@@ -322,5 +324,8 @@ mod tests {
         let mut p = page(None, vec![change("c1", "A", "upsert", 1)]);
         p.next_cursor = None;
         assert!(order_page(None, p).is_err());
+        // An empty page that names no next cursor: nothing new, the cursor stays.
+        let p = order_page(Some("c9"), page(Some("c9"), vec![])).unwrap();
+        assert_eq!(p.next_cursor.as_deref(), Some("c9"));
     }
 }
