@@ -94,7 +94,8 @@ pub async fn get_check(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DigestQuery {
-    /// The digest printed on the report (`sha256:…`).
+    /// The digest printed on the report (`sha256:` and 64 hex digits).
+    #[param(required = true, value_type = String, pattern = r"^\s*sha256:[0-9a-fA-F]{64}\s*$")]
     pub digest: Option<String>,
 }
 

@@ -91,17 +91,32 @@ pub fn operation_for(method: &Method, path: &str) -> Option<&'static Operation> 
         .map(|(_, op)| op)
 }
 
+/// The operation of the table with this method and route pattern, as written.
+pub fn operation_of_pattern(method: &str, pattern: &str) -> Option<&'static Operation> {
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == pattern)
+        .map(|(_, _, op)| *op)
+}
+
 /// The service endpoints outside `/api/v1`, each answered to GET only.
 const SERVICE_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
 
-/// The methods a path takes, for the `Allow` of a 405; empty for a path that is not one.
+/// The methods a path takes, for the `Allow` of a 405; empty for a path that is not one. The
+/// path is the resource of its most literal pattern (`/checks/batch`, not `/checks/{report_no}`),
+/// as the OpenAPI document lists it.
 pub fn allowed_methods(path: &str) -> Vec<&'static str> {
     let path = decode_path(path);
     let segments: Vec<&str> = path.split('/').collect();
-    let mut methods: Vec<&'static str> = ROUTES
+    let fits: Vec<(usize, &'static str)> = ROUTES
         .iter()
-        .filter(|(_, pattern, _)| literal_fit(pattern, &segments).is_some())
-        .map(|(m, _, _)| *m)
+        .filter_map(|(m, pattern, _)| Some((literal_fit(pattern, &segments)?, *m)))
+        .collect();
+    let most = fits.iter().map(|f| f.0).max().unwrap_or(0);
+    let mut methods: Vec<&'static str> = fits
+        .into_iter()
+        .filter(|f| f.0 == most)
+        .map(|f| f.1)
         .collect();
     if SERVICE_PATHS.contains(&path.as_str()) {
         methods.push("GET");

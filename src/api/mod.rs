@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod checks;
+mod contract;
 pub mod error;
 pub mod extract;
 pub mod gate;
@@ -180,12 +181,14 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// The OpenAPI document: [`ApiDoc`] (info, schemas, tags) with the paths of [`routes`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa_actix_web::AppExt;
-    actix_web::App::new()
+    let mut doc = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts()
-        .1
+        .1;
+    contract::add_shared_answers(&mut doc);
+    doc
 }
 
 /// The OpenAPI document as served at `/openapi.json` (pretty, with a trailing newline), made

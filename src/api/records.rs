@@ -27,7 +27,16 @@ pub struct BatchRequest {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PurposeQuery {
-    /// Why the data is read (2 to 200 characters); it goes into the access log.
+    /// Why the data is read (2 to 200 characters, not counting spaces around it); it goes into
+    /// the access log.
+    #[param(
+        required = true,
+        value_type = String,
+        min_length = 2,
+        max_length = 200,
+        pattern = r"^\s*\S[\s\S]*\S\s*$",
+        example = "政府采购资格审查"
+    )]
     pub purpose: Option<String>,
     /// Partners: the reference of the subject's written authorisation for this query.
     pub authorization_ref: Option<String>,
