@@ -65,6 +65,15 @@ async fn reports_are_stored_and_verifiable(b: Backend) {
         .await;
     assert_eq!(bad.status, 200, "{}", bad.text);
     assert_eq!(bad.body, json!({"valid": false, "report_no": no}));
+    // What is no digest at all is said so (the document says sha256: and 64 hex digits).
+    let malformed = app
+        .get(
+            &format!("/api/v1/checks/{no}/verify?digest=null"),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(malformed.status, 422, "{}", malformed.text);
+    assert_eq!(malformed.body["errors"][0]["code"], "invalid_digest");
     let unknown = app
         .get(
             &format!("/api/v1/checks/CR-20261124-999999/verify?digest={forged}"),

@@ -250,6 +250,9 @@ pub(super) fn plan(
         }
     }
     if !errors.is_empty() {
+        // Refused anyway: every problem at once, the code's check character among them (it
+        // does fail the check, whether or not a pilot-era subject is held under it).
+        errors.extend(unverified);
         return Err(errors);
     }
     let Some(key) = key else {

@@ -146,6 +146,17 @@ pub async fn verify(
             "give the digest printed on the report, such as sha256:…",
         )]));
     }
+    let well_formed = given
+        .strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !well_formed {
+        // Not a digest any report could have: said so, not answered as a mismatch.
+        return Err(ServiceError::Invalid(vec![invalid(
+            "digest",
+            "invalid_digest",
+            "a digest is sha256: and 64 hexadecimal digits, as printed on the report",
+        )]));
+    }
     let row = match load_report(ctx, report_no).await {
         Ok(row) if given.eq_ignore_ascii_case(&row.digest) => Some(row),
         Ok(_) | Err(ServiceError::NotFound(_)) => None,
