@@ -381,7 +381,104 @@ async fn the_fault_plan_is_set_on_request() {
     assert_eq!(sim.stats().await.injected.values().sum::<u64>(), 3);
 }
 
+/// A platform that plays a fixed script of pages, as a broken or hostile one might.
+struct Scripted(
+    std::sync::Mutex<std::collections::VecDeque<creditgate::sync::protocol::ChangePage>>,
+);
+
+#[async_trait::async_trait]
+impl creditgate::sync::platform::Platform for Scripted {
+    async fn pull(
+        &self,
+        _after: Option<&str>,
+        _limit: usize,
+    ) -> Result<creditgate::sync::protocol::ChangePage, creditgate::sync::platform::SyncError> {
+        let mut pages = self.0.lock().unwrap();
+        let page = pages
+            .pop_front()
+            .expect("the round asked for more pages than the script has");
+        if pages.is_empty() {
+            pages.push_back(page.clone());
+        }
+        Ok(page)
+    }
+
+    async fn push(
+        &self,
+        _batch: &creditgate::sync::protocol::PushBatch,
+    ) -> Result<Vec<creditgate::sync::protocol::PushResult>, creditgate::sync::platform::SyncError>
+    {
+        Ok(vec![])
+    }
+}
+
+/// A feed that never ends: one that comes back to a cursor the round has passed, and one that
+/// says there is more without moving the cursor. Each ends the round with the reason (it spun
+/// for ever), and applies nothing twice.
+async fn a_feed_that_cycles_or_stalls_ends_the_round(b: Backend) {
+    use creditgate::sync::protocol::{Change, ChangePage};
+    let db = TestDb::new(b);
+    let ctx = ctx_for(&db).await;
+    let change = |cursor: &str, id: &str| Change {
+        cursor: cursor.into(),
+        op: "remove".into(),
+        source_code: "PROV".into(),
+        source_record_id: id.into(),
+        version: 2,
+        record: None,
+    };
+    let page = |after: Option<&str>, next: &str, id: &str| ChangePage {
+        changes: vec![change(next, id)],
+        after: after.map(str::to_string),
+        next_cursor: Some(next.into()),
+        has_more: true,
+        remaining: None,
+    };
+    let settings = Settings {
+        max_attempts: 3,
+        backoff_base: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(5),
+        ..fast()
+    };
+    let run = |script: Vec<ChangePage>| {
+        let ctx = ctx.clone();
+        let settings = settings.clone();
+        async move {
+            let (_tx, mut stop) = tokio::sync::watch::channel(false);
+            let platform = Scripted(std::sync::Mutex::new(script.into()));
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                sync::run_round(&ctx, &platform, &settings, &mut stop, &mut ()),
+            )
+            .await
+            .expect("the round ends")
+        }
+    };
+    let cycle = run(vec![
+        page(None, "A", "1"),
+        page(Some("A"), "B", "2"),
+        page(Some("B"), "A", "3"),
+    ])
+    .await;
+    let e = cycle.expect_err("a feed that cycles");
+    assert!(e.to_string().contains("came back to cursor A"), "{e}");
+
+    let mut stall = page(Some("B"), "B", "4");
+    stall.changes.clear();
+    let e = run(vec![stall]).await.expect_err("a feed that stalls");
+    assert!(e.to_string().contains("says there is more"), "{e}");
+    let view = sync::status(&ctx, &setup("http://platform.invalid"))
+        .await
+        .unwrap();
+    assert_eq!(view.cursor.as_deref(), Some("B"), "{view:?}");
+    assert!(view
+        .last_error
+        .unwrap_or_default()
+        .contains("says there is more"));
+}
+
 on_both_backends!(
+    a_feed_that_cycles_or_stalls_ends_the_round,
     a_full_sync_converges_exactly,
     thirty_percent_faults_still_converge,
     killed_runners_lose_and_repeat_nothing,

@@ -120,10 +120,12 @@ pub fn mask(s: &str) -> String {
 }
 
 /// Where `text` holds something that may be a citizen ID number: a run of 17 ASCII digits and
-/// a digit or `X`/`x`, not part of a longer run of digits, whose first two digits are a province
-/// code and whose digits 7–14 are a real birth date. The check character is not required, so a
-/// mistyped number is found too; a run that cannot be a number (no province, no date) is left,
-/// which keeps most all-digit social credit codes and long document numbers as they are.
+/// a digit or `X`/`x` whose first two digits are a province code and whose digits 7–14 are a
+/// real birth date. The check character is not required, so a mistyped number is found too; a
+/// run that cannot be a number (no province, no date) is left, which keeps most all-digit social
+/// credit codes as they are. Inside a longer run of digits (a number written against a document
+/// number), an 18-character stretch is found when it is a valid number, check character and all
+/// (a property test found such a number left in plain text).
 /// Byte ranges, in order; only ASCII is matched, so every range is on character boundaries.
 pub fn id_number_spans(text: &str) -> Vec<std::ops::Range<usize>> {
     let b = text.as_bytes();
@@ -139,9 +141,27 @@ pub fn id_number_spans(text: &str) -> Vec<std::ops::Range<usize>> {
             i += 1;
         }
         let digits = i - start;
+        let x_follows = i < b.len() && (b[i] == b'X' || b[i] == b'x');
         let end = match digits {
-            18 => i,
-            17 if i < b.len() && (b[i] == b'X' || b[i] == b'x') => i + 1,
+            18 if !x_follows => i,
+            17 if x_follows => i + 1,
+            n if n >= 18 => {
+                // A longer run: a number written against other digits (a document number
+                // ending in digits, a date) is found where its check character holds, so
+                // that a long number of another kind is rarely masked.
+                let run_end = if x_follows { i + 1 } else { i };
+                let mut s = start;
+                while s + 18 <= run_end {
+                    if IdNumber::parse(&text[s..s + 18]).is_ok() {
+                        out.push(s..s + 18);
+                        s += 18;
+                    } else {
+                        s += 1;
+                    }
+                }
+                i = run_end;
+                continue;
+            }
             _ => continue,
         };
         if looks_like_id(&b[start..end]) {
@@ -283,8 +303,13 @@ mod tests {
             spans("110101199003070011,360426199101010071"),
             ["110101199003070011", "360426199101010071"]
         );
-        // Not a number: too long a run, no province, no birth date, a social credit code.
-        assert!(spans("1101011990030700111").is_empty());
+        // Inside a longer run of digits, a valid number (check character and all) is found;
+        // a stretch whose check character fails is not.
+        assert_eq!(spans("1101011990030700111"), ["110101199003070011"]);
+        assert_eq!(spans("2026001110101199003070011号"), ["110101199003070011"]);
+        assert!(spans("1101011990030700121").is_empty());
+        assert_eq!(spans("031232419420610448X"), ["31232419420610448X"]);
+        // Not a number: no province, no birth date, a social credit code.
         assert!(spans("000101199003070011").is_empty());
         assert!(spans("110101199013070011").is_empty());
         assert!(spans("91110000MA00000152").is_empty());

@@ -30,7 +30,7 @@ pub fn read_sheet(path: &Path) -> anyhow::Result<Sheet> {
     }
 }
 
-/// The longest line of a CSV file: a 双公示 row is a few KB; a file that is one 100 MB line (no
+/// The longest row of a CSV file: a 双公示 row is a few KB; a file that is one 100 MB line (no
 /// line breaks, or a quote never closed) is refused when this much of it has been read.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
@@ -86,7 +86,13 @@ fn read_csv(path: &Path) -> anyhow::Result<Sheet> {
         // does not count them, so its own line numbers drift).
         let row_no = rec
             .position()
-            .map_or(0, |p| reader.get_ref().line_at(p.byte()));
+            .map_or(0, |p| reader.get_mut().line_at(p.byte()));
+        if rows.len() + refused.len() >= MAX_ROWS as usize {
+            anyhow::bail!(
+                "{}: more than {MAX_ROWS} rows; split the file into several",
+                path.display()
+            );
+        }
         if rec.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -118,17 +124,25 @@ fn header_name(h: &str) -> String {
     h.trim().to_ascii_uppercase()
 }
 
-/// A reader that fails once a line runs past [`MAX_LINE_BYTES`], so a file without line breaks
-/// is refused after a bounded read, not buffered whole.
-/// It also notes where each line starts, to name a row by its line.
+/// A reader that fails once a row runs past [`MAX_LINE_BYTES`], so a file without line breaks,
+/// or with a quote never closed, is refused after a bounded read, not buffered whole. A row is
+/// what lies between line breaks outside double quotes (a quoted value may hold line breaks).
+/// It also notes where lines break, to name a row by the line it starts on; the notes behind
+/// the rows already read are dropped, so they take no more room than the reader's buffer.
 struct LineLimit<R> {
     inner: R,
-    since_newline: usize,
+    /// Bytes of the current row.
+    in_row: usize,
+    /// Bytes of the current line, and the line's number (1-based).
+    in_line: usize,
     line: usize,
+    row_line: usize,
+    quoted: bool,
     read: u64,
-    /// Byte offsets of the line breaks read so far, and whether the line each ends is blank.
-    breaks: Vec<u64>,
-    blank: Vec<bool>,
+    /// Byte offsets of the line breaks not yet passed, whether the line each ends is blank,
+    /// and how many breaks were passed and dropped.
+    breaks: std::collections::VecDeque<(u64, bool)>,
+    passed: usize,
     last: u8,
 }
 
@@ -136,23 +150,39 @@ impl<R> LineLimit<R> {
     fn new(inner: R) -> Self {
         LineLimit {
             inner,
-            since_newline: 0,
+            in_row: 0,
+            in_line: 0,
             line: 1,
+            row_line: 1,
+            quoted: false,
             read: 0,
-            breaks: Vec::new(),
-            blank: Vec::new(),
+            breaks: Default::default(),
+            passed: 0,
             last: 0,
         }
     }
 
-    /// The 1-based line of the row that starts at `offset`: the reader puts a row's start
-    /// before the blank lines it skipped, so they are passed over here.
-    fn line_at(&self, offset: u64) -> usize {
-        let mut i = self.breaks.partition_point(|&b| b < offset);
-        while self.blank.get(i).copied().unwrap_or(false) {
-            i += 1;
+    /// The 1-based line of the row that the reader says starts at `offset`. The reader puts a
+    /// row's start at the line break before it (after `\r\n`, at the `\n`) and before the
+    /// blank lines it skipped: those are passed over here. Rows are asked for in order, so the
+    /// breaks before `offset` are dropped.
+    fn line_at(&mut self, offset: u64) -> usize {
+        while self.breaks.front().is_some_and(|&(b, _)| b <= offset) {
+            self.breaks.pop_front();
+            self.passed += 1;
         }
-        i + 1
+        let blank = self.breaks.iter().take_while(|&&(_, blank)| blank).count();
+        self.passed + blank + 1
+    }
+
+    fn line_break(&mut self, at: u64, blank: bool) {
+        self.breaks.push_back((at, blank));
+        self.line += 1;
+        self.in_line = 0;
+        if !self.quoted {
+            self.in_row = 0;
+            self.row_line = self.line;
+        }
     }
 }
 
@@ -160,22 +190,28 @@ impl<R: std::io::Read> std::io::Read for LineLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         for (i, &b) in buf[..n].iter().enumerate() {
+            let at = self.read + i as u64;
+            if self.last == b'\r' && b != b'\n' {
+                // A line ended by `\r` alone.
+                self.line_break(at - 1, self.in_line == 1);
+            }
             if b == b'\n' {
-                let blank =
-                    self.since_newline == 0 || (self.since_newline == 1 && self.last == b'\r');
-                self.since_newline = 0;
-                self.line += 1;
-                self.breaks.push(self.read + i as u64);
-                self.blank.push(blank);
+                let blank = self.in_line == 0 || (self.in_line == 1 && self.last == b'\r');
+                self.line_break(at, blank);
             } else {
-                self.since_newline += 1;
-                if self.since_newline > MAX_LINE_BYTES {
+                self.in_line += 1;
+                self.in_row += 1;
+                if b == b'"' {
+                    self.quoted = !self.quoted;
+                }
+                if self.in_row > MAX_LINE_BYTES {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         format!(
-                            "line {} is longer than {MAX_LINE_BYTES} bytes (1 MiB): not a 双公示 \
-                             row (a file without line breaks, or a quote never closed?)",
-                            self.line
+                            "the row starting on line {} is longer than {MAX_LINE_BYTES} bytes \
+                             (1 MiB): not a 双公示 row (a file without line breaks, or a quote \
+                             never closed?)",
+                            self.row_line
                         ),
                     ));
                 }
@@ -397,6 +433,15 @@ mod tests {
         let s = read_csv(&p).unwrap();
         assert_eq!(s.numbers, [3, 6, 7, 9]);
         assert_eq!(s.rows[2], ["5\n5", "6"]);
+        // As Excel on Windows writes it: CRLF, and a blank line.
+        std::fs::write(&p, "a,b\r\n1,2\r\n\r\n3,4\r\n").unwrap();
+        assert_eq!(read_csv(&p).unwrap().numbers, [2, 4]);
+        // Lines ended by CR alone.
+        std::fs::write(&p, "a,b\r1,2\r\r3,4\r").unwrap();
+        assert_eq!(read_csv(&p).unwrap().numbers, [2, 4]);
+        // No newline after the last row.
+        std::fs::write(&p, "a,b\n1,2\n3,4").unwrap();
+        assert_eq!(read_csv(&p).unwrap().numbers, [2, 3]);
         assert_eq!(s.header, ["A", "B"]);
     }
 }

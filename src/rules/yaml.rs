@@ -47,6 +47,14 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
             max_documents: 1,
         },
         duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::Error,
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_NODES,
+        },
+        // YAML 1.2 as serde_yaml read it: `yes`/`no`/`on`/`off` are not booleans, a merge
+        // key (`<<`) or a tag the reader does not know is an error, not silently applied.
+        strict_booleans: true,
+        merge_keys: serde_saphyr::options::MergeKeyPolicy::Error,
+        reject_unsupported_tags: true,
         with_snippet: false,
     };
     serde_saphyr::from_str_with_options(text, options).map_err(|e| {
@@ -88,6 +96,10 @@ mod tests {
         assert_eq!(e.line, Some(2), "{e:?}");
     }
 
+    fn value(text: &str) -> Result<serde_json::Value, YamlError> {
+        from_str::<serde_json::Value>(text)
+    }
+
     #[test]
     fn an_alias_bomb_is_refused() {
         // Each level doubles: 2^30 strings if replayed without a bound.
@@ -95,16 +107,44 @@ mod tests {
         for i in 1..31 {
             text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}]\n", p = i - 1));
         }
-        let e = from_str::<serde_json::Value>(&text).unwrap_err();
-        assert!(!e.message.is_empty(), "{e:?}");
+        assert!(value(&text).is_err());
+        // Our own bound, below the reader's default of 50,000: 65 aliases of a scalar.
+        let mut many = String::from("a: &a x\nl:\n");
+        for _ in 0..MAX_ALIASES + 1 {
+            many.push_str("  - *a\n");
+        }
+        assert!(value(&many).is_err(), "{} aliases", MAX_ALIASES + 1);
+        let within = many.replacen("  - *a\n", "", 2);
+        assert!(value(&within).is_ok(), "{} aliases", MAX_ALIASES - 1);
     }
 
     #[test]
-    fn deep_nesting_and_large_files_are_refused() {
-        let deep = format!("{}x{}", "[".repeat(200), "]".repeat(200));
-        assert!(from_str::<serde_json::Value>(&deep).is_err());
+    fn nesting_nodes_documents_and_size_are_bounded() {
+        // 30 levels: within the reader's default of 64, beyond ours of 24.
+        let nest = |n: usize| format!("{}x{}", "[".repeat(n), "]".repeat(n));
+        assert!(value(&nest(MAX_DEPTH - 1)).is_ok());
+        assert!(value(&nest(30)).is_err());
+        let nodes = format!("[{}]", vec!["1"; MAX_NODES + 1].join(","));
+        assert!(value(&nodes).is_err());
+        assert!(value("a: 1\n---\nb: 2\n").is_err(), "two documents");
         let big = format!("version: \"{}\"\n", "x".repeat(MAX_FILE_BYTES));
         let e = from_str::<Doc>(&big).unwrap_err();
         assert!(e.message.contains("at most"), "{e:?}");
+    }
+
+    #[test]
+    fn yaml_1_1_forms_are_not_taken() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Flag {
+            in_force: bool,
+        }
+        assert!(from_str::<Flag>("in_force: true\n").is_ok());
+        assert!(from_str::<Flag>("in_force: no\n").is_err());
+        assert!(
+            value("base: &b {x: 1}\nm:\n  <<: *b\n").is_err(),
+            "merge key"
+        );
+        assert!(value("a: !custom 1\n").is_err(), "unknown tag");
     }
 }

@@ -53,28 +53,45 @@ pub async fn load(ctx: &Ctx, subjects_count: u64) -> ServiceResult<DemoOutcome> 
     let operator = crate::service::audit::Actor::new(ctx, &crate::service::admin::operator());
     let keys = ctx
         .db
-        .run(move |conn| {
-            let previous: Vec<String> = crate::store::keys::list(conn, None)?
-                .into_iter()
-                .filter(|k| k.label.as_deref() == Some(DEMO_LABEL) && k.revoked_at.is_none())
-                .map(|k| k.id)
-                .collect();
-            let mut out = Vec::new();
-            for (org, name, role) in roles {
-                let k =
-                    keys::create_key_blocking(conn, org, Some(name), role, Some(DEMO_LABEL), at)
-                        .map_err(crate::store::StoreError::Corrupt)?;
-                out.push(k);
-            }
-            // After the new ones exist, so that an admin key is held throughout.
-            for id in previous {
-                crate::service::admin::revoke_blocking(conn, &operator, &id)
+        .run_write(move |conn| {
+            use diesel::Connection;
+            conn.transaction::<_, crate::store::StoreError, _>(|conn| {
+                // The keys an earlier --demo start made: its label, in one of its organisations
+                // with its role (an operator's own key keeps whatever label it was given).
+                let previous: Vec<String> = crate::store::keys::list(conn, None)?
+                    .into_iter()
+                    .filter(|k| {
+                        k.label.as_deref() == Some(DEMO_LABEL)
+                            && k.revoked_at.is_none()
+                            && roles
+                                .iter()
+                                .any(|(org, _, role)| k.org_code == *org && k.role == *role)
+                    })
+                    .map(|k| k.id)
+                    .collect();
+                let mut out = Vec::new();
+                for (org, name, role) in roles {
+                    let k = keys::create_key_blocking(
+                        conn,
+                        org,
+                        Some(name),
+                        role,
+                        Some(DEMO_LABEL),
+                        at,
+                    )
                     .map_err(crate::store::StoreError::Corrupt)?;
-            }
-            for (code, name, _) in generate::PROVIDERS {
-                crate::store::orgs::ensure(conn, code, name, at)?;
-            }
-            Ok(out)
+                    out.push(k);
+                }
+                // After the new ones exist, so that an admin key is held throughout.
+                for id in previous {
+                    crate::service::admin::revoke_blocking(conn, &operator, &id)
+                        .map_err(crate::store::StoreError::Corrupt)?;
+                }
+                for (code, name, _) in generate::PROVIDERS {
+                    crate::store::orgs::ensure(conn, code, name, at)?;
+                }
+                Ok(out)
+            })
         })
         .await?;
     let exists = ctx

@@ -384,6 +384,15 @@ async fn read_profile(
         .await?)
 }
 
+/// Whether a subject is held under `key` with the checksum warning: a pilot-era code from the
+/// provincial platform, reachable under a code that fails its check character
+/// (`Uscc::parse_lookup`). The one test of it, for profiles and checks.
+pub async fn held_with_checksum_warning(ctx: &Ctx, key: &str) -> ServiceResult<bool> {
+    Ok(load_profile(ctx, key.to_string())
+        .await?
+        .is_some_and(|p| p.subject.checksum_warning))
+}
+
 /// A subject's profile: the subject and the records the caller may see.
 #[tracing::instrument(skip_all, fields(role = %caller.role))]
 pub async fn subject_profile(
@@ -441,6 +450,9 @@ pub async fn subject_profile(
     let cached = load_profile(ctx, key).await?;
     if let Some(e) = unverified {
         if !cached.as_ref().is_some_and(|c| c.subject.checksum_warning) {
+            // The read found nothing it may show: logged as any unknown subject is.
+            entry.outcome = "not_found";
+            audit::log(ctx, caller, entry).await?;
             return Err(invalid(e));
         }
     }

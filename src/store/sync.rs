@@ -136,7 +136,8 @@ pub fn note_success(
 }
 
 /// A round ended well: its time is the last success (the status is `ok` again after errors
-/// its retries overcame). The lag it says stays as its last pull set it.
+/// its retries overcame, and the lag counts from here: the round had pulled to the end).
+/// `remaining` stays as the round's last pull set it.
 pub fn note_round_ok(conn: &mut DbConn, name: &str, now: NaiveDateTime) -> StoreResult<()> {
     use sync_state::dsl as s;
     diesel::update(s::sync_state.find(name))

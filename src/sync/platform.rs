@@ -78,6 +78,10 @@ impl HttpPlatform {
     ) -> Result<Self, String> {
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
+            // A redirect is not followed: a 307 would send the push (ID numbers in it) and the
+            // signed headers again to wherever it points, another host or plain http. It is
+            // answered as the unsigned or unexpected answer it is.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout);
         if let Some(pem) = ca_pem {
@@ -151,10 +155,16 @@ impl HttpPlatform {
         // Every answer is signed, a refusal too (docs/provincial-protocol.md, "Signing"): an
         // answer that fails the check, whatever its status, is discarded and asked for again.
         // Only a refusal the platform signed stops the round (a key or a secret to fix).
+        // The refusal's code as the platform names one (`bad_signature`); anything else in its
+        // place (an unverified body can hold any text) is not repeated into logs and views.
         let code = || {
             serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
                 .and_then(|v| v["code"].as_str().map(str::to_string))
+                .filter(|c| {
+                    (1..=64).contains(&c.len())
+                        && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                })
                 .unwrap_or_else(|| "unauthorized".into())
         };
         let verified = match &answer {

@@ -141,13 +141,13 @@ pub fn new_nonce() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-/// Constant-time comparison of two hex signatures.
+/// Constant-time comparison of two hex signatures, in either case (the document writes hex in
+/// lower case and reads it in either).
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| {
+            acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase())
+        }) == 0
 }
 
 pub fn sign_request(secret: &[u8], method: &str, path: &str, body: &[u8], now: i64) -> Signed {

@@ -32,6 +32,20 @@ pub fn order_page(after: Option<&str>, page: ChangePage) -> Result<ChangePage, S
     }
     // An empty page without a next cursor stays where it was asked (nothing new).
     let next_cursor = next_cursor.or_else(|| after.map(str::to_string));
+    // A page that does not move the cursor may hold nothing and end the feed; otherwise the
+    // city would ask for the same page for ever.
+    let stays = next_cursor.as_deref() == after;
+    if stays && (has_more || !changes.is_empty()) {
+        return Err(SyncError::BadAnswer(format!(
+            "the page {} but its next cursor is the cursor asked for, {}",
+            if changes.is_empty() {
+                "says there is more"
+            } else {
+                "holds changes"
+            },
+            after.unwrap_or("the start")
+        )));
+    }
     let mut seen = std::collections::HashSet::new();
     let mut changes: Vec<Change> = changes
         .into_iter()
@@ -327,5 +341,13 @@ mod tests {
         // An empty page that names no next cursor: nothing new, the cursor stays.
         let p = order_page(Some("c9"), page(Some("c9"), vec![])).unwrap();
         assert_eq!(p.next_cursor.as_deref(), Some("c9"));
+        // A page that does not move the cursor yet says there is more, or holds changes, would
+        // be asked for again for ever.
+        let mut more = page(Some("c9"), vec![]);
+        more.has_more = true;
+        assert!(order_page(Some("c9"), more).is_err());
+        let mut stuck = page(Some("c9"), vec![change("c10", "A", "upsert", 1)]);
+        stuck.next_cursor = Some("c9".into());
+        assert!(order_page(Some("c9"), stuck).is_err());
     }
 }

@@ -210,6 +210,7 @@ pub async fn run_round(
     progress: &mut dyn Progress,
 ) -> Result<RoundReport, RoundError> {
     let mut report = RoundReport::default();
+    let mut passed = std::collections::HashSet::new();
     let now = ctx.clock.stamp();
     ctx.db
         .run_write(move |conn| store_sync::ensure_state(conn, PLATFORM, now))
@@ -223,6 +224,9 @@ pub async fn run_round(
             .run(|conn| store_sync::state(conn, PLATFORM))
             .await?
             .and_then(|s| s.cursor);
+        if let Some(a) = &after {
+            passed.insert(a.clone());
+        }
         let page = with_retries(ctx, settings, "pull", stop, &mut report, progress, || {
             let after = after.clone();
             async move {
@@ -234,6 +238,17 @@ pub async fn run_round(
         let has_more = page.has_more;
         let empty = page.changes.is_empty();
         let next = page.next_cursor.clone();
+        // Cursors are opaque, but one the round has passed must not come back: a feed that
+        // cycles (A, B, A) would be read for ever.
+        if let Some(n) = &next {
+            if next.as_deref() != after.as_deref() && passed.contains(n) {
+                let e = SyncError::BadAnswer(format!(
+                    "the feed came back to cursor {n}, which this round has passed"
+                ));
+                note_error(ctx, format!("pull: {e}")).await;
+                return Err(RoundError::Platform(e));
+            }
+        }
         if empty && next.as_deref() == after.as_deref() {
             // Nothing new: the data is as current as the platform's.
             let remaining = page.remaining;
