@@ -92,6 +92,20 @@ async fn placeholder_and_pilot_codes(b: Backend) {
         .await;
     assert_eq!(c.status, 422, "{}", c.text);
     assert_eq!(c.body["errors"][0]["field"], "subject.uscc");
+    // Whether a pilot-era subject is held under a code is told only to whom the check is
+    // open: a partner without an agreement is refused, whether or not one is held.
+    let bank = app.key("BANK", "partner").await;
+    for code in ["91350100M0001TGQXM", "91350211M0000XUF46"] {
+        let c = app
+            .post(
+                "/api/v1/checks",
+                Some(&bank),
+                &json!({"scenario": "procurement", "subject": {"uscc": code},
+                        "purpose": "授信审查", "reference": "L-1", "authorization_ref": "AUTH-1"}),
+            )
+            .await;
+        assert_eq!(c.status, 403, "{code}: {}", c.text);
+    }
 }
 
 on_both_backends!(placeholder_and_pilot_codes);

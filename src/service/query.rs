@@ -408,9 +408,11 @@ pub async fn subject_profile(
     }
     let asked = audit::Entry {
         action: access::READ_PROFILE.action,
-        subject_key: Uscc::parse_lookup(uscc, None)
+        // Only a code that passes its check goes into the log as it is: 18 digits that fail
+        // it may be an ID number typed into the wrong field.
+        subject_key: Uscc::parse(uscc)
             .ok()
-            .map(|(u, _)| ctx.subject_key(&SubjectKey::Uscc(u))),
+            .map(|u| ctx.subject_key(&SubjectKey::Uscc(u))),
         purpose: purpose.map(str::to_string),
         reference: authorization_ref.map(str::to_string),
         ..Default::default()
@@ -450,8 +452,12 @@ pub async fn subject_profile(
     let cached = load_profile(ctx, key).await?;
     if let Some(e) = unverified {
         if !cached.as_ref().is_some_and(|c| c.subject.checksum_warning) {
-            // The read found nothing it may show: logged as any unknown subject is.
+            // The read found nothing it may show: logged as any unknown subject is, the code
+            // masked (18 digits that fail the check may be an ID number in the wrong field).
             entry.outcome = "not_found";
+            entry.subject_key = entry
+                .subject_key
+                .map(|k| crate::domain::id_number::masked(&k));
             audit::log(ctx, caller, entry).await?;
             return Err(invalid(e));
         }

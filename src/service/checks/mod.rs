@@ -70,14 +70,13 @@ pub struct RelatedPersonInput {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
-    /// `market_entry`, `procurement`, `bidding`, `subsidy`, or another scenario of the rule files.
-    #[schema(example = "procurement")]
+    #[schema(schema_with = schema::scenario, required = true)]
     pub scenario: Option<String>,
+    #[schema(required = true)]
     pub subject: Option<CheckSubjectInput>,
     #[serde(default)]
     pub related_persons: Vec<RelatedPersonInput>,
-    /// Why the check is made (2 to 200 characters); goes into the report and the access log.
-    #[schema(example = "政府采购资格审查")]
+    #[schema(schema_with = schema::purpose, required = true)]
     pub purpose: Option<String>,
     /// The caller's file or project number, such as a procurement project number.
     #[schema(example = "ZFCG-2026-0457")]
@@ -93,11 +92,14 @@ pub struct CheckRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchCheckRequest {
+    #[schema(schema_with = schema::scenario, required = true)]
     pub scenario: Option<String>,
+    #[schema(schema_with = schema::purpose, required = true)]
     pub purpose: Option<String>,
     pub reference: Option<String>,
     pub as_of: Option<String>,
     /// 1 to 500 subjects, such as the members of a consortium or all bidders of a project.
+    #[schema(min_items = 1, max_items = 500)]
     pub subjects: Vec<CheckSubjectInput>,
 }
 
@@ -232,8 +234,7 @@ pub struct Verification {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackInput {
-    /// `restricted`, `not_restricted` or `other`.
-    #[schema(example = "restricted")]
+    #[schema(schema_with = schema::feedback_action, required = true)]
     pub action: Option<String>,
     /// What was done, up to 1000 characters.
     pub note: Option<String>,
@@ -289,6 +290,7 @@ pub struct ListView {
 mod gather;
 mod plan;
 mod report;
+pub mod schema;
 mod view;
 
 use gather::*;
@@ -317,15 +319,12 @@ pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResu
     // day's quota), and its request is validated first so that bad input costs no quota;
     // anyone else's role is checked first.
     let early = match caller.role {
-        Role::Partner => {
-            let p = plan(&set, today, &req).map_err(ServiceError::Invalid)?;
-            Some(vouch(ctx, p).await?.map_err(ServiceError::Invalid)?)
-        }
+        Role::Partner => Some(plan(&set, today, &req).map_err(ServiceError::Invalid)?),
         _ => None,
     };
     let asked = audit::Entry {
         action: access::RUN_CHECK.action,
-        subject_key: early.as_ref().map(|p| ctx.subject_key(&p.key)),
+        subject_key: early.as_ref().map(|p| logged_key(ctx, p)),
         purpose: early
             .as_ref()
             .map_or(req.purpose.clone(), |p| Some(p.purpose.clone())),
@@ -339,30 +338,54 @@ pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResu
         agreements::admit_request(ctx, caller, &access::RUN_CHECK, scenario, auth, asked).await?;
     let plan = match early {
         Some(p) => p,
-        None => {
-            let p = plan(&set, today, &req).map_err(ServiceError::Invalid)?;
-            vouch(ctx, p).await?.map_err(ServiceError::Invalid)?
-        }
+        None => plan(&set, today, &req).map_err(ServiceError::Invalid)?,
     };
+    // After admission: whether a subject is held under a code is told to no one the operation
+    // does not admit.
+    let plan = vouch(ctx, caller, plan)
+        .await?
+        .map_err(ServiceError::Invalid)?;
     run_plan(ctx, caller, scope, set, plan).await
 }
 
 /// A code that fails its check character is checked only when a subject is held under it with
 /// the checksum warning (a pilot-era code from the provincial platform, shown in the report's
 /// warnings); otherwise the request gets the check-character error, as any mistyped code.
-async fn vouch(ctx: &Ctx, plan: Plan) -> ServiceResult<Result<Plan, Vec<FieldError>>> {
+///
+/// The lookup is logged when it finds nothing, as a profile read of an unknown subject is.
+async fn vouch(
+    ctx: &Ctx,
+    caller: &Caller,
+    plan: Plan,
+) -> ServiceResult<Result<Plan, Vec<FieldError>>> {
     let Some(error) = plan.unverified.clone() else {
         return Ok(Ok(plan));
     };
     let key = ctx.subject_key(&plan.key);
-    let held =
-        ctx.db
-            .run(move |conn| {
-                Ok(crate::store::subjects::find_by_key(conn, &key)?
-                    .is_some_and(|s| s.checksum_warning))
-            })
-            .await?;
-    Ok(if held { Ok(plan) } else { Err(vec![error]) })
+    if crate::service::query::held_with_checksum_warning(ctx, &key).await? {
+        return Ok(Ok(plan));
+    }
+    let entry = audit::Entry {
+        action: access::RUN_CHECK.action,
+        subject_key: Some(logged_key(ctx, &plan)),
+        purpose: Some(plan.purpose.clone()),
+        reference: plan.reference.clone(),
+        outcome: "not_found",
+        ..Default::default()
+    };
+    audit::log(ctx, caller, entry).await?;
+    Ok(Err(vec![error]))
+}
+
+/// The subject's key as the access log holds it: a code that fails its check character is
+/// masked, since 18 digits that fail it may be an ID number typed into the wrong field.
+fn logged_key(ctx: &Ctx, plan: &Plan) -> String {
+    let key = ctx.subject_key(&plan.key);
+    if plan.unverified.is_some() {
+        crate::domain::id_number::masked(&key)
+    } else {
+        key
+    }
 }
 
 /// `POST /api/v1/checks/batch`: one report per valid subject, errors by index for the others.
@@ -406,7 +429,7 @@ pub async fn check_batch(
             authorization_ref: None,
         };
         let planned = match plan(&set, today, &single) {
-            Ok(p) => vouch(ctx, p).await?,
+            Ok(p) => vouch(ctx, caller, p).await?,
             Err(errs) => Err(errs),
         };
         match planned {

@@ -205,7 +205,7 @@ pub async fn feedback(
         .map_err(ServiceError::Forbidden)?;
     let mut errors = Vec::new();
     let action = input.action.as_deref().map(str::trim).unwrap_or("");
-    if !["restricted", "not_restricted", "other"].contains(&action) {
+    if !super::schema::FEEDBACK_ACTIONS.contains(&action) {
         errors.push(invalid(
             "action",
             if action.is_empty() {
