@@ -251,7 +251,8 @@ fn start_demo(
     let mut printed = String::new();
     let mut keys = HashMap::new();
     let mut base = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
         printed.push_str(&line);
         printed.push('\n');
@@ -264,6 +265,9 @@ fn start_demo(
             break;
         }
     }
+    // Read on to the end: a closed pipe would fail the server's next line (its "Try:" hints)
+    // and end it.
+    std::thread::spawn(move || lines.for_each(drop));
     (child, keys, base, printed)
 }
 

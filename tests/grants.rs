@@ -82,12 +82,12 @@ async fn applications_and_special_grants_open_restricted_records(b: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "approved");
-    assert_eq!(
-        app.post(&path, Some(&admin), &json!({"reason": "again"}))
-            .await
-            .status,
-        422
-    );
+    // Deciding it again is a conflict with its state, not bad input.
+    let again = app
+        .post(&path, Some(&admin), &json!({"reason": "again"}))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert_eq!(again.body["code"], "conflict");
 
     let p = app.subject(&officer, &c).await;
     assert_eq!(shown(&p), ["SW-1"], "{}", p.text);
@@ -139,7 +139,7 @@ async fn applications_and_special_grants_open_restricted_records(b: Backend) {
     let again = app
         .post(&revoke(g_id), Some(&admin), &json!({"reason": "again"}))
         .await;
-    assert_eq!(again.status, 422, "{}", again.text);
+    assert_eq!(again.status, 409, "revoked already: {}", again.text);
     assert_eq!(
         app.post(&revoke("grt_nope"), Some(&admin), &json!({"reason": "x"}))
             .await

@@ -13,7 +13,10 @@ use crate::service::audit::{self, EntryPage, EntryQuery};
     tag = "audit",
     params(EntryQuery),
     responses(
-        (status = 200, description = "Entries and the next page's cursor (CSV with format=csv)", body = EntryPage),
+        (status = 200, description = "Entries and the next page's cursor; with format=csv, the entries as CSV", content(
+            (EntryPage = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an auditor or admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad filter", body = Problem, content_type = "application/problem+json"),

@@ -7,6 +7,9 @@
 //! - the query extractor (`extract::QueryArgs`): 422 naming the parameter;
 //! - the database behind every operation: 503 (with `Retry-After`).
 //!
+//! And one rule of the parameters: a `purpose` is required wherever it is asked for (the
+//! governing measures Art. 20: every read states its purpose).
+//!
 //! An operation's own description of a status, where it gives one, is kept.
 
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -66,6 +69,11 @@ pub fn add_shared_answers(doc: &mut OpenApi) {
                     "422",
                     "The body failed validation; each error names its field",
                 );
+            }
+            for p in op.parameters.iter_mut().flatten() {
+                if p.name == "purpose" {
+                    p.required = utoipa::openapi::Required::True;
+                }
             }
             let has_query = op.parameters.as_ref().is_some_and(|ps| {
                 ps.iter()

@@ -17,6 +17,8 @@ pub enum ApiError {
     Unauthorized(String),
     Forbidden(String),
     NotFound(String),
+    /// The resource is not in the state the operation needs.
+    Conflict(String),
     /// A path that exists, asked with a method it does not take: the methods it takes.
     MethodNotAllowed(String, Vec<&'static str>),
     TooLarge(String),
@@ -52,6 +54,11 @@ impl ApiError {
                 "Not allowed for this key",
             ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiError::Conflict(_) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "The resource is not in a state for this",
+            ),
             ApiError::MethodNotAllowed(..) => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -98,6 +105,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             ServiceError::Invalid(errors) => ApiError::Invalid(errors),
             ServiceError::Forbidden(why) => ApiError::Forbidden(why),
+            ServiceError::Conflict(why) => ApiError::Conflict(why),
             ServiceError::Unavailable(why) => ApiError::Unavailable(why),
             ServiceError::RateLimited(why, secs) => ApiError::TooManyRequests(why, secs),
             ServiceError::Internal(e) => ApiError::Internal(e),
@@ -154,6 +162,7 @@ impl ResponseError for ApiError {
             | ApiError::Unauthorized(d)
             | ApiError::Forbidden(d)
             | ApiError::NotFound(d)
+            | ApiError::Conflict(d)
             | ApiError::MethodNotAllowed(d, _)
             | ApiError::TooLarge(d)
             | ApiError::TooManyRequests(d, _) => (d.clone(), vec![]),

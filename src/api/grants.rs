@@ -56,6 +56,7 @@ pub async fn list(
         (status = 200, description = "Approved", body = GrantView),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such application", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The application is not pending (already decided)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No reason, or already decided", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -80,6 +81,7 @@ pub async fn approve(
         (status = 200, description = "Rejected", body = GrantView),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such application", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The application is not pending (already decided)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No reason, or already decided", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -105,6 +107,7 @@ pub async fn reject(
         (status = 200, description = "Revoked", body = GrantView),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such grant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The grant is not in force (not approved, or revoked already)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No reason, or not in force (pending, rejected, revoked)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -20,7 +20,7 @@ pub const MAX_BATCH: usize = 1000;
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to 1000 records.
-    #[schema(value_type = Vec<RecordInput>)]
+    #[schema(value_type = Vec<RecordInput>, min_items = 1, max_items = 1000)]
     pub records: Vec<Value>,
 }
 
@@ -29,14 +29,8 @@ pub struct BatchRequest {
 pub struct PurposeQuery {
     /// Why the data is read (2 to 200 characters, not counting spaces around it); it goes into
     /// the access log.
-    #[param(
-        required = true,
-        value_type = String,
-        min_length = 2,
-        max_length = 200,
-        pattern = r"^\s*\S[\s\S]*\S\s*$",
-        example = "政府采购资格审查"
-    )]
+    /// Required (`api::contract` marks it: utoipa drops `required` beside `schema_with`).
+    #[param(schema_with = crate::service::schema::purpose)]
     pub purpose: Option<String>,
     /// Partners: the reference of the subject's written authorisation for this query.
     pub authorization_ref: Option<String>,

@@ -14,7 +14,7 @@ pub use calendar::{Deadline, WorkingCalendar};
 pub use id_number::{IdNumber, IdNumberError};
 pub use money::Yuan;
 pub use period::Period;
-pub use purpose::parse_purpose;
+pub use purpose::{parse_purpose, trim_blank};
 pub use record::*;
 pub use uscc::{Uscc, UsccError};
 

@@ -8,9 +8,12 @@ use super::FieldError;
 /// grants and the access log; the person is named by the check itself, encrypted); or the
 /// error for the `purpose` field.
 pub fn parse_purpose(text: Option<&str>) -> Result<String, FieldError> {
-    let p = text.map(str::trim).unwrap_or("");
+    let p = text.map(trim_blank).unwrap_or("");
     let n = p.chars().count();
-    if (2..=200).contains(&n) {
+    // At least 2 characters besides spaces around them; at most 200 as sent (the document's
+    // maxLength counts the string as sent).
+    let sent = text.map_or(0, |t| t.chars().count());
+    if n >= 2 && sent <= 200 {
         Ok(super::id_number::mask_id_numbers(p).into_owned())
     } else {
         Err(FieldError::new(
@@ -19,6 +22,15 @@ pub fn parse_purpose(text: Option<&str>) -> Result<String, FieldError> {
             "state the purpose in 2 to 200 characters (the governing measures Art. 20), such as 政府采购资格审查",
         ))
     }
+}
+
+/// `text` without the blanks around it: Unicode white space, the separators U+001C–U+001F and
+/// the byte order mark U+FEFF. The document's patterns name the same set
+/// (`service::schema::BLANK`), which regular expressions of every dialect read alike.
+pub fn trim_blank(text: &str) -> &str {
+    text.trim_matches(|c: char| {
+        c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c) || c == '\u{feff}'
+    })
 }
 
 #[cfg(test)]
@@ -35,6 +47,12 @@ mod tests {
             "invalid_length"
         );
         assert!(parse_purpose(Some(&"审".repeat(200))).is_ok());
+        assert_eq!(
+            parse_purpose(Some(&format!(" {} ", "审".repeat(199))))
+                .unwrap_err()
+                .code,
+            "invalid_length"
+        );
         assert_eq!(
             parse_purpose(Some(&"审".repeat(201))).unwrap_err().code,
             "invalid_length"

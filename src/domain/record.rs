@@ -294,14 +294,33 @@ pub fn parse_enum<T>(
     }
 }
 
+/// A date written as the API takes it: `YYYY-MM-DD` exactly (RFC 3339 full-date, the
+/// document's `format: date`), not `2026-3-1`.
+pub fn iso_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if shape {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+    } else {
+        None
+    }
+}
+
 pub fn parse_date(errors: &mut Errors, field: &str, value: Option<&str>) -> Option<NaiveDate> {
     let v = value?.trim();
     if v.is_empty() {
         return None;
     }
-    match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        Ok(d) => Some(d),
-        Err(_) => {
+    match iso_date(v) {
+        Some(d) => Some(d),
+        None => {
             errors.push(
                 field,
                 "invalid_date",

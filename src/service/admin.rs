@@ -25,9 +25,9 @@ pub struct OrgView {
 #[serde(deny_unknown_fields)]
 pub struct OrgInput {
     /// 1 to 64 letters, digits, `-`, `_` or `.`; a provider's source code.
-    #[schema(example = "SCJG")]
+    #[schema(schema_with = super::schema::org_code, required = true)]
     pub code: Option<String>,
-    #[schema(example = "市市场监督管理局")]
+    #[schema(schema_with = super::schema::org_name, required = true)]
     pub name: Option<String>,
 }
 
@@ -47,12 +47,11 @@ pub struct KeyView {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyInput {
-    #[schema(example = "SCJG")]
+    #[schema(schema_with = super::schema::org_code, required = true)]
     pub org_code: Option<String>,
-    /// `admin`, `provider`, `officer`, `system`, `partner` or `auditor`.
-    #[schema(example = "provider")]
+    #[schema(schema_with = super::schema::role, required = true)]
     pub role: Option<String>,
-    /// What the key is for.
+    #[schema(schema_with = super::schema::label)]
     pub label: Option<String>,
 }
 
@@ -118,10 +117,11 @@ pub async fn create_org(
     let name = input
         .name
         .as_deref()
-        .map(str::trim)
+        .map(crate::domain::trim_blank)
         .unwrap_or("")
         .to_string();
-    if name.is_empty() || name.chars().count() > 200 {
+    let sent = input.name.as_deref().map_or(0, |n| n.chars().count());
+    if name.is_empty() || sent > 200 {
         return Err(invalid(
             "name",
             "required",

@@ -34,19 +34,21 @@ pub struct PartnerScope {
 #[serde(deny_unknown_fields)]
 pub struct AgreementInput {
     /// The partner organisation (made if needed).
-    #[schema(example = "BANK-ICBC-BJ")]
+    #[schema(schema_with = super::schema::org_code, required = true)]
     pub org_code: Option<String>,
     /// Check scenarios the partner may run, and `profile` for credit-profile queries.
-    #[schema(example = json!(["profile", "procurement"]))]
+    #[schema(schema_with = super::schema::agreement_scenarios, required = true)]
     pub scenarios: Option<Vec<String>>,
-    /// Record kinds the partner may see (`license`, `penalty`, `list_entry`, `red_list`, `commitment`).
-    #[schema(example = json!(["penalty", "list_entry"]))]
+    /// Record kinds the partner may see.
+    #[schema(schema_with = super::schema::record_kinds_required, required = true)]
     pub record_kinds: Option<Vec<String>>,
-    /// First day in force, `YYYY-MM-DD`.
+    /// First day in force.
+    #[schema(schema_with = super::schema::date, required = true)]
     pub valid_from: Option<String>,
-    /// Last day in force, `YYYY-MM-DD`.
+    /// Last day in force, on or after the first.
+    #[schema(schema_with = super::schema::date, required = true)]
     pub valid_to: Option<String>,
-    /// Queries a day (1 to 1,000,000).
+    #[schema(schema_with = super::schema::daily_quota, required = true)]
     pub daily_quota: Option<i64>,
     /// The agreement's document number.
     pub reference: Option<String>,
@@ -145,9 +147,9 @@ pub async fn create(
         .as_deref()
         .map(str::trim)
     {
-        Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            Ok(d) => Some(d),
-            Err(_) => {
+        Some(s) => match crate::domain::iso_date(s) {
+            Some(d) => Some(d),
+            None => {
                 errors.push(FieldError::new(
                     field,
                     "invalid_date",

@@ -95,30 +95,34 @@ pub async fn in_force(ctx: &Ctx, caller: &Caller) -> ServiceResult<Arc<Vec<Grant
 #[serde(deny_unknown_fields)]
 pub struct GrantInput {
     /// Special grants (admin): the organisation named.
+    #[schema(schema_with = super::schema::org_code_or_null)]
     pub org_code: Option<String>,
     /// Data scope: source codes of the providing departments (empty: any).
     #[serde(default)]
     pub source_codes: Vec<String>,
     /// Data scope: record kinds (empty: any).
     #[serde(default)]
+    #[schema(schema_with = super::schema::record_kinds_any)]
     pub record_kinds: Vec<String>,
     /// Data scope: list codes (empty: any). A special grant names a list here, or a record.
     #[serde(default)]
     pub list_codes: Vec<String>,
     /// Special grants: one record.
     pub record_id: Option<String>,
-    /// What the data is for (2 to 200 characters).
+    #[schema(schema_with = super::schema::purpose, required = true)]
     pub purpose: Option<String>,
-    /// First day, `YYYY-MM-DD` (default today).
+    /// First day (default today).
+    #[schema(schema_with = super::schema::date_or_null)]
     pub valid_from: Option<String>,
-    /// Last day, `YYYY-MM-DD`; at most a year after the first.
+    /// Last day: on or after the first and at most a year later.
+    #[schema(schema_with = super::schema::date, required = true)]
     pub valid_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionInput {
-    /// Why (required, up to 500 characters).
+    #[schema(schema_with = super::schema::reason, required = true)]
     pub reason: Option<String>,
 }
 
@@ -204,7 +208,7 @@ fn parse_input(
                 default: Option<NaiveDate>,
                 errors: &mut Vec<FieldError>| {
         match v.as_deref().map(str::trim) {
-            Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().or_else(|| {
+            Some(s) => crate::domain::iso_date(s).or_else(|| {
                 errors.push(FieldError::new(
                     field,
                     "invalid_date",
@@ -404,8 +408,15 @@ pub async fn decide(
 ) -> ServiceResult<GrantView> {
     let op = decision.op();
     op.require(caller)?;
-    let reason = masked(input.reason.as_deref().map(str::trim).unwrap_or(""));
-    if reason.is_empty() || reason.chars().count() > 500 {
+    let reason = masked(
+        input
+            .reason
+            .as_deref()
+            .map(crate::domain::trim_blank)
+            .unwrap_or(""),
+    );
+    let sent = input.reason.as_deref().map_or(0, |r| r.chars().count());
+    if reason.is_empty() || sent > 500 {
         return Err(ServiceError::Invalid(vec![FieldError::new(
             "reason",
             "required",
@@ -439,11 +450,9 @@ pub async fn decide(
         .await?;
     match out {
         None => Err(ServiceError::NotFound(format!("application {id}"))),
-        Some(Err(status)) => Err(ServiceError::Invalid(vec![FieldError::new(
-            "id",
-            "already_decided",
-            format!("the application is {status}, not {from}"),
-        )])),
+        Some(Err(status)) => Err(ServiceError::Conflict(format!(
+            "the application is {status}, not {from}"
+        ))),
         Some(Ok(r)) => {
             ctx.memos.heard(Topic::Grants, &r.org_code);
             Ok(view(r))

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod policy;
 pub mod query;
 pub mod rules;
+pub mod schema;
 pub mod signals;
 pub mod sync;
 pub mod upgrade;
@@ -38,6 +39,9 @@ pub enum ServiceError {
     Invalid(Vec<FieldError>),
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The resource is not in the state the operation needs (an application already decided).
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Over a rate limit or quota: the reason, and seconds until it resets.

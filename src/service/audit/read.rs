@@ -65,8 +65,10 @@ fn view(r: AccessRow) -> EntryView {
 #[into_params(parameter_in = Query)]
 pub struct EntryQuery {
     /// From this time (RFC 3339), inclusive.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<String>,
     /// Before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
     pub org: Option<String>,
     pub key: Option<String>,
@@ -74,10 +76,22 @@ pub struct EntryQuery {
     /// A unified social credit code.
     pub uscc: Option<String>,
     /// 1 to 500, default 50 (`format=csv`: up to 100,000).
+    #[param(minimum = 1, maximum = 100_000)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(inline, value_type = Option<AuditFormat>)]
     pub format: Option<String>,
+}
+
+/// How the entries come: a JSON page, or CSV. The document's enum of the values `list` reads
+/// from `format`.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditFormat {
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

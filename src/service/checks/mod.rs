@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::agreements::{self, PartnerScope};
 use super::query::{check_purpose, PersonView};
-use super::{access, audit, commit, policy, Ctx, ServiceError, ServiceResult};
+use super::{access, audit, commit, policy, schema, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
     canonical_json, Caller, FieldError, IdNumber, OpenClass, PenaltyType, Role, SharingClass,
     SubjectKey, Uscc, UsccError, Yuan,
@@ -82,7 +82,7 @@ pub struct CheckRequest {
     #[schema(example = "ZFCG-2026-0457")]
     pub reference: Option<String>,
     /// The date the measures are applied as of, `YYYY-MM-DD`; default today (China Standard Time).
-    #[schema(example = "2026-11-24")]
+    #[schema(schema_with = schema::date_or_null)]
     pub as_of: Option<String>,
     /// Partners: the reference of the subject's written authorisation for this check.
     pub authorization_ref: Option<String>,
@@ -97,6 +97,7 @@ pub struct BatchCheckRequest {
     #[schema(schema_with = schema::purpose, required = true)]
     pub purpose: Option<String>,
     pub reference: Option<String>,
+    #[schema(schema_with = schema::date_or_null)]
     pub as_of: Option<String>,
     /// 1 to 500 subjects, such as the members of a consortium or all bidders of a project.
     #[schema(min_items = 1, max_items = 500)]
@@ -290,7 +291,6 @@ pub struct ListView {
 mod gather;
 mod plan;
 mod report;
-pub mod schema;
 mod view;
 
 use gather::*;

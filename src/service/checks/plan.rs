@@ -76,11 +76,12 @@ pub(super) fn common(
             "the reference is at most 100 characters",
         ));
     }
-    let as_of = match as_of.map(str::trim) {
-        None | Some("") => today,
+    // Absent is today; an empty string is no date (the document says `format: date`).
+    let as_of = match as_of {
+        None => today,
         Some(s) => {
-            match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-                Ok(d) if d > today => {
+            match crate::domain::iso_date(s) {
+                Some(d) if d > today => {
                     errors.push(invalid(
                     "as_of",
                     "future_date",
@@ -88,8 +89,8 @@ pub(super) fn common(
                 ));
                     today
                 }
-                Ok(d) => d,
-                Err(_) => {
+                Some(d) => d,
+                None => {
                     errors.push(invalid(
                         "as_of",
                         "invalid_date",

@@ -205,7 +205,7 @@ pub async fn feedback(
         .map_err(ServiceError::Forbidden)?;
     let mut errors = Vec::new();
     let action = input.action.as_deref().map(str::trim).unwrap_or("");
-    if !super::schema::FEEDBACK_ACTIONS.contains(&action) {
+    if !crate::service::schema::FEEDBACK_ACTIONS.contains(&action) {
         errors.push(invalid(
             "action",
             if action.is_empty() {

@@ -21,33 +21,37 @@ pub const MAX_VERSION: i64 = i32::MAX as i64;
 pub struct RecordInput {
     /// The provider's own id of the record; with the provider's source code it identifies the record.
     #[validate(length(min = 1, max = 128))]
-    #[schema(example = "SCJG-CF-2026-000123")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, example = "SCJG-CF-2026-000123")]
     pub source_record_id: Option<String>,
     /// Admins only: the source code to file the record under (default: the key's organisation).
     #[validate(length(min = 1, max = 64))]
     pub source_code: Option<String>,
-    /// `license`, `penalty`, `list_entry`, `red_list` or `commitment`.
-    #[schema(example = "penalty")]
+    #[schema(schema_with = crate::service::schema::record_kind_required, required = true)]
     pub kind: Option<String>,
     /// Required for `list_entry` and `red_list`: a list code of the rule catalog.
     #[validate(length(min = 1, max = 64))]
     pub list_code: Option<String>,
     /// Whom the record is about.
     #[validate(nested)]
+    #[schema(required = true)]
     pub subject: Option<SubjectInput>,
     /// Decision document number (决定文书号).
     #[validate(length(min = 1, max = 128))]
     pub decision_no: Option<String>,
-    /// Decision date, `YYYY-MM-DD`.
-    #[schema(example = "2026-03-01")]
+    /// Decision date (required for penalties and licences).
+    #[schema(schema_with = crate::service::schema::date_or_null)]
     pub decision_date: Option<String>,
-    /// First day in force, `YYYY-MM-DD`.
+    /// First day in force.
+    #[schema(schema_with = crate::service::schema::date_or_null)]
     pub valid_from: Option<String>,
-    /// Last day in force, `YYYY-MM-DD`; absent: until removed.
+    /// Last day in force; absent: until removed.
+    #[schema(schema_with = crate::service::schema::date_or_null)]
     pub valid_to: Option<String>,
-    /// Penalties: `minor`, `general` or `serious`.
+    /// Penalties: 轻微, 一般 or 严重.
+    #[schema(schema_with = crate::service::schema::severity_or_null)]
     pub severity: Option<String>,
-    /// Penalties: the 行政处罚法 Art. 9 categories, such as `fine`, `licence_revoked`.
+    /// Penalties: the 行政处罚法 Art. 9 categories (at least one for a penalty).
+    #[schema(schema_with = crate::service::schema::penalty_types_or_null)]
     pub penalty_types: Option<Vec<String>>,
     /// Fine in yuan: a decimal string with at most 2 decimals (`"2500000.00"`) or a JSON number.
     #[schema(value_type = Option<String>, example = "2500000.00")]
@@ -55,16 +59,21 @@ pub struct RecordInput {
     /// The deciding authority.
     #[validate(nested)]
     pub authority: Option<AuthorityInput>,
-    /// `unconditional`, `conditional` or `special` (无条件 / 有条件 / 特殊共享).
+    /// 无条件 / 有条件 / 特殊共享.
+    #[schema(schema_with = crate::service::schema::sharing_class_required, required = true)]
     pub sharing_class: Option<String>,
-    /// `open`, `on_request` or `closed`; default `closed`.
+    /// Default `closed`.
+    #[schema(schema_with = crate::service::schema::open_class_or_null)]
     pub open_class: Option<String>,
-    /// `active` (default) or `revoked`.
+    /// Default `active`.
+    #[schema(schema_with = crate::service::schema::status_or_null)]
     pub status: Option<String>,
     /// Version of this record at the provider, from 1 (default 1).
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub version: Option<i64>,
     /// Admins only: `provincial` for records relayed from the provincial platform, whose codes
     /// are accepted with a checksum warning when they fail the check (pilot-era codes).
+    #[schema(schema_with = crate::service::schema::origin_or_null)]
     pub origin: Option<String>,
     /// Further 双公示 fields as submitted (`CF_WFXW`, `CF_SY`, `CF_YJ`, …): at most 64 fields,
     /// names of 1 to 64 characters, values nested at most 3 levels, 65,536 bytes as compact
@@ -88,7 +97,7 @@ pub struct SubjectInput {
     #[validate(length(min = 1, max = 200))]
     #[schema(example = "北京示例科技有限公司")]
     pub name: Option<String>,
-    /// `legal_person`, `other_org`, `individual_business` or `natural_person`.
+    #[schema(schema_with = crate::service::schema::subject_kind_required, required = true)]
     pub kind: Option<String>,
     /// The legal representative (法定代表人).
     #[validate(nested)]
