@@ -266,25 +266,64 @@ async fn a_far_cell_is_refused_in_bounded_memory(b: Backend) {
     assert_eq!(stored(&db), (0, 0));
 }
 
-/// A zip bomb (a 300 MiB part that compresses to well under 1 MiB) and random bytes named
-/// .xlsx: each a clear error, in bounded memory, nothing stored.
+/// A real workbook (a header and a valid row, written by a spreadsheet library, every part in
+/// place) whose shared strings are padded with one string of 300 MiB: the file compresses to
+/// well under 1 MiB, and nothing but its unpacked size gives it away.
+fn valid_workbook_bomb(path: &std::path::Path) {
+    use std::io::{Read, Write};
+    let plain = path.with_extension("plain.xlsx");
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for (c, (h, v)) in [
+        ("CF_XDR_MC", "北京示例科技有限公司"),
+        ("CF_XDR_LB", "法人及非法人组织"),
+        ("CF_XDR_SHXYM", "91110000MA00000152"),
+        ("CF_WSH", "京市监罚〔2026〕12号"),
+        ("CF_CFLB", "警告"),
+        ("CF_JDRQ", "2026-03-01"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_string(0, c as u16, *h).unwrap();
+        ws.write_string(1, c as u16, *v).unwrap();
+    }
+    wb.save(&plain).unwrap();
+    let mut source = zip::ZipArchive::new(std::fs::File::open(&plain).unwrap()).unwrap();
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..source.len() {
+        let mut part = source.by_index(i).unwrap();
+        let name = part.name().unwrap().to_string();
+        let mut xml = String::new();
+        part.read_to_string(&mut xml).unwrap();
+        z.start_file(name.as_str(), opts).unwrap();
+        if name == "xl/sharedStrings.xml" {
+            let (head, tail) = xml.rsplit_once("</sst>").unwrap();
+            z.write_all(head.as_bytes()).unwrap();
+            z.write_all(b"<si><t>").unwrap();
+            let block = vec![b'A'; 1 << 20];
+            for _ in 0..300 {
+                z.write_all(&block).unwrap();
+            }
+            z.write_all(b"</t></si></sst>").unwrap();
+            z.write_all(tail.as_bytes()).unwrap();
+        } else {
+            z.write_all(xml.as_bytes()).unwrap();
+        }
+    }
+    z.finish().unwrap();
+}
+
+/// A zip bomb that is a valid workbook and random bytes named .xlsx: each a clear error, in
+/// bounded memory, nothing stored.
 async fn a_zip_bomb_and_random_bytes_are_refused(b: Backend) {
-    use std::io::Write;
     let db = TestDb::new(b);
     make_provider(&db.url, "SCJG");
     let dir = tempfile::tempdir().unwrap();
     let bomb = dir.path().join("bomb.xlsx");
-    {
-        let mut z = zip::ZipWriter::new(std::fs::File::create(&bomb).unwrap());
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        z.start_file("xl/sharedStrings.xml", opts).unwrap();
-        let block = vec![b'A'; 1 << 20];
-        for _ in 0..300 {
-            z.write_all(&block).unwrap();
-        }
-        z.finish().unwrap();
-    }
+    valid_workbook_bomb(&bomb);
     let size = std::fs::metadata(&bomb).unwrap().len();
     assert!(size < 1 << 20, "the bomb is {size} bytes");
     let (ok, err, peak) =
