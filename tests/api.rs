@@ -9,15 +9,6 @@ const CODE_A: &str = "91110000MA00000152";
 const CODE_B: &str = "91420100MA0000015F";
 const CODE_C: &str = "914201001234567883";
 
-fn statuses(body: &Value) -> Vec<String> {
-    body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["status"].as_str().unwrap().to_string())
-        .collect()
-}
-
 async fn service_endpoints_answer(b: Backend) {
     let app = spawn_app(b).await;
     let h = app.get("/healthz", None).await;

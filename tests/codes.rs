@@ -5,16 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
-
-fn statuses(body: &Value) -> Vec<String> {
-    body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["status"].as_str().unwrap().to_string())
-        .collect()
-}
+use serde_json::json;
 
 async fn placeholder_and_pilot_codes(b: Backend) {
     let app = spawn_app(b).await;

@@ -404,6 +404,16 @@ pub fn measures(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The per-item statuses of a batch answer, in order.
+pub fn statuses(body: &Value) -> Vec<String> {
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A valid penalty record; change fields with `json` merges in the test.
 pub fn penalty(id: &str, uscc: &str) -> Value {
     json!({
