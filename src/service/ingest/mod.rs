@@ -14,6 +14,7 @@ use crate::domain::*;
 use crate::store::{DbConn, StoreError};
 
 mod input;
+mod mask;
 pub mod write;
 
 pub use input::{parse_item, AuthorityInput, PersonInput, RecordInput, SubjectInput};

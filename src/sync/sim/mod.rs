@@ -19,12 +19,15 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::sync::protocol::{self, Change, ChangePage, PushAnswer, PushBatch, Signed, Verifier};
+use crate::sync::protocol::{self, Change, ChangePage, PushAnswer, PushBatch, Verifier};
 
 mod faults;
 mod feed;
+mod signing;
+
 pub use faults::{Fault, FaultPlan};
 pub use feed::{expected_state, generate_changes};
+use signing::*;
 
 pub struct SimConfig {
     pub seed: u64,
@@ -109,17 +112,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn header(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
 /// An answer signed for the request with `nonce`, with the fault (if any) that spoils it after
 /// the work was done.
 async fn answer(
@@ -180,13 +172,6 @@ async fn answer(
         .body(bytes)
 }
 
-fn signed(mut b: actix_web::HttpResponseBuilder, s: &Signed) -> actix_web::HttpResponseBuilder {
-    b.insert_header(("X-Cg-Timestamp", s.timestamp.to_string()))
-        .insert_header(("X-Cg-Nonce", s.nonce.clone()))
-        .insert_header(("X-Cg-Signature", s.signature.clone()));
-    b
-}
-
 /// Faults that strike before any work: latency (then the work), a server error.
 async fn before(sim: &Sim, fault: Option<Fault>) -> Option<HttpResponse> {
     match fault {
@@ -201,44 +186,6 @@ async fn before(sim: &Sim, fault: Option<Fault>) -> Option<HttpResponse> {
         ),
         _ => None,
     }
-}
-
-/// The refusal of a request whose signature failed, signed as every answer is (for the nonce
-/// the request carried, if any): a client that shares the secret can tell it from a refusal
-/// made up on the way.
-fn refusal(sim: &Sim, req: &HttpRequest, code: &str) -> HttpResponse {
-    let body = json!({"type": format!("urn:creditgate:problem:{code}"), "title": "Signature refused", "status": 401, "code": code}).to_string();
-    let request_nonce = header(req, "X-Cg-Nonce").unwrap_or_default();
-    let s = protocol::sign_answer(&sim.secret, 401, &request_nonce, body.as_bytes(), now());
-    signed(HttpResponse::Unauthorized(), &s)
-        .content_type("application/problem+json")
-        .body(body)
-}
-
-/// Verifies the request's signature: its nonce, or the problem code of the refusal.
-fn verify(sim: &Sim, req: &HttpRequest, body: &[u8]) -> Result<String, &'static str> {
-    let (Some(key), Some(ts), Some(nonce), Some(sig)) = (
-        header(req, "X-Cg-Key-Id"),
-        header(req, "X-Cg-Timestamp").and_then(|t| t.parse::<i64>().ok()),
-        header(req, "X-Cg-Nonce"),
-        header(req, "X-Cg-Signature"),
-    ) else {
-        return Err("malformed_signature");
-    };
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let signed = Signed {
-        timestamp: ts,
-        nonce: nonce.clone(),
-        signature: sig,
-    };
-    lock(&sim.verifier)
-        .verify_request(&key, req.method().as_str(), &path, body, &signed, now())
-        .map_err(|e| e.code())?;
-    Ok(nonce)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
