@@ -157,6 +157,33 @@ const TABLE: &[Row] = &[
         path: "/api/v1/admin/access-grants/{id}/revoke",
         expect: [200, 403, 403, 403, 403, 403, 401],
     },
+    Row {
+        method: "post",
+        path: "/api/v1/objections",
+        expect: [201, 403, 201, 201, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/objections",
+        expect: [200, 200, 200, 200, 403, 200, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/objections/{id}",
+        // Filed by the officer's organisation about the provider's record: the system's
+        // organisation is neither, and finds none.
+        expect: [200, 200, 200, 404, 403, 200, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/objections/{id}/decision",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/objections/{id}/answer",
+        expect: [200, 200, 403, 403, 403, 403, 401],
+    },
 ];
 
 #[test]
@@ -298,6 +325,43 @@ async fn request(w: &World, row: &Row, n: usize) -> (String, Value) {
             .await;
         r.body["id"].as_str().unwrap().to_string()
     };
+    // A record of the provider's, and an objection to it filed by the officer's organisation
+    // (forwarded to the provider when `forward`).
+    let fresh_record = || async {
+        let r = w
+            .app
+            .batch(
+                w.keys[1].as_deref().unwrap(),
+                vec![penalty(&format!("OBJ-{n}"), u)],
+            )
+            .await;
+        r.body["results"][0]["id"].as_str().unwrap().to_string()
+    };
+    let fresh_objection = |forward: bool| async move {
+        let record = fresh_record().await;
+        let o = w
+            .app
+            .post(
+                "/api/v1/objections",
+                w.keys[2].as_deref(),
+                &json!({"record_id": record, "grounds": "处罚决定书文号与原件不一致", "filed_by": {"kind": "using_department", "name": "政务服务中心"}}),
+            )
+            .await;
+        assert_eq!(o.status, 201, "{}", o.text);
+        let id = o.body["id"].as_str().unwrap().to_string();
+        if forward {
+            let f = w
+                .app
+                .post(
+                    &format!("/api/v1/objections/{id}/decision"),
+                    admin,
+                    &json!({"outcome": "forwarded", "reason": "非技术原因，转提供部门核查"}),
+                )
+                .await;
+            assert_eq!(f.status, 200, "{}", f.text);
+        }
+        id
+    };
     let path = row
         .path
         .replace("{uscc}", u)
@@ -365,6 +429,26 @@ async fn request(w: &World, row: &Row, n: usize) -> (String, Value) {
         "/api/v1/admin/special-grants" => (
             path,
             json!({"org_code": "ZWFW", "record_id": w.records[2], "purpose": "矩阵测试", "valid_to": "2026-12-31"}),
+        ),
+        "/api/v1/objections" if row.method == "post" => (
+            path,
+            json!({"record_id": fresh_record().await, "grounds": "处罚决定书文号与原件不一致", "filed_by": {"kind": "using_department", "name": "矩阵测试部门"}}),
+        ),
+        "/api/v1/objections" => (format!("{path}?purpose=矩阵测试"), body),
+        "/api/v1/objections/{id}" => (
+            format!(
+                "/api/v1/objections/{}?purpose=矩阵测试",
+                fresh_objection(false).await
+            ),
+            body,
+        ),
+        "/api/v1/objections/{id}/decision" => (
+            path.replace("{id}", &fresh_objection(false).await),
+            json!({"outcome": "confirmed", "reason": "经核查，记录与原始决定一致"}),
+        ),
+        "/api/v1/objections/{id}/answer" => (
+            path.replace("{id}", &fresh_objection(true).await),
+            json!({"outcome": "confirmed", "reason": "经核查，记录与原始决定一致"}),
         ),
         _ => (path, body),
     }

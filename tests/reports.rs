@@ -149,7 +149,7 @@ async fn bad_requests_are_named(b: Backend) {
         r.text
     );
     let mut future = procurement(&c);
-    future["as_of"] = json!("2027-01-01");
+    future["as_of"] = json!("2028-01-01");
     assert_eq!(
         app.check(&officer, future).await.body["errors"][0]["code"],
         "future_date"

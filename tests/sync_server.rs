@@ -81,8 +81,17 @@ async fn the_server_syncs_and_shows_it(b: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    let profile = app.subject(&officer, &uscc).await;
+    // Kept, revoked: admins see it; other roles see it no more (API.md "Publicity periods").
+    let profile = app.subject(&app.admin_key, &uscc).await;
     assert_eq!(profile.status, 200, "{}", profile.text);
+    let shown_to_officer = app.subject(&officer, &uscc).await;
+    assert!(
+        !shown_to_officer
+            .text
+            .contains(removed.source_record_id.as_str()),
+        "{}",
+        shown_to_officer.text
+    );
     let rec = profile.body["records"]
         .as_array()
         .unwrap()
@@ -234,13 +243,17 @@ async fn a_later_removal_reaches_cached_profiles(b: Backend) {
     assert_eq!(put(usize::MAX).await, 200);
     let r = round(&ctx, &sim, Duration::from_secs(20)).await;
     assert!(r.removals > 0, "{r:?}");
-    let after = app.subject(&officer, &uscc).await;
+    // The cached profile was dropped: the admin sees the record revoked, the officer no longer
+    // sees it at all.
+    let after = app.subject(&app.admin_key, &uscc).await;
     assert_eq!(
         status_of(&after).as_deref(),
         Some("revoked"),
         "{}",
         after.text
     );
+    let after = app.subject(&officer, &uscc).await;
+    assert_eq!(status_of(&after), None, "{}", after.text);
     assert_converged(&ctx, &sim).await;
 }
 

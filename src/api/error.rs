@@ -17,8 +17,9 @@ pub enum ApiError {
     Unauthorized(String),
     Forbidden(String),
     NotFound(String),
-    /// The resource is not in the state the operation needs.
-    Conflict(String),
+    /// The resource is not in the state the operation needs: why, and the resource as it now
+    /// stands (problem+json member `current`).
+    Conflict(String, Option<serde_json::Value>),
     /// A path that exists, asked with a method it does not take: the methods it takes.
     MethodNotAllowed(String, Vec<&'static str>),
     TooLarge(String),
@@ -54,7 +55,7 @@ impl ApiError {
                 "Not allowed for this key",
             ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
-            ApiError::Conflict(_) => (
+            ApiError::Conflict(..) => (
                 StatusCode::CONFLICT,
                 "conflict",
                 "The resource is not in a state for this",
@@ -105,7 +106,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             ServiceError::Invalid(errors) => ApiError::Invalid(errors),
             ServiceError::Forbidden(why) => ApiError::Forbidden(why),
-            ServiceError::Conflict(why) => ApiError::Conflict(why),
+            ServiceError::Conflict(why, current) => ApiError::Conflict(why, current),
             ServiceError::Unavailable(why) => ApiError::Unavailable(why),
             ServiceError::RateLimited(why, secs) => ApiError::TooManyRequests(why, secs),
             ServiceError::Internal(e) => ApiError::Internal(e),
@@ -127,6 +128,10 @@ pub struct Problem {
     /// One entry per field problem (empty when the problem is not about a field).
     #[schema(value_type = Vec<FieldErrorDoc>)]
     pub errors: Vec<FieldError>,
+    /// 409 only: the resource as it now stands (an objection with its `status`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub current: Option<serde_json::Value>,
 }
 
 impl ResponseError for ApiError {
@@ -162,7 +167,7 @@ impl ResponseError for ApiError {
             | ApiError::Unauthorized(d)
             | ApiError::Forbidden(d)
             | ApiError::NotFound(d)
-            | ApiError::Conflict(d)
+            | ApiError::Conflict(d, _)
             | ApiError::MethodNotAllowed(d, _)
             | ApiError::TooLarge(d)
             | ApiError::TooManyRequests(d, _) => (d.clone(), vec![]),
@@ -175,6 +180,10 @@ impl ResponseError for ApiError {
             detail: crate::domain::id_number::mask_id_numbers(&detail).into_owned(),
             code: code.to_string(),
             errors,
+            current: match self {
+                ApiError::Conflict(_, current) => current.clone(),
+                _ => None,
+            },
         };
         let mut resp = HttpResponse::build(status);
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));

@@ -73,6 +73,19 @@ pub const ROUTES: &[(&str, &str, &Operation)] = &[
         "/api/v1/admin/access-grants/{id}/revoke",
         &ops::REVOKE_ACCESS,
     ),
+    ("POST", "/api/v1/objections", &ops::FILE_OBJECTION),
+    ("GET", "/api/v1/objections", &ops::READ_OBJECTIONS),
+    ("GET", "/api/v1/objections/{id}", &ops::READ_OBJECTIONS),
+    (
+        "POST",
+        "/api/v1/objections/{id}/decision",
+        &ops::DECIDE_OBJECTION,
+    ),
+    (
+        "POST",
+        "/api/v1/objections/{id}/answer",
+        &ops::ANSWER_OBJECTION,
+    ),
 ];
 
 /// The operation a request is for, by its method and its path as the router sees it:

@@ -85,6 +85,20 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             g("push_refused_now", v.counts.push_refused_now);
         }
     }
+    // Always both stages, 0 included, so an alert can watch the series from the start.
+    if let Ok((review, provider)) =
+        crate::service::lifecycle::objections::overdue_counts(&state.ctx).await
+    {
+        let g = |stage: &str, n: i64| {
+            state
+                .metrics
+                .objections_overdue
+                .with_label_values(&[stage])
+                .set(n)
+        };
+        g("review", review);
+        g("provider", provider);
+    }
     let mut buf = Vec::new();
     let encoder = prometheus::TextEncoder::new();
     if let Err(e) = encoder.encode(&state.metrics.registry.gather(), &mut buf) {

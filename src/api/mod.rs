@@ -9,6 +9,7 @@ pub mod extract;
 pub mod gate;
 pub mod grants;
 pub mod health;
+pub mod objections;
 pub mod records;
 pub mod subjects;
 
@@ -38,6 +39,9 @@ pub struct Metrics {
     /// The provincial sync, read from the database at each scrape (so every instance tells the
     /// same, whichever runs the sync).
     pub sync: IntGaugeVec,
+    /// Objections past their running deadline, by stage (`review`: with the centre;
+    /// `provider`: forwarded), read from the database at each scrape.
+    pub objections_overdue: IntGaugeVec,
 }
 
 impl Metrics {
@@ -74,8 +78,17 @@ impl Metrics {
         )?;
         registry.register(Box::new(signals_listening.clone()))?;
         registry.register(Box::new(sync.clone()))?;
+        let objections_overdue = IntGaugeVec::new(
+            Opts::new(
+                "objections_overdue",
+                "Objections past their running deadline: review (the centre, 5 working days) or provider (forwarded, 3 working days)",
+            ),
+            &["stage"],
+        )?;
+        registry.register(Box::new(objections_overdue.clone()))?;
         Ok(Metrics {
             sync,
+            objections_overdue,
             registry,
             requests,
             duration,
@@ -162,6 +175,7 @@ impl Modify for BearerAuth {
         (name = "admin", description = "Organisations and API keys (admin)"),
         (name = "audit", description = "The hash-chained access log (auditors)"),
         (name = "access", description = "Applications for conditional data and special grants"),
+        (name = "objections", description = "Objections to records (异议): filed, reviewed by the centre, answered by the provider"),
     )
 )]
 pub struct ApiDoc;
@@ -176,6 +190,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     admin::routes(cfg);
     audit::routes(cfg);
     grants::routes(cfg);
+    objections::routes(cfg);
 }
 
 /// The OpenAPI document: [`ApiDoc`] (info, schemas, tags) with the paths of [`routes`].

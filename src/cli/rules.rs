@@ -54,13 +54,18 @@ pub(crate) fn rules_command(dir: &std::path::Path, test: bool) -> ExitCode {
     for id in &report.unguarded {
         println!("uncovered: no near miss guards {id}");
     }
+    for id in &report.periods_untested {
+        println!("uncovered: no period case uses {id}");
+    }
     println!(
-        "{} cases, {} failed; {} measures, {} without a triggering case, {} without a near miss",
+        "{} cases, {} failed; {} measures, {} without a triggering case, {} without a near miss; {} periods, {} without a case",
         report.results.len(),
         report.failed(),
         set.measures().len(),
         report.untriggered.len(),
-        report.unguarded.len()
+        report.unguarded.len(),
+        set.periods.rules.len(),
+        report.periods_untested.len()
     );
     if report.ok() {
         ExitCode::SUCCESS

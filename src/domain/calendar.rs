@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Datelike, Days, NaiveDate, Weekday};
+use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, Utc, Weekday};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkingCalendar {
@@ -32,6 +32,14 @@ pub enum CalendarError {
     WrongYear { date: NaiveDate, year: i32 },
     #[error("the year {0} has two schedules")]
     DuplicateYear(i32),
+}
+
+/// The calendar day at `at` in Asia/Shanghai (UTC+8, no daylight saving): the day deadlines
+/// are counted from (an objection filed at 23:30 in Beijing is filed that day, though UTC has it
+/// 15:30 the same day, and one at 00:30 is filed on the new day while UTC is still on the last).
+pub fn shanghai_day(at: DateTime<Utc>) -> NaiveDate {
+    let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    at.with_timezone(&cst).date_naive()
 }
 
 impl WorkingCalendar {

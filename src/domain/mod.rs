@@ -3,6 +3,7 @@
 pub mod access;
 pub mod calendar;
 pub mod id_number;
+pub mod lifecycle;
 pub mod money;
 pub mod period;
 pub mod purpose;
@@ -12,6 +13,7 @@ pub mod uscc;
 pub use access::{Caller, Role};
 pub use calendar::{Deadline, WorkingCalendar};
 pub use id_number::{IdNumber, IdNumberError};
+pub use lifecycle::{Effect, FilerKind, ObjectionOutcome, ObjectionStatus};
 pub use money::Yuan;
 pub use period::Period;
 pub use purpose::{parse_purpose, trim_blank};

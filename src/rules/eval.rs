@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::model::{AppliesTo, Basis, MeasureKind, RecordOf};
-use super::{Duration, Measure, Scenario, Selector};
+use super::{Duration, Measure, Scenario};
+use crate::domain::lifecycle::{effect, Effect};
 use crate::domain::{PenaltyType, RecordKind, RecordStatus, Severity, Yuan};
 
 /// A record as the evaluator sees it.
@@ -29,6 +30,16 @@ pub struct RecordFact {
     pub fine: Option<Yuan>,
     pub status: RecordStatus,
     pub under_objection: bool,
+    /// The last day of its publicity period (`rules/periods.yaml`); `None`: no period ends it.
+    #[serde(default)]
+    pub publicity_until: Option<NaiveDate>,
+    /// The first day a repair may be applied for; `None`: it cannot be repaired. Not a
+    /// condition of any measure: carried for the report.
+    #[serde(default)]
+    pub repair_eligible_from: Option<NaiveDate>,
+    /// Repaired (信用修复): no check uses it any more.
+    #[serde(default)]
+    pub repaired: bool,
     #[serde(default)]
     pub details: Map<String, Value>,
     /// About the party itself, or about another subject naming the party as legal representative.
@@ -130,16 +141,21 @@ fn show_date(d: Option<NaiveDate>) -> String {
     d.map(|d| d.to_string()).unwrap_or_else(|| "未载明".into())
 }
 
-/// Checks one record against a selector; `Some(conditions)` when every condition holds.
-fn matches(
-    s: &Selector,
-    duration: Duration,
-    r: &RecordFact,
-    as_of: NaiveDate,
-) -> Option<Vec<String>> {
-    // A revoked decision has no effect (API.md "status"); one decided after the as-of date did
-    // not exist then.
-    if r.status != RecordStatus::Active || r.relation != s.record_of {
+/// Checks one record against a measure's selector; `Some(conditions)` when every condition
+/// holds.
+fn matches(m: &Measure, r: &RecordFact, as_of: NaiveDate) -> Option<Vec<String>> {
+    let (s, duration) = (&m.selector, m.duration);
+    // A revoked decision has no effect (API.md "status"), nor a repaired record, nor one past
+    // its publicity period on the as-of date (NDRC Order 36), unless the measure's own
+    // look-back keeps it (`after_publicity: counts`); one decided after the as-of date did not
+    // exist then.
+    let mut ended = None;
+    match effect(r.status, r.repaired, r.publicity_until, as_of) {
+        Effect::InForce => {}
+        Effect::PublicityEnded if m.counts_after_publicity => ended = r.publicity_until,
+        _ => return None,
+    }
+    if r.relation != s.record_of {
         return None;
     }
     if r.decision_date.is_some_and(|d| d > as_of) {
@@ -240,8 +256,11 @@ fn matches(
             why.push(format!("自决定日期 {d} 起{}内", p.describe()));
         }
     }
+    if let Some(u) = ended {
+        why.push(format!("公示期已于 {u} 届满，本措施依其法定期限仍予计入"));
+    }
     if r.under_objection {
-        why.push("该记录正在异议处理中".into());
+        why.push("该记录正在异议处理中，结论以异议核查结果为准".into());
     }
     Some(why)
 }
@@ -290,7 +309,7 @@ fn evaluate_measure(m: &Measure, party: &Party, as_of: NaiveDate) -> Option<Find
     let mut matched = Vec::new();
     let mut until: Option<Option<NaiveDate>> = None;
     for r in records {
-        if let Some(conditions) = matches(&m.selector, m.duration, r, as_of) {
+        if let Some(conditions) = matches(m, r, as_of) {
             let u = until_of(m.duration, r);
             until = Some(match (until, u) {
                 (None, u) => u,

@@ -12,13 +12,34 @@ use serde_json::{Map, Value};
 use super::eval::{evaluate, Facts, Party, RecordFact, Verdict};
 use super::load::{RuleError, Sources};
 use super::model::{AppliesTo, RecordOf};
+use super::periods::{PeriodFacts, RecordDates};
 use super::RuleSet;
 use crate::domain::{PenaltyType, RecordKind, RecordStatus, Severity, Yuan};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FixtureFile {
+    #[serde(default)]
     cases: Vec<Case>,
+    /// Records with the publicity and repair dates `periods.yaml` must give them.
+    #[serde(default)]
+    periods: Vec<PeriodCase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodCase {
+    name: String,
+    record: CaseRecord,
+    expect: PeriodExpect,
+}
+
+/// Both dates are expected as written; null (or absent) means none.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodExpect {
+    publicity_until: Option<NaiveDate>,
+    repair_eligible_from: Option<NaiveDate>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +102,8 @@ struct CaseRecord {
     #[serde(default)]
     under_objection: bool,
     #[serde(default)]
+    repaired: bool,
+    #[serde(default)]
     details: Map<String, Value>,
     #[serde(default)]
     relation: Option<RecordOf>,
@@ -114,6 +137,8 @@ pub struct FixtureReport {
     pub untriggered: Vec<String>,
     /// Measures that no passing case shows as a near miss.
     pub unguarded: Vec<String>,
+    /// Entries of `periods.yaml` that no passing period case uses.
+    pub periods_untested: Vec<String>,
 }
 
 impl FixtureReport {
@@ -123,7 +148,10 @@ impl FixtureReport {
 
     /// Every case passed and every measure is triggered and guarded.
     pub fn ok(&self) -> bool {
-        self.failed() == 0 && self.untriggered.is_empty() && self.unguarded.is_empty()
+        self.failed() == 0
+            && self.untriggered.is_empty()
+            && self.unguarded.is_empty()
+            && self.periods_untested.is_empty()
     }
 }
 
@@ -189,6 +217,15 @@ fn fact(
             return Err(format!("record {n}: unknown list code {c}"));
         }
     }
+    let dates = set.periods.dates(PeriodFacts {
+        kind: r.kind,
+        severity: r.severity,
+        penalty_types: &r.penalty_types,
+        list_code: r.list_code.as_deref(),
+        decision_date: r.decision_date,
+        valid_from: r.valid_from,
+        valid_to: r.valid_to,
+    });
     Ok(RecordFact {
         id: r.id.unwrap_or_else(|| format!("r{n}")),
         kind: r.kind,
@@ -203,6 +240,9 @@ fn fact(
         fine,
         status: r.status.unwrap_or(RecordStatus::Active),
         under_objection: r.under_objection,
+        publicity_until: dates.publicity_until,
+        repair_eligible_from: dates.repair_eligible_from,
+        repaired: r.repaired,
         details: r.details,
         relation: r.relation.unwrap_or_default(),
         subject_name: r
@@ -299,11 +339,52 @@ fn run_case(set: &RuleSet, case: Case) -> Result<(Vec<String>, Vec<String>), Str
     Ok((triggered, case.near_miss_of))
 }
 
+/// One period case: the entries it used, or why it failed.
+fn run_period_case(set: &RuleSet, case: PeriodCase) -> Result<Vec<String>, String> {
+    let r = &case.record;
+    if let Some(c) = &r.list_code {
+        if !set.catalog.contains(c) {
+            return Err(format!("unknown list code {c}"));
+        }
+    }
+    let got: RecordDates = set.periods.dates(PeriodFacts {
+        kind: r.kind,
+        severity: r.severity,
+        penalty_types: &r.penalty_types,
+        list_code: r.list_code.as_deref(),
+        decision_date: r.decision_date,
+        valid_from: r.valid_from,
+        valid_to: r.valid_to,
+    });
+    let show = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "null".into());
+    let mut problems = Vec::new();
+    if got.publicity_until != case.expect.publicity_until {
+        problems.push(format!(
+            "publicity_until {} (expected {})",
+            show(got.publicity_until),
+            show(case.expect.publicity_until)
+        ));
+    }
+    if got.repair_eligible_from != case.expect.repair_eligible_from {
+        problems.push(format!(
+            "repair_eligible_from {} (expected {})",
+            show(got.repair_eligible_from),
+            show(case.expect.repair_eligible_from)
+        ));
+    }
+    if problems.is_empty() {
+        Ok(got.rule_ids)
+    } else {
+        Err(format!("{} (from {:?})", problems.join("; "), got.rule_ids))
+    }
+}
+
 /// Runs every case of every fixture file against the set.
 pub fn run(set: &RuleSet, fixtures: &Sources) -> FixtureReport {
     let mut report = FixtureReport::default();
     let mut triggered = BTreeSet::new();
     let mut guarded = BTreeSet::new();
+    let mut used_periods = BTreeSet::new();
     for (file, text) in fixtures {
         let parsed: FixtureFile = match super::yaml::from_str(text) {
             Ok(f) => f,
@@ -333,7 +414,29 @@ pub fn run(set: &RuleSet, fixtures: &Sources) -> FixtureReport {
                 failure,
             });
         }
+        for case in parsed.periods {
+            let name = case.name.clone();
+            let failure = match run_period_case(set, case) {
+                Ok(ids) => {
+                    used_periods.extend(ids);
+                    None
+                }
+                Err(e) => Some(e),
+            };
+            report.results.push(CaseResult {
+                file: file.clone(),
+                name,
+                failure,
+            });
+        }
     }
+    report.periods_untested = set
+        .periods
+        .rules
+        .iter()
+        .filter(|p| !used_periods.contains(&p.id))
+        .map(|p| p.id.clone())
+        .collect();
     let all: BTreeMap<&str, _> = set.measures();
     report.untriggered = all
         .keys()
@@ -371,6 +474,14 @@ mod tests {
         assert_eq!(
             serde_fields::<CasePerson>(),
             schema_fields(f, "/$defs/case/properties/related_persons/items/properties")
+        );
+        assert_eq!(
+            serde_fields::<PeriodCase>(),
+            schema_fields(f, "/$defs/period_case/properties")
+        );
+        assert_eq!(
+            serde_fields::<PeriodExpect>(),
+            schema_fields(f, "/$defs/period_case/properties/expect/properties")
         );
         assert_eq!(
             serde_fields::<Expect>(),

@@ -1,7 +1,7 @@
 //! Loading a rule set: every file parsed strictly, every reference checked, every problem
 //! reported with its file and line (regorus and zen do the same); the set gets a content digest.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::model::*;
-use super::{Catalog, Duration, Measure, RuleSet, Scenario, Selector};
-use crate::domain::{Period, RecordKind, RecordStatus, WorkingCalendar, Yuan};
+use super::{Catalog, Measure, RuleSet, Scenario};
+use crate::domain::{Period, WorkingCalendar};
 
 /// One problem in the rule files.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -35,6 +35,9 @@ impl fmt::Display for RuleError {
 /// The rule files of a set, by path relative to the rules directory (`/` separated).
 pub type Sources = BTreeMap<String, String>;
 
+/// The files at the top of a rule set.
+const SET_FILES: &[&str] = &["ruleset.yaml", "periods.yaml"];
+
 /// The folders a rule set is made of (`tests/` holds fixtures, not rules).
 const SET_FOLDERS: &[&str] = &["catalog", "scenarios", "calendar"];
 
@@ -54,12 +57,9 @@ pub fn read_dir(dir: &Path) -> Result<Sources, Vec<RuleError>> {
             }),
         }
     };
-    read(
-        "ruleset.yaml".into(),
-        &dir.join("ruleset.yaml"),
-        &mut sources,
-        &mut errors,
-    );
+    for file in SET_FILES {
+        read(file.to_string(), &dir.join(file), &mut sources, &mut errors);
+    }
     for folder in SET_FOLDERS {
         let path = dir.join(folder);
         let entries = match std::fs::read_dir(&path) {
@@ -109,14 +109,14 @@ pub fn digest(sources: &Sources) -> String {
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
-struct FileCtx<'a> {
+pub(super) struct FileCtx<'a> {
     file: &'a str,
     text: &'a str,
-    errors: &'a mut Vec<RuleError>,
+    pub(super) errors: &'a mut Vec<RuleError>,
 }
 
 impl FileCtx<'_> {
-    fn err(&mut self, line: Option<usize>, reason: impl Into<String>) {
+    pub(super) fn err(&mut self, line: Option<usize>, reason: impl Into<String>) {
         self.errors.push(RuleError {
             file: self.file.to_string(),
             line,
@@ -124,16 +124,8 @@ impl FileCtx<'_> {
         });
     }
 
-    /// The first line at or after `from` (1-based) that holds `needle`, as a key or value.
-    fn line_of(&self, needle: &str, from: Option<usize>) -> Option<usize> {
-        let start = from.unwrap_or(1);
-        self.text
-            .lines()
-            .enumerate()
-            .skip(start.saturating_sub(1))
-            .find(|(_, l)| l.contains(needle))
-            .map(|(i, _)| i + 1)
-            .or(from)
+    pub(super) fn line_of(&self, needle: &str, from: Option<usize>) -> Option<usize> {
+        line_in(self.text, needle, from)
     }
 
     fn parse<T: DeserializeOwned>(&mut self) -> Option<T> {
@@ -147,14 +139,16 @@ impl FileCtx<'_> {
     }
 }
 
-fn measure_id_ok(id: &str) -> bool {
-    let parts: Vec<&str> = id.split('.').collect();
-    parts.len() >= 2
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
+/// The first line of `text` at or after `from` (1-based) that holds `needle`, as a key or value;
+/// `from` itself when none does.
+fn line_in(text: &str, needle: &str, from: Option<usize>) -> Option<usize> {
+    let start = from.unwrap_or(1);
+    text.lines()
+        .enumerate()
+        .skip(start.saturating_sub(1))
+        .find(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
+        .or(from)
 }
 
 fn parse_date(s: &str) -> Option<NaiveDate> {
@@ -169,13 +163,22 @@ pub fn build(sources: Sources) -> Result<RuleSet, Vec<RuleError>> {
     let mut catalog = Catalog::default();
     let mut calendar = WorkingCalendar::default();
     let mut scenario_files: Vec<(String, ScenarioFile)> = Vec::new();
+    let mut periods_file = None;
 
-    if !sources.contains_key("ruleset.yaml") {
-        errors.push(RuleError {
-            file: "ruleset.yaml".into(),
-            line: None,
-            reason: "missing: the set needs a ruleset.yaml with its version".into(),
-        });
+    for (file, what) in [
+        ("ruleset.yaml", "a ruleset.yaml with its version"),
+        (
+            "periods.yaml",
+            "a periods.yaml with the publicity periods (NDRC Order 36)",
+        ),
+    ] {
+        if !sources.contains_key(file) {
+            errors.push(RuleError {
+                file: file.into(),
+                line: None,
+                reason: format!("missing: the set needs {what}"),
+            });
+        }
     }
     // The catalog first: scenarios refer to it.
     for (file, text) in &sources {
@@ -192,6 +195,8 @@ pub fn build(sources: Sources) -> Result<RuleSet, Vec<RuleError>> {
                 version = m.version.trim().to_string();
                 title = m.title;
             }
+        } else if file == "periods.yaml" {
+            periods_file = fc.parse::<super::periods::PeriodsFile>();
         } else if file.starts_with("catalog/") {
             if let Some(c) = fc.parse::<CatalogFile>() {
                 for l in c.lists {
@@ -258,6 +263,26 @@ pub fn build(sources: Sources) -> Result<RuleSet, Vec<RuleError>> {
         }
     }
 
+    // Periods after the catalog: they name its lists.
+    let periods = match periods_file {
+        Some(f) => {
+            let text = &sources["periods.yaml"];
+            let mut found = Vec::new();
+            let p = super::periods::check(
+                f,
+                &catalog,
+                &|needle, from| line_in(text, needle, from),
+                &mut |line, reason| found.push((line, reason)),
+            );
+            errors.extend(found.into_iter().map(|(line, reason)| RuleError {
+                file: "periods.yaml".into(),
+                line,
+                reason,
+            }));
+            p
+        }
+        None => Default::default(),
+    };
     let mut scenarios: BTreeMap<String, Scenario> = BTreeMap::new();
     let mut common: Vec<Measure> = Vec::new();
     let mut seen_ids: BTreeMap<String, String> = BTreeMap::new();
@@ -282,7 +307,7 @@ pub fn build(sources: Sources) -> Result<RuleSet, Vec<RuleError>> {
                 continue;
             }
             seen_ids.insert(m.id.clone(), file.clone());
-            if let Some(measure) = check_measure(&mut fc, &catalog, m, line) {
+            if let Some(measure) = super::measure_check::check_measure(&mut fc, &catalog, m, line) {
                 measures.push(measure);
             }
         }
@@ -342,6 +367,7 @@ pub fn build(sources: Sources) -> Result<RuleSet, Vec<RuleError>> {
         catalog,
         scenarios,
         calendar,
+        periods,
         sources,
     })
 }
@@ -382,212 +408,5 @@ fn salvage_scenario(fc: &mut FileCtx<'_>) -> Option<ScenarioFile> {
         title: String::new(),
         description: None,
         measures,
-    })
-}
-
-fn check_measure(
-    fc: &mut FileCtx<'_>,
-    catalog: &Catalog,
-    m: MeasureDef,
-    line: Option<usize>,
-) -> Option<Measure> {
-    let before = fc.errors.len();
-    let id = m.id.clone();
-    let at = |fc: &FileCtx<'_>, key: &str| fc.line_of(key, line);
-    if !measure_id_ok(&id) {
-        fc.err(
-            line,
-            format!("measure id '{id}' must be dotted lower-case words, such as procurement.dishonest_debtor"),
-        );
-    }
-    if m.title.trim().is_empty() {
-        fc.err(at(fc, "title:"), format!("measure {id}: title is empty"));
-    }
-    if m.implemented_by.trim().is_empty() {
-        fc.err(
-            at(fc, "implemented_by:"),
-            format!("measure {id}: implemented_by is empty"),
-        );
-    }
-    // 国办发〔2020〕49号: no sanction without a basis in law, regulation or State Council policy.
-    if m.basis.is_empty() || m.basis.iter().any(|b| b.text.trim().is_empty()) {
-        fc.err(
-            at(fc, "basis:"),
-            format!("measure {id} has no legal basis: every measure needs at least one (国办发〔2020〕49号)"),
-        );
-    }
-    let uncertain = m
-        .basis
-        .iter()
-        .any(|b| b.confidence == Confidence::Uncertain);
-    let firm = m
-        .basis
-        .iter()
-        .any(|b| b.confidence != Confidence::Uncertain);
-    // MEASURES.md: never let an uncertain basis be the only reason for `prohibit`.
-    if m.measure == MeasureKind::Prohibit && !m.basis.is_empty() && !firm {
-        fc.err(
-            at(fc, "measure:"),
-            format!("measure {id}: prohibit rests only on uncertain bases; use restrict or review, or give a verified or secondary basis"),
-        );
-    }
-    if uncertain && m.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
-        fc.err(
-            at(fc, "basis:"),
-            format!(
-                "measure {id}: a basis marked uncertain needs a note that says what is uncertain"
-            ),
-        );
-    }
-    if m.applies_to.is_empty() {
-        fc.err(
-            at(fc, "applies_to:"),
-            format!("measure {id}: applies_to is empty"),
-        );
-    }
-    let w = &m.when;
-    if w.kinds.is_empty() {
-        fc.err(
-            at(fc, "kinds:"),
-            format!("measure {id}: when.kinds must name at least one record kind"),
-        );
-    }
-    let mut polarities = BTreeSet::new();
-    for code in &w.list_codes {
-        match catalog.get(code) {
-            Some(l) => {
-                polarities.insert(l.polarity == Polarity::Red);
-            }
-            None => fc.err(
-                at(fc, code),
-                format!(
-                    "measure {id}: unknown list code {code}; the catalog holds {}",
-                    catalog.codes().join(", ")
-                ),
-            ),
-        }
-    }
-    let lists_needed = w
-        .kinds
-        .iter()
-        .any(|k| matches!(k, RecordKind::ListEntry | RecordKind::RedList));
-    if lists_needed && w.list_codes.is_empty() {
-        fc.err(
-            at(fc, "kinds:"),
-            format!("measure {id}: a measure on list entries must name its list_codes"),
-        );
-    }
-    let red_only = w.kinds.iter().all(|k| *k == RecordKind::RedList);
-    if m.measure == MeasureKind::Incentive && (!red_only || polarities.contains(&false)) {
-        fc.err(
-            at(fc, "measure:"),
-            format!("measure {id}: an incentive comes from red lists only (kinds: [red_list])"),
-        );
-    }
-    if m.measure != MeasureKind::Incentive
-        && (w.kinds.contains(&RecordKind::RedList) || polarities.contains(&true))
-    {
-        fc.err(
-            at(fc, "measure:"),
-            format!("measure {id}: a red list cannot ground a sanction; use measure: incentive"),
-        );
-    }
-    let fine_at_least = match &w.fine_at_least {
-        None => None,
-        Some(v) => {
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(n) => n.to_string(),
-                _ => String::new(),
-            };
-            match Yuan::parse(&text) {
-                Ok(y) => Some(y),
-                Err(e) => {
-                    fc.err(
-                        at(fc, "fine_at_least:"),
-                        format!("measure {id}: fine_at_least: {e}"),
-                    );
-                    None
-                }
-            }
-        }
-    };
-    let decided_within = match &w.decided_within {
-        None => None,
-        Some(p) => match Period::parse(p) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                fc.err(
-                    at(fc, "decided_within:"),
-                    format!("measure {id}: decided_within: {e}"),
-                );
-                None
-            }
-        },
-    };
-    if w.status == Some(RecordStatus::Revoked) {
-        fc.err(
-            at(fc, "status:"),
-            format!("measure {id}: a revoked record has no effect; status can only be active"),
-        );
-    }
-    if let Some(dc) = &w.details_contain {
-        if dc.field.trim().is_empty() || dc.any.is_empty() {
-            fc.err(
-                at(fc, "details_contain:"),
-                format!("measure {id}: details_contain needs a field and at least one text"),
-            );
-        }
-    }
-    let record_of = w.record_of.unwrap_or_default();
-    if record_of == RecordOf::LegalRep && m.applies_to.contains(&AppliesTo::Subject) {
-        fc.err(
-            at(fc, "record_of:"),
-            format!("measure {id}: record_of: legal_rep looks at a person's roles; applies_to must name person roles only"),
-        );
-    }
-    let duration = if m.duration.trim() == "while_in_force" {
-        if w.in_force != Some(true) {
-            fc.err(
-                at(fc, "duration:"),
-                format!("measure {id}: duration while_in_force needs when.in_force: true"),
-            );
-        }
-        Some(Duration::WhileInForce)
-    } else {
-        match Period::parse(&m.duration) {
-            Ok(p) => Some(Duration::FromDecision(p)),
-            Err(e) => {
-                fc.err(
-                    at(fc, "duration:"),
-                    format!("measure {id}: duration must be while_in_force or a period: {e}"),
-                );
-                None
-            }
-        }
-    };
-    if fc.errors.len() > before {
-        return None;
-    }
-    Some(Measure {
-        id,
-        title: m.title,
-        applies_to: m.applies_to,
-        selector: Selector {
-            record_of,
-            kinds: w.kinds.clone(),
-            list_codes: w.list_codes.clone(),
-            severities: w.severities.clone(),
-            penalty_types: w.penalty_types.clone(),
-            fine_at_least,
-            decided_within,
-            in_force: w.in_force.unwrap_or(false),
-            details_contain: w.details_contain.clone(),
-        },
-        measure: m.measure,
-        duration: duration?,
-        implemented_by: m.implemented_by,
-        basis: m.basis,
-        note: m.note,
     })
 }

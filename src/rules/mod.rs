@@ -7,7 +7,9 @@
 pub mod eval;
 pub mod fixtures;
 pub mod load;
+mod measure_check;
 pub mod model;
+pub mod periods;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -82,6 +84,8 @@ pub struct Measure {
     pub selector: Selector,
     pub measure: MeasureKind,
     pub duration: Duration,
+    /// A record past its publicity period still counts (`after_publicity: counts`).
+    pub counts_after_publicity: bool,
     pub implemented_by: String,
     pub basis: Vec<Basis>,
     pub note: Option<String>,
@@ -106,6 +110,8 @@ pub struct RuleSet {
     pub catalog: Catalog,
     pub scenarios: BTreeMap<String, Scenario>,
     pub calendar: WorkingCalendar,
+    /// `periods.yaml`: publicity periods and repair eligibility.
+    pub periods: periods::Periods,
     /// The files themselves, kept with every report's rule set so it can be evaluated again.
     pub sources: Sources,
 }

@@ -73,10 +73,23 @@ pub struct MeasureDef {
     /// `while_in_force` (as long as the record is in force), or an ISO 8601 period counted from
     /// the decision date (`P3Y`).
     pub duration: String,
+    /// Whether a record past its publicity period still counts for this measure: `ends` (the
+    /// default; NDRC Order 36) or `counts` (the measure's own statutory look-back governs, as a
+    /// city may read 政府采购法 Art. 22's three years); needs a note that says why.
+    #[serde(default)]
+    pub after_publicity: Option<AfterPublicity>,
     pub implemented_by: String,
     pub basis: Vec<Basis>,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterPublicity {
+    #[default]
+    Ends,
+    Counts,
 }
 
 /// Whom a measure applies to: the checked subject, or a related person of the request (or the

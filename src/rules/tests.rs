@@ -17,7 +17,7 @@ const CATALOG: &str = "lists:
   - {code: tax.a_grade, name: 纳税信用A级纳税人, issued_by: 税务部门, polarity: red}
 ";
 
-const GOOD: &str = "scenario: procurement
+pub(super) const GOOD: &str = "scenario: procurement
 title: 政府采购
 measures:
   - id: procurement.dishonest_debtor
@@ -46,9 +46,34 @@ measures:
       - {text: 政府采购法实施条例 第十九条, confidence: verified}
 ";
 
-fn sources(scenario: &str) -> Sources {
+pub(super) const PERIODS: &str = "periods:
+  - id: penalty.general
+    kinds: [penalty]
+    severities: [general]
+    publicity: P1Y
+    repair: P3M
+    basis:
+      - {text: 信用修复管理办法 一般失信信息, confidence: secondary}
+  - id: penalty.serious
+    kinds: [penalty]
+    severities: [serious]
+    publicity: P3Y
+    repair: P1Y
+    basis:
+      - {text: 信用修复管理办法 严重失信信息, confidence: secondary}
+  - id: penalty.unstated
+    kinds: [penalty]
+    otherwise: true
+    publicity: P1Y
+    repair: P3M
+    basis:
+      - {text: 信用修复管理办法 一般失信信息, confidence: secondary}
+";
+
+pub(super) fn sources(scenario: &str) -> Sources {
     let mut s = Sources::new();
     s.insert("ruleset.yaml".into(), "version: t1\n".into());
+    s.insert("periods.yaml".into(), PERIODS.into());
     s.insert("catalog/lists.yaml".into(), CATALOG.into());
     s.insert("scenarios/procurement.yaml".into(), scenario.into());
     s
@@ -181,6 +206,83 @@ fn every_problem_is_reported_not_only_the_first() {
     assert_eq!(errors_of(&text).len(), 2);
 }
 
+/// Order 36: past its publicity a record has no effect, unless the measure's own statutory
+/// look-back keeps it, and then only with a note that says so.
+#[test]
+fn a_measure_may_keep_counting_a_record_past_its_publicity() {
+    let fine = |decided: &str, severity: Severity| {
+        let mut f = fact("r1", RecordKind::Penalty);
+        f.decision_date = Some(d(decided));
+        f.fine = Some(Yuan::parse("2500000").unwrap());
+        f.severity = Some(severity);
+        f
+    };
+    let check = |set: &RuleSet, mut f: RecordFact| {
+        let dates = set.periods.dates(periods::PeriodFacts {
+            kind: f.kind,
+            severity: f.severity,
+            penalty_types: &f.penalty_types,
+            list_code: None,
+            decision_date: f.decision_date,
+            valid_from: None,
+            valid_to: None,
+        });
+        f.publicity_until = dates.publicity_until;
+        let facts = Facts {
+            parties: vec![Party {
+                role: AppliesTo::Subject,
+                name: "甲公司".into(),
+                id_masked: None,
+                records: vec![f],
+            }],
+        };
+        evaluate(
+            set.scenario("procurement").unwrap(),
+            &facts,
+            d("2026-11-24"),
+        )
+    };
+    let ends = build(sources(GOOD)).unwrap();
+    // 一般: publicity ended 2025-12-01; the three-year look-back has not.
+    assert_eq!(
+        check(&ends, fine("2024-12-01", Severity::General)).verdict,
+        Verdict::Clear
+    );
+    assert_eq!(
+        check(&ends, fine("2024-12-01", Severity::Serious)).verdict,
+        Verdict::Prohibited
+    );
+    let counting = GOOD.replace(
+        "duration: P3Y\n",
+        "duration: P3Y\n    after_publicity: counts\n",
+    );
+    let refused = errors_of(&counting);
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.reason.contains("after_publicity: counts needs a note")),
+        "{refused:?}"
+    );
+    let counting = counting.replace(
+        "after_publicity: counts\n",
+        "after_publicity: counts\n    note: 政府采购法第二十二条的三年期限由法律规定，不随公示期届满而缩短\n",
+    );
+    let set = build(sources(&counting)).unwrap();
+    let ev = check(&set, fine("2024-12-01", Severity::General));
+    assert_eq!(ev.verdict, Verdict::Prohibited);
+    assert!(
+        ev.findings[0]
+            .explanation
+            .contains("公示期已于 2025-12-01 届满"),
+        "{}",
+        ev.findings[0].explanation
+    );
+    // A repair ends it all the same.
+    let mut repaired = fine("2024-12-01", Severity::General);
+    repaired.repaired = true;
+    assert_eq!(check(&set, repaired).verdict, Verdict::Clear);
+}
+
 #[test]
 fn calendar_files_are_checked() {
     let mut s = sources(GOOD);
@@ -208,6 +310,9 @@ fn fact(id: &str, kind: RecordKind) -> RecordFact {
         fine: None,
         status: RecordStatus::Active,
         under_objection: false,
+        publicity_until: None,
+        repair_eligible_from: None,
+        repaired: false,
         details: Default::default(),
         relation: RecordOf::Subject,
         subject_name: "示例公司".into(),
@@ -385,6 +490,18 @@ fn the_editor_schemas_name_the_same_keys_as_the_loader() {
                 "scenario.schema.json",
                 "/$defs/selector/properties/details_contain/properties",
             ),
+        ),
+        (
+            serde_fields::<super::periods::PeriodsFile>(),
+            schema_fields("periods.schema.json", "/properties"),
+        ),
+        (
+            serde_fields::<super::periods::PeriodDef>(),
+            schema_fields("periods.schema.json", "/$defs/period/properties"),
+        ),
+        (
+            serde_fields::<Basis>(),
+            schema_fields("periods.schema.json", "/$defs/basis/properties"),
         ),
         (
             serde_fields::<CalendarFile>(),

@@ -176,6 +176,33 @@ pub const GRANT_SPECIAL: Operation = Operation {
     roles: &[Admin],
 };
 
+/// A using department files, or the centre records a subject's own (Art. 21).
+pub const FILE_OBJECTION: Operation = Operation {
+    action: "objection.file",
+    what: "file objections",
+    roles: &[Admin, Officer, System],
+};
+/// The centre reviews: confirms, corrects or forwards.
+pub const DECIDE_OBJECTION: Operation = Operation {
+    action: "objection.decide",
+    what: "decide objections",
+    roles: &[Admin],
+};
+/// The providing department answers a forwarded objection (the use case checks it owns the
+/// record); the centre may record its answer.
+pub const ANSWER_OBJECTION: Operation = Operation {
+    action: "objection.answer",
+    what: "answer objections",
+    roles: &[Provider, Admin],
+};
+/// The filer's organisation, the provider concerned (the use case checks which), admins and
+/// auditors.
+pub const READ_OBJECTIONS: Operation = Operation {
+    action: "objection.read",
+    what: "read objections",
+    roles: &[Admin, Auditor, Officer, System, Provider],
+};
+
 tokio::task_local! {
     /// Whether the request being served has logged a refusal (see [`serve_request`]).
     static REFUSAL_LOGGED: Cell<bool>;

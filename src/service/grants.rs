@@ -450,9 +450,10 @@ pub async fn decide(
         .await?;
     match out {
         None => Err(ServiceError::NotFound(format!("application {id}"))),
-        Some(Err(status)) => Err(ServiceError::Conflict(format!(
-            "the application is {status}, not {from}"
-        ))),
+        Some(Err(status)) => Err(ServiceError::Conflict(
+            format!("the application is {status}, not {from}"),
+            None,
+        )),
         Some(Ok(r)) => {
             ctx.memos.heard(Topic::Grants, &r.org_code);
             Ok(view(r))

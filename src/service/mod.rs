@@ -12,6 +12,7 @@ pub mod grants;
 pub mod health;
 pub mod ingest;
 pub mod keys;
+pub mod lifecycle;
 pub mod limits;
 pub mod policy;
 pub mod query;
@@ -23,7 +24,7 @@ pub mod upgrade;
 
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::cache::Cache;
 use crate::domain::FieldError;
@@ -39,9 +40,10 @@ pub enum ServiceError {
     Invalid(Vec<FieldError>),
     #[error("forbidden: {0}")]
     Forbidden(String),
-    /// The resource is not in the state the operation needs (an application already decided).
+    /// The resource is not in the state the operation needs (an application already decided):
+    /// why, and the resource as it now stands.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(String, Option<serde_json::Value>),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Over a rate limit or quota: the reason, and seconds until it resets.
@@ -192,8 +194,7 @@ impl Clock {
     /// Today's date in China Standard Time (UTC+8, no daylight saving), the date the law's
     /// periods are counted in.
     pub fn today(&self) -> NaiveDate {
-        let cst = FixedOffset::east_opt(8 * 3600).unwrap_or(FixedOffset::east_opt(0).unwrap());
-        self.now().with_timezone(&cst).date_naive()
+        crate::domain::calendar::shanghai_day(self.now())
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::agreements::PartnerScope;
 use super::grants::Grant;
-use crate::domain::{Caller, OpenClass, RecordKind, Role, SharingClass};
+use crate::domain::{Caller, Effect, OpenClass, RecordKind, Role, SharingClass};
 
 /// What the policy needs to know of a record.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +21,9 @@ pub struct RecordMeta<'a> {
     pub open_class: OpenClass,
     pub kind: RecordKind,
     pub source_code: &'a str,
+    /// What the record does today: one repaired, revoked or past its publicity period is shown
+    /// to admins and auditors only (API.md "Publicity periods"; NDRC Order 36 Art. 3).
+    pub effect: Effect,
 }
 
 /// Whether the caller may see the record. `partner` is the scope of a partner's agreement;
@@ -31,6 +34,9 @@ pub fn can_see(
     partner: Option<&PartnerScope>,
     grants: &[Grant],
 ) -> bool {
+    if r.effect != Effect::InForce && !matches!(caller.role, Role::Admin | Role::Auditor) {
+        return false;
+    }
     if caller.role == Role::Partner {
         return partner.is_some_and(|p| {
             r.sharing == SharingClass::Unconditional
@@ -101,6 +107,7 @@ mod tests {
             open_class,
             kind,
             source_code: "SRC",
+            effect: Effect::InForce,
         };
         let (u, open, pen) = (
             SharingClass::Unconditional,
@@ -157,6 +164,39 @@ mod tests {
             None,
             &[]
         ));
+    }
+
+    /// Repaired, revoked and past-publicity records: admins only of the roles that read credit
+    /// data, whatever the sharing class would allow; the provider that owns it too sees it no
+    /// more.
+    #[test]
+    fn records_without_effect_are_for_admins() {
+        let scope = PartnerScope {
+            agreement_id: "a".into(),
+            record_kinds: vec![RecordKind::Penalty],
+        };
+        for effect in [Effect::PublicityEnded, Effect::Repaired, Effect::Revoked] {
+            let m = RecordMeta {
+                id: "rec_1",
+                list_code: None,
+                sharing: SharingClass::Unconditional,
+                open_class: OpenClass::Open,
+                kind: RecordKind::Penalty,
+                source_code: "SRC",
+                effect,
+            };
+            assert!(can_see(&caller(Role::Admin, "X"), m, None, &[]));
+            for role in [Role::Officer, Role::System, Role::Provider] {
+                assert!(
+                    !can_see(&caller(role, "SRC"), m, None, &[]),
+                    "{role} {effect}"
+                );
+            }
+            assert!(!can_see(&caller(Role::Partner, "B"), m, Some(&scope), &[]));
+            let mut live = m;
+            live.effect = Effect::InForce;
+            assert!(can_see(&caller(Role::Officer, "A"), live, None, &[]));
+        }
     }
 
     #[test]

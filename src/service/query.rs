@@ -14,12 +14,12 @@ use super::agreements::{self, PartnerScope};
 use super::grants::{self, Grant};
 use super::{audit, policy, Ctx, ServiceError, ServiceResult};
 use crate::domain::{
-    Caller, OpenClass, Origin, RecordKind, RecordStatus, Role, Severity, SharingClass, SubjectKey,
-    SubjectKind, Uscc,
+    Caller, Effect, OpenClass, Origin, RecordKind, RecordStatus, Role, Severity, SharingClass,
+    SubjectKey, SubjectKind, Uscc,
 };
 use crate::store::records::RecordRow;
 use crate::store::subjects::SubjectRow;
-use crate::store::{records, StoreError};
+use crate::store::{records, repairs, StoreError};
 
 const PROFILE_TTL: Duration = Duration::from_secs(300);
 
@@ -94,7 +94,23 @@ pub struct RecordView {
     #[schema(value_type = String)]
     pub origin: Origin,
     pub checksum_warning: bool,
+    /// An objection (异议) to it is being handled: filed and not yet closed.
     pub under_objection: bool,
+    /// The last day it may be published, shared or used in checks (`rules/periods.yaml`, NDRC
+    /// Order 36; 民法典 Art. 201–202); null: no period ends it (until removed or revoked).
+    #[serde(default)]
+    pub publicity_until: Option<NaiveDate>,
+    /// The first day a repair (信用修复) may be applied for; null: it cannot be repaired.
+    #[serde(default)]
+    pub repair_eligible_from: Option<NaiveDate>,
+    /// `in_force`, `publicity_ended`, `repaired` or `revoked`, today. Only admins and auditors
+    /// are shown records that are not in force.
+    #[serde(default)]
+    #[schema(value_type = String, example = "in_force")]
+    pub effect: Effect,
+    /// The day it was repaired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repaired_on: Option<NaiveDate>,
     #[schema(value_type = Object)]
     pub details: Value,
     /// RFC 3339, UTC.
@@ -109,7 +125,7 @@ pub struct ProfileSummary {
     pub by_kind: BTreeMap<String, usize>,
     /// Codes of the lists the subject is on today (visible entries in force).
     pub active_lists: Vec<String>,
-    /// Records that exist but that the caller's sharing class does not reach.
+    /// Records in force that the caller's sharing class does not reach.
     pub restricted_records: usize,
 }
 
@@ -178,7 +194,9 @@ fn subject_view(s: &SubjectRow) -> SubjectView {
     }
 }
 
-fn record_view(r: &RecordRow) -> Result<RecordView, StoreError> {
+/// A stored record as shown, before the caller's cut; `repaired_on` from the repairs kept beside
+/// it. Its dates and effect are filled on each read (`lifecycle::annotate`).
+fn record_view(r: &RecordRow, repaired_on: Option<NaiveDate>) -> Result<RecordView, StoreError> {
     let penalty_types: Vec<String> = serde_json::from_str(&r.penalty_types)
         .map_err(|e| StoreError::Corrupt(format!("record {}: penalty_types: {e}", r.id)))?;
     let details: Value = serde_json::from_str(&r.details)
@@ -214,6 +232,10 @@ fn record_view(r: &RecordRow) -> Result<RecordView, StoreError> {
         origin: r.origin,
         checksum_warning: r.checksum_warning,
         under_objection: r.under_objection,
+        publicity_until: None,
+        repair_eligible_from: None,
+        effect: Effect::InForce,
+        repaired_on,
         details,
         created_at: ts(r.created_at),
         updated_at: ts(r.updated_at),
@@ -233,6 +255,7 @@ fn visible(
         open_class: r.open_class,
         kind: r.kind,
         source_code: &r.source_code,
+        effect: r.effect,
     };
     policy::can_see(caller, meta, partner, grants)
 }
@@ -244,6 +267,24 @@ fn mask_person(caller: &Caller, p: &mut Option<PersonView>) {
         if policy::hides_ids(caller) {
             p.id_number = None;
         }
+    }
+}
+
+/// Whether the caller may see this stored record today (its sharing class, and its effect under
+/// the periods and repairs): the one test for a use case that acts on a record by id.
+pub fn shown_to(
+    ctx: &Ctx,
+    caller: &Caller,
+    r: &RecordRow,
+    repaired_on: Option<NaiveDate>,
+    grants: &[Grant],
+) -> bool {
+    match record_view(r, repaired_on) {
+        Ok(mut v) => {
+            super::lifecycle::annotate(&ctx.rules(), &mut v, ctx.clock.today());
+            visible(caller, &v, None, grants)
+        }
+        Err(_) => false,
     }
 }
 
@@ -276,11 +317,16 @@ pub async fn get_record(
             let Some((r, s)) = records::with_subject(conn, &lookup)? else {
                 return Ok(None);
             };
-            let mut v = record_view(&r)?;
+            let repaired = repairs::repaired_on(conn, std::slice::from_ref(&r.id))?;
+            let mut v = record_view(&r, repaired.get(&r.id).copied())?;
             v.subject = Some(subject_view(&s));
             Ok(Some((v, s.subject_key)))
         })
         .await?;
+    let found = found.map(|(mut v, key)| {
+        super::lifecycle::annotate(&ctx.rules(), &mut v, ctx.clock.today());
+        (v, key)
+    });
     match found {
         // A record the caller may not see is answered as absent, so that its existence leaks nothing.
         Some((v, key)) if visible(caller, &v, None, &grants::in_force(ctx, caller).await?) => {
@@ -370,9 +416,11 @@ async fn read_profile(
             let Some((s, rows)) = records::of_subject_key(conn, &key)? else {
                 return Ok(None);
             };
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let repaired = repairs::repaired_on(conn, &ids)?;
             let mut views = rows
                 .iter()
-                .map(record_view)
+                .map(|r| record_view(r, repaired.get(&r.id).copied()))
                 .collect::<Result<Vec<_>, _>>()?;
             sort_records(&mut views);
             Ok(Some(CachedProfile {
@@ -469,22 +517,31 @@ pub async fn subject_profile(
     };
     let today = ctx.clock.today();
     let grants = grants::in_force(ctx, caller).await?;
-    let total = cached.records.len();
+    let set = ctx.rules();
+    // Records the sharing class keeps from the caller are counted; those without effect are
+    // not, so that a repaired or ended record leaves no trace for those who may not see it.
+    let mut restricted = 0;
     let records: Vec<RecordView> = cached
         .records
         .iter()
-        .filter(|r| visible(caller, r, partner.as_ref(), &grants))
-        .map(|r| {
+        .filter_map(|r| {
             let mut r = r.clone();
-            mask_person(caller, &mut r.legal_rep);
-            r
+            super::lifecycle::annotate(&set, &mut r, today);
+            let shown = visible(caller, &r, partner.as_ref(), &grants);
+            if !shown && r.effect == Effect::InForce {
+                restricted += 1;
+            }
+            shown.then(|| {
+                mask_person(caller, &mut r.legal_rep);
+                r
+            })
         })
         .collect();
     let mut by_kind = BTreeMap::new();
     let mut active_lists = Vec::new();
     for r in &records {
         *by_kind.entry(r.kind.to_string()).or_insert(0) += 1;
-        let in_force = r.status == RecordStatus::Active
+        let in_force = r.effect == Effect::InForce
             && r.valid_from.is_none_or(|f| f <= today)
             && r.valid_to.is_none_or(|t| t >= today);
         if r.kind == RecordKind::ListEntry && in_force {
@@ -511,7 +568,7 @@ pub async fn subject_profile(
         summary: ProfileSummary {
             by_kind,
             active_lists,
-            restricted_records: total - records.len(),
+            restricted_records: restricted,
         },
         records,
         as_of: ctx.clock.now().to_rfc3339_opts(SecondsFormat::Secs, true),

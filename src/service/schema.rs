@@ -100,6 +100,59 @@ pub fn label() -> Object {
         .build()
 }
 
+pub fn grounds() -> Object {
+    text(
+        10,
+        2000,
+        "In words the other side can act on: 10 to 2000 characters (ID numbers in it are kept masked).",
+    )
+}
+
+pub fn answer() -> Object {
+    text(
+        2,
+        2000,
+        "The written answer the filer is shown: 2 to 2000 characters (ID numbers in it are kept masked).",
+    )
+}
+
+pub fn name_100() -> Object {
+    text(1, 100, "1 to 100 characters.")
+}
+
+pub fn contact() -> Object {
+    ObjectBuilder::new()
+        .schema_type(string_or_null(true))
+        .max_length(Some(100))
+        .description(Some("At most 100 characters."))
+        .build()
+}
+
+pub fn filer_kind() -> Object {
+    closed(
+        crate::domain::FilerKind::ALL.iter().map(|k| k.as_str()),
+        false,
+    )
+}
+
+pub fn objection_outcome() -> Object {
+    closed(
+        crate::domain::ObjectionOutcome::ALL
+            .iter()
+            .map(|k| k.as_str()),
+        false,
+    )
+}
+
+pub fn objection_status() -> Object {
+    closed(
+        crate::domain::ObjectionStatus::ALL
+            .iter()
+            .map(|k| k.as_str()),
+        true,
+    )
+}
+
 pub fn reason() -> Object {
     text(1, 500, "Why: 1 to 500 characters.")
 }

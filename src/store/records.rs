@@ -67,6 +67,14 @@ pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<RecordRow>> {
         .optional()?)
 }
 
+/// Marks a record as under objection (filed, not yet closed), or not.
+pub fn set_under_objection(conn: &mut DbConn, id: &str, on: bool) -> StoreResult<()> {
+    diesel::update(credit_records::table.find(id))
+        .set(credit_records::under_objection.eq(on))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Writes a newer version over the stored record (what `RecordRow` as a changeset replaces).
 pub fn update(conn: &mut DbConn, row: &RecordRow) -> StoreResult<()> {
     diesel::update(credit_records::table.find(&row.id))

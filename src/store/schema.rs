@@ -78,6 +78,51 @@ diesel::table! {
 }
 
 diesel::table! {
+    repairs (id) {
+        id -> Text,
+        record_id -> Text,
+        provider_code -> Text,
+        applicant_name -> Text,
+        applicant_contact -> Nullable<Text>,
+        commitment -> Nullable<Text>,
+        evidence -> Nullable<Text>,
+        status -> Text,
+        received_on -> Date,
+        decision_due -> Date,
+        decided_on -> Nullable<Date>,
+        reason -> Nullable<Text>,
+        created_by_org -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    objections (id) {
+        id -> Text,
+        record_id -> Text,
+        provider_code -> Text,
+        filer_org -> Text,
+        filer_role -> Text,
+        filed_by_kind -> Text,
+        filed_by_name -> Text,
+        filed_by_contact -> Nullable<Text>,
+        grounds -> Text,
+        record_version -> BigInt,
+        status -> Text,
+        outcome -> Nullable<Text>,
+        received_on -> Date,
+        review_due -> Date,
+        forwarded_on -> Nullable<Date>,
+        provider_due -> Nullable<Date>,
+        closed_on -> Nullable<Date>,
+        history -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     credit_record_versions (record_id, version) {
         record_id -> Text,
         version -> BigInt,
@@ -252,4 +297,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_state,
     data_migrations,
     signals,
+    objections,
+    repairs,
 );

@@ -19,9 +19,11 @@ pub(super) struct Provenance {
     pub(super) version: i64,
 }
 
+/// A stored record as the evaluator sees it; `repaired` from the repairs kept beside it.
 pub(super) fn record_fact(
     set: &RuleSet,
     r: &RecordRow,
+    repaired: bool,
     relation: RecordOf,
     subject_name: &str,
 ) -> Result<RecordFact, StoreError> {
@@ -30,6 +32,19 @@ pub(super) fn record_fact(
         serde_json::from_str(&r.penalty_types).map_err(|_| corrupt("penalty_types"))?;
     let details: serde_json::Map<String, Value> =
         serde_json::from_str(&r.details).map_err(|_| corrupt("details"))?;
+    let penalty_types: Vec<PenaltyType> = penalty_types
+        .iter()
+        .filter_map(|p| PenaltyType::parse(p))
+        .collect();
+    let dates = set.periods.dates(crate::rules::periods::PeriodFacts {
+        kind: r.kind,
+        severity: r.severity,
+        penalty_types: &penalty_types,
+        list_code: r.list_code.as_deref(),
+        decision_date: r.decision_date,
+        valid_from: r.valid_from,
+        valid_to: r.valid_to,
+    });
     Ok(RecordFact {
         id: r.id.clone(),
         kind: r.kind,
@@ -44,13 +59,13 @@ pub(super) fn record_fact(
         valid_from: r.valid_from,
         valid_to: r.valid_to,
         severity: r.severity,
-        penalty_types: penalty_types
-            .iter()
-            .filter_map(|p| PenaltyType::parse(p))
-            .collect(),
+        penalty_types,
         fine: r.fine_amount_fen.map(Yuan::from_fen),
         status: r.status,
         under_objection: r.under_objection,
+        publicity_until: dates.publicity_until,
+        repair_eligible_from: dates.repair_eligible_from,
+        repaired,
         details,
         relation,
         subject_name: subject_name.to_string(),
@@ -89,6 +104,11 @@ pub(super) fn gather(
         Some((s, records)) => (Some(s), records),
         None => (None, vec![]),
     };
+    let repaired_of = |conn: &mut crate::store::DbConn, rows: &[&RecordRow]| {
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        crate::store::repairs::repaired_on(conn, &ids)
+    };
+    let repaired = repaired_of(conn, &records.iter().collect::<Vec<_>>())?;
     let name = subject
         .as_ref()
         .map(|s| s.name.clone())
@@ -98,7 +118,8 @@ pub(super) fn gather(
     let mut subject_records = Vec::new();
     for r in records {
         note(&r);
-        subject_records.push(record_fact(set, &r, RecordOf::Subject, &label)?);
+        let fixed = repaired.contains_key(&r.id);
+        subject_records.push(record_fact(set, &r, fixed, RecordOf::Subject, &label)?);
     }
     let known = !subject_records.is_empty();
     parties.push(Party {
@@ -151,15 +172,27 @@ pub(super) fn gather(
                 role.label_zh()
             )),
             Some(hash) => {
-                if let Some((_, own)) = records::of_subject_key(conn, &format!("pid:{hash}"))? {
-                    for r in own {
-                        note(&r);
-                        recs.push(record_fact(set, &r, RecordOf::Subject, &pname)?);
-                    }
+                let own = records::of_subject_key(conn, &format!("pid:{hash}"))?
+                    .map(|(_, own)| own)
+                    .unwrap_or_default();
+                let named = records::naming_legal_rep(conn, hash)?;
+                let all: Vec<&RecordRow> = own.iter().chain(named.iter().map(|(r, _)| r)).collect();
+                let repaired = repaired_of(conn, &all)?;
+                for r in &own {
+                    note(r);
+                    let fixed = repaired.contains_key(&r.id);
+                    recs.push(record_fact(set, r, fixed, RecordOf::Subject, &pname)?);
                 }
-                for (r, subject_name) in records::naming_legal_rep(conn, hash)? {
-                    note(&r);
-                    recs.push(record_fact(set, &r, RecordOf::LegalRep, &subject_name)?);
+                for (r, subject_name) in &named {
+                    note(r);
+                    let fixed = repaired.contains_key(&r.id);
+                    recs.push(record_fact(
+                        set,
+                        r,
+                        fixed,
+                        RecordOf::LegalRep,
+                        subject_name,
+                    )?);
                 }
             }
         }

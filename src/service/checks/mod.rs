@@ -130,6 +130,12 @@ pub struct FindingRecordView {
     pub decision_no: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_date: Option<NaiveDate>,
+    /// The last day the record may be published, shared or used (`rules/periods.yaml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicity_until: Option<NaiveDate>,
+    /// The first day its repair may be applied for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair_eligible_from: Option<NaiveDate>,
     pub under_objection: bool,
     /// The conditions the record met, with their values (empty when restricted).
     pub conditions: Vec<String>,

@@ -81,12 +81,14 @@ pub(super) fn common(
         None => today,
         Some(s) => {
             match crate::domain::iso_date(s) {
-                Some(d) if d > today => {
+                // A day ahead (the bid deadline next week) is evaluated on what is known today, its
+                // publicity periods counted to that day; at most a year ahead.
+                Some(d) if d > today + chrono::TimeDelta::days(366) => {
                     errors.push(invalid(
-                    "as_of",
-                    "future_date",
-                    format!("as_of {d} is after today ({today}); records of the future are not known"),
-                ));
+                        "as_of",
+                        "future_date",
+                        format!("as_of {d} is more than a year after today ({today}); a check looks ahead at most a year"),
+                    ));
                     today
                 }
                 Some(d) => d,

@@ -35,6 +35,8 @@ pub(super) fn finding_view(
             open_class: p.open_class,
             kind: r.kind,
             source_code: &p.source_code,
+            // The evaluator used it: in force, or kept by its measure past its publicity.
+            effect: crate::domain::Effect::InForce,
         };
         policy::can_see(caller, meta, partner, grants)
     };
@@ -55,6 +57,8 @@ pub(super) fn finding_view(
                     list_code: r.and_then(|r| r.list_code.clone()),
                     decision_no: r.and_then(|r| r.decision_no.clone()),
                     decision_date: r.and_then(|r| r.decision_date),
+                    publicity_until: r.and_then(|r| r.publicity_until),
+                    repair_eligible_from: r.and_then(|r| r.repair_eligible_from),
                     under_objection: r.is_some_and(|r| r.under_objection),
                     conditions: m.conditions.clone(),
                 }
@@ -67,6 +71,8 @@ pub(super) fn finding_view(
                     list_code: None,
                     decision_no: None,
                     decision_date: None,
+                    publicity_until: None,
+                    repair_eligible_from: None,
                     under_objection: r.is_some_and(|r| r.under_objection),
                     conditions: vec![],
                 }
@@ -203,6 +209,7 @@ pub(super) async fn run_plan(
     let now = chrono::DurationRound::duration_trunc(at.and_utc(), chrono::TimeDelta::seconds(1))
         .unwrap_or_else(|_| at.and_utc());
     let checked_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let today = ctx.clock.today();
     let report_no = next_report_no(ctx).await?;
     let caller = caller.clone();
     let keys = ctx.keys.clone();
@@ -216,6 +223,13 @@ pub(super) async fn run_plan(
                 StoreError::Corrupt(format!("scenario {} vanished", plan.scenario))
             })?;
             let ev = eval::evaluate(scenario, &g.stored.facts, plan.as_of);
+            let mut warnings = g.warnings.clone();
+            if plan.as_of > today {
+                warnings.push(format!(
+                    "核查日 {} 晚于今日：按今日已知的记录推算（公示期计至核查日），不含此后新增、变更或修复的记录",
+                    plan.as_of
+                ));
+            }
             let mut report = Report {
                 report_no: report_no.clone(),
                 scenario: plan.scenario.clone(),
@@ -252,7 +266,7 @@ pub(super) async fn run_plan(
                     org_code: caller.org_code.clone(),
                     role: caller.role.as_str().into(),
                 },
-                warnings: g.warnings.clone(),
+                warnings,
                 digest: String::new(),
             };
             let mut body = serde_json::to_value(&report)

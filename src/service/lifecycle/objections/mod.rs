@@ -1,0 +1,379 @@
+//! Objections (异议, the governing measures Art. 21): a using department that finds a record
+//! wrong reports it in writing, or the centre records a subject's own objection; the record is
+//! marked `under_objection` at once; the centre reviews within 5 working days and confirms,
+//! corrects, or forwards a non-technical discrepancy to the providing department, which answers
+//! within 3 working days; the written answer goes back to the filer. Deadlines count working
+//! days after the day of the step (that day not counted) in Asia/Shanghai, from the rule set's
+//! calendar.
+//!
+//! Every step is one transaction: the objection moves by compare-and-set on its status and
+//! history (of two deciders at once exactly one moves it, the other gets 409 with the objection
+//! as it stands), the record's mark changes, every instance hears of it, and the access log
+//! takes the step.
+
+mod input;
+mod model;
+
+pub use model::{
+    FiledByInput, FiledByView, ListQuery, ObjectionInput, ObjectionList, ObjectionView, ReadQuery,
+    StepInput, StepView,
+};
+
+use chrono::NaiveDate;
+use diesel::Connection;
+use serde_json::json;
+
+use self::model::{history_of, may_see, step_view, view};
+use crate::domain::lifecycle::{objection_step, PROVIDER_WORKING_DAYS, REVIEW_WORKING_DAYS};
+use crate::domain::{Caller, FieldError, ObjectionOutcome, ObjectionStatus, RecordStatus, Role};
+use crate::service::audit::{self, Actor};
+use crate::service::{access, query, signals, Ctx, ServiceError, ServiceResult};
+use crate::store::objections::{self as store, Filter, ObjectionRow, Step};
+use crate::store::records::RecordRow;
+use crate::store::{records, repairs, StoreError};
+
+/// The record objected to as the caller may see it, with its subject's key.
+async fn record_for(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+) -> ServiceResult<Option<(RecordRow, String)>> {
+    let lookup = id.to_string();
+    let found = ctx
+        .db
+        .run(move |conn| {
+            let Some((r, s)) = records::with_subject(conn, &lookup)? else {
+                return Ok(None);
+            };
+            let repaired = repairs::repaired_on(conn, std::slice::from_ref(&r.id))?;
+            Ok(Some((r, s.subject_key, repaired.get(&lookup).copied())))
+        })
+        .await?;
+    let Some((row, key, repaired_on)) = found else {
+        return Ok(None);
+    };
+    let grants = crate::service::grants::in_force(ctx, caller).await?;
+    Ok(query::shown_to(ctx, caller, &row, repaired_on, &grants).then_some((row, key)))
+}
+
+/// `POST /api/v1/objections`.
+#[tracing::instrument(skip_all, fields(role = %caller.role))]
+pub async fn file(
+    ctx: &Ctx,
+    caller: &Caller,
+    input: ObjectionInput,
+) -> ServiceResult<ObjectionView> {
+    access::FILE_OBJECTION.require(caller)?;
+    let today = ctx.clock.today();
+    let f = input::parse_filing(caller, &input, today).map_err(ServiceError::Invalid)?;
+    let Some((record, subject_key)) = record_for(ctx, caller, &f.record_id).await? else {
+        let entry = audit::Entry {
+            action: access::FILE_OBJECTION.action,
+            records: vec![f.record_id.clone()],
+            outcome: "not_found",
+            ..Default::default()
+        };
+        audit::log(ctx, caller, entry).await?;
+        return Err(ServiceError::NotFound(format!("record {}", f.record_id)));
+    };
+    let due = ctx
+        .rules()
+        .calendar
+        .add_working_days(f.received_on, REVIEW_WORKING_DAYS);
+    if !due.exact {
+        tracing::warn!(received_on = %f.received_on, "review deadline counted past the calendar's years, by weekends only");
+    }
+    let actor = Actor::new(ctx, caller);
+    let filed = step_view(caller, "filed", None, None, f.received_on, &actor);
+    let row = ObjectionRow {
+        id: format!("obj_{}", ulid::Ulid::new()),
+        record_id: record.id.clone(),
+        provider_code: record.source_code.clone(),
+        filer_org: caller.org_code.clone(),
+        filer_role: caller.role.as_str().into(),
+        filed_by_kind: f.kind.as_str().into(),
+        filed_by_name: f.name,
+        filed_by_contact: f.contact,
+        grounds: f.grounds,
+        record_version: record.version,
+        status: ObjectionStatus::Open.as_str().into(),
+        outcome: None,
+        received_on: f.received_on,
+        review_due: due.date,
+        forwarded_on: None,
+        provider_due: None,
+        closed_on: None,
+        history: serde_json::to_string(&[filed]).unwrap_or_else(|_| "[]".into()),
+        created_at: actor.at,
+        updated_at: actor.at,
+    };
+    let saved = row.clone();
+    let key = subject_key.clone();
+    let written = ctx
+        .db
+        .run_write(move |conn| {
+            conn.transaction::<_, StoreError, _>(|conn| {
+                if let Some(open) = store::open_on(conn, &saved.record_id)? {
+                    return Ok(Some(open.received_on));
+                }
+                store::insert(conn, &saved)?;
+                records::set_under_objection(conn, &saved.record_id, true)?;
+                signals::emit_profiles(conn, std::iter::once(&key))?;
+                let entry = audit::Entry {
+                    action: access::FILE_OBJECTION.action,
+                    subject_key: Some(key.clone()),
+                    records: vec![saved.record_id.clone()],
+                    outcome: "ok",
+                    detail: Some(json!({"objection_id": saved.id, "status": saved.status, "review_due": saved.review_due})),
+                    ..Default::default()
+                };
+                audit::append(conn, &actor, &entry)?;
+                Ok(None)
+            })
+        })
+        .await;
+    let already = |since: NaiveDate| {
+        ServiceError::Invalid(vec![FieldError::new(
+            "record_id",
+            "objection_open",
+            format!("an objection to this record, filed on {since}, is being handled; one is handled at a time, and its answer comes to its filer"),
+        )])
+    };
+    match written {
+        Ok(None) => {}
+        Ok(Some(since)) => return Err(already(since)),
+        // Two filings at once: the unique index lets one through.
+        Err(e) if e.is_unique_violation() => return Err(already(f.received_on)),
+        Err(e) => return Err(e.into()),
+    }
+    query::invalidate_profiles(ctx, std::iter::once(&subject_key)).await;
+    Ok(view(caller, &row, today))
+}
+
+/// `POST /api/v1/objections/{id}/decision` (the centre) and `…/answer` (the provider).
+#[tracing::instrument(skip_all, fields(role = %caller.role, objection_id = %id))]
+pub async fn step(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+    by_provider: bool,
+    input: StepInput,
+) -> ServiceResult<ObjectionView> {
+    let op = if by_provider {
+        &access::ANSWER_OBJECTION
+    } else {
+        &access::DECIDE_OBJECTION
+    };
+    op.require(caller)?;
+    let today = ctx.clock.today();
+    let lookup = id.to_string();
+    let current = ctx.db.run(move |conn| store::find(conn, &lookup)).await?;
+    let Some(row) = current.filter(|r| {
+        may_see(caller, r)
+            && (!by_provider || caller.role == Role::Admin || caller.org_code == r.provider_code)
+    }) else {
+        return Err(ServiceError::NotFound(format!("objection {id}")));
+    };
+    let (outcome, reason, on) =
+        input::parse_step(&input, by_provider, &row, today).map_err(ServiceError::Invalid)?;
+    let conflict = |why: String, row: &ObjectionRow| {
+        ServiceError::Conflict(why, serde_json::to_value(view(caller, row, today)).ok())
+    };
+    let status = ObjectionStatus::parse(&row.status).unwrap_or(ObjectionStatus::Closed);
+    let next = objection_step(status, by_provider, outcome)
+        .map_err(|why| conflict(format!("the objection is {}: {why}", row.status), &row))?;
+    let rid = row.record_id.clone();
+    let record = ctx
+        .db
+        .run(move |conn| records::with_subject(conn, &rid))
+        .await?;
+    let Some((record, subject)) = record else {
+        return Err(ServiceError::NotFound(format!("record {}", row.record_id)));
+    };
+    match outcome {
+        ObjectionOutcome::Corrected if record.version <= row.record_version => {
+            return Err(conflict(format!("no newer version of record {} has arrived since the objection was filed (it is at version {}); the providing department sends the corrected record first", record.id, record.version), &row));
+        }
+        ObjectionOutcome::Revoked if record.status != RecordStatus::Revoked => {
+            return Err(conflict(
+                format!(
+                    "record {} is not revoked; the providing department sends its revocation first",
+                    record.id
+                ),
+                &row,
+            ));
+        }
+        _ => {}
+    }
+    let actor = Actor::new(ctx, caller);
+    let mut history = history_of(&row);
+    let what = if by_provider { "answered" } else { "decided" };
+    history.push(step_view(
+        caller,
+        what,
+        Some(outcome.as_str()),
+        Some(reason),
+        on,
+        &actor,
+    ));
+    let history_text = serde_json::to_string(&history).unwrap_or_else(|_| "[]".into());
+    let closed = next == ObjectionStatus::Closed;
+    let (forwarded_on, provider_due) = if next == ObjectionStatus::Forwarded {
+        (
+            Some(on),
+            Some(
+                ctx.rules()
+                    .calendar
+                    .add_working_days(on, PROVIDER_WORKING_DAYS)
+                    .date,
+            ),
+        )
+    } else {
+        (row.forwarded_on, row.provider_due)
+    };
+    let mut updated = row.clone();
+    updated.status = next.as_str().into();
+    updated.outcome = closed.then(|| outcome.as_str().to_string());
+    updated.forwarded_on = forwarded_on;
+    updated.provider_due = provider_due;
+    updated.closed_on = closed.then_some(on);
+    updated.history = history_text;
+    updated.updated_at = actor.at;
+    let (saved, read, key) = (updated.clone(), row.clone(), subject.subject_key.clone());
+    let action = op.action;
+    let moved = ctx
+        .db
+        .run_write(move |conn| {
+            conn.transaction::<_, StoreError, _>(|conn| {
+                let s = Step {
+                    status: &saved.status,
+                    outcome: saved.outcome.as_deref(),
+                    forwarded_on: saved.forwarded_on,
+                    provider_due: saved.provider_due,
+                    closed_on: saved.closed_on,
+                    history: &saved.history,
+                    at: saved.updated_at,
+                };
+                if !store::step(conn, &saved.id, &read.status, &read.history, &s)? {
+                    return store::find(conn, &saved.id);
+                }
+                if closed {
+                    records::set_under_objection(conn, &saved.record_id, false)?;
+                    signals::emit_profiles(conn, std::iter::once(&key))?;
+                }
+                let entry = audit::Entry {
+                    action,
+                    subject_key: Some(key.clone()),
+                    records: vec![saved.record_id.clone()],
+                    outcome: "ok",
+                    detail: Some(json!({"objection_id": saved.id, "status": saved.status, "outcome": outcome.as_str()})),
+                    ..Default::default()
+                };
+                audit::append(conn, &actor, &entry)?;
+                Ok(None)
+            })
+        })
+        .await?;
+    if let Some(now) = moved {
+        return Err(conflict(
+            format!("another step came first: the objection is {}", now.status),
+            &now,
+        ));
+    }
+    if closed {
+        query::invalidate_profiles(ctx, std::iter::once(&subject.subject_key)).await;
+    }
+    Ok(view(caller, &updated, today))
+}
+
+/// `GET /api/v1/objections/{id}`.
+pub async fn get(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+    purpose: Option<&str>,
+) -> ServiceResult<ObjectionView> {
+    access::READ_OBJECTIONS.require(caller)?;
+    let purpose = query::check_purpose(purpose)?;
+    let lookup = id.to_string();
+    let found = ctx.db.run(move |conn| store::find(conn, &lookup)).await?;
+    let shown = found.filter(|r| may_see(caller, r));
+    let entry = audit::Entry {
+        action: access::READ_OBJECTIONS.action,
+        records: shown.iter().map(|r| r.record_id.clone()).collect(),
+        purpose: Some(purpose),
+        outcome: if shown.is_some() { "ok" } else { "not_found" },
+        detail: Some(json!({"objection_id": id})),
+        ..Default::default()
+    };
+    audit::log(ctx, caller, entry).await?;
+    match shown {
+        Some(r) => Ok(view(caller, &r, ctx.clock.today())),
+        None => Err(ServiceError::NotFound(format!("objection {id}"))),
+    }
+}
+
+/// `GET /api/v1/objections`: those the caller may see, in filing order.
+pub async fn list(ctx: &Ctx, caller: &Caller, q: ListQuery) -> ServiceResult<ObjectionList> {
+    access::READ_OBJECTIONS.require(caller)?;
+    let purpose = query::check_purpose(q.purpose.as_deref())?;
+    let mut errors = Vec::new();
+    let status = match q.status.as_deref() {
+        Some(s) => match ObjectionStatus::parse(s.trim()) {
+            Some(s) => Some(s.as_str().to_string()),
+            None => {
+                errors.push(FieldError::new(
+                    "status",
+                    "invalid_value",
+                    format!("status is one of {}", ObjectionStatus::allowed()),
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        errors.push(FieldError::new(
+            "limit",
+            "out_of_range",
+            "limit is 1 to 500",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let today = ctx.clock.today();
+    let filter = Filter {
+        status,
+        overdue_on: q.overdue.unwrap_or(false).then_some(today),
+        org: (!matches!(caller.role, Role::Admin | Role::Auditor)).then(|| caller.org_code.clone()),
+        after: q.cursor.clone(),
+        limit: limit + 1,
+    };
+    let mut rows = ctx.db.run(move |conn| store::list(conn, &filter)).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let entry = audit::Entry {
+        action: access::READ_OBJECTIONS.action,
+        records: rows.iter().map(|r| r.record_id.clone()).collect(),
+        purpose: Some(purpose),
+        outcome: "ok",
+        detail: Some(json!({"listed": rows.len()})),
+        ..Default::default()
+    };
+    audit::log(ctx, caller, entry).await?;
+    Ok(ObjectionList {
+        next_cursor: more.then(|| rows.last().map(|r| r.id.clone())).flatten(),
+        items: rows.iter().map(|r| view(caller, r, today)).collect(),
+    })
+}
+
+/// Objections past their running deadline today: (with the centre, with the provider).
+pub async fn overdue_counts(ctx: &Ctx) -> ServiceResult<(i64, i64)> {
+    let today = ctx.clock.today();
+    Ok(ctx
+        .db
+        .run(move |conn| store::overdue_counts(conn, today))
+        .await?)
+}
