@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
 use creditgate::domain::calendar::{shanghai_day, Deadline};
-use creditgate::domain::lifecycle::period_end;
-use creditgate::domain::{Period, WorkingCalendar};
+use creditgate::domain::lifecycle::{effect, period_end};
+use creditgate::domain::{Effect, Period, RecordStatus, WorkingCalendar};
 use proptest::prelude::*;
 
 fn d(s: &str) -> NaiveDate {
@@ -275,21 +275,15 @@ fn publicity_periods_end_per_civil_code_201_202() {
         let end =
             period_end(d(decision), period).unwrap_or_else(|| panic!("{p} from {decision}: none"));
         assert_eq!(end, d(last), "{p} from {decision}");
-        assert_eq!(
-            period.after(d(decision)),
-            Some(d(last)),
-            "Period::after, {p} from {decision}"
-        );
-        // The last day is still in force; the next day is not.
-        let in_force = |day: NaiveDate| day <= end;
-        assert!(
-            in_force(d(last)),
-            "{p} from {decision}: {last} should be in force"
-        );
+        // The last day is still in force; the next day is not (the record's effect, as a
+        // check or a profile works it out).
+        let on = |day: NaiveDate| effect(RecordStatus::Active, false, Some(end), day);
+        assert_eq!(on(d(last)), Effect::InForce, "{p} from {decision}: {last}");
         let next = d(last).succ_opt().unwrap();
-        assert!(
-            !in_force(next),
-            "{p} from {decision}: {next} should be past the period"
+        assert_eq!(
+            on(next),
+            Effect::PublicityEnded,
+            "{p} from {decision}: {next}"
         );
     }
 }

@@ -184,6 +184,26 @@ const TABLE: &[Row] = &[
         path: "/api/v1/objections/{id}/answer",
         expect: [200, 200, 403, 403, 403, 403, 401],
     },
+    Row {
+        method: "post",
+        path: "/api/v1/repairs",
+        expect: [201, 201, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/repairs",
+        expect: [200, 200, 403, 403, 403, 200, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/repairs/{id}",
+        expect: [200, 200, 403, 403, 403, 200, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/repairs/{id}/decision",
+        expect: [200, 200, 403, 403, 403, 403, 401],
+    },
 ];
 
 #[test]
@@ -362,6 +382,24 @@ async fn request(w: &World, row: &Row, n: usize) -> (String, Value) {
         }
         id
     };
+    // A record of the provider's that may be repaired today (一般, decided in June: its
+    // three-month minimum has passed), and an application to repair it.
+    let repairable = || async {
+        let mut p = penalty(&format!("REP-{n}"), u);
+        p["severity"] = json!("general");
+        p["decision_date"] = json!("2026-06-01");
+        let r = w.app.batch(w.keys[1].as_deref().unwrap(), vec![p]).await;
+        r.body["results"][0]["id"].as_str().unwrap().to_string()
+    };
+    let repair_body = |record: String| json!({"record_id": record, "applicant": {"name": "北京示例科技有限公司"}, "commitment": "XYCN-2026-0001"});
+    let fresh_repair = || async {
+        let r = w
+            .app
+            .post("/api/v1/repairs", admin, &repair_body(repairable().await))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_string()
+    };
     let path = row
         .path
         .replace("{uscc}", u)
@@ -449,6 +487,16 @@ async fn request(w: &World, row: &Row, n: usize) -> (String, Value) {
         "/api/v1/objections/{id}/answer" => (
             path.replace("{id}", &fresh_objection(true).await),
             json!({"outcome": "confirmed", "reason": "经核查，记录与原始决定一致"}),
+        ),
+        "/api/v1/repairs" if row.method == "post" => (path, repair_body(repairable().await)),
+        "/api/v1/repairs" => (format!("{path}?purpose=矩阵测试"), body),
+        "/api/v1/repairs/{id}" => (
+            format!("/api/v1/repairs/{}?purpose=矩阵测试", fresh_repair().await),
+            body,
+        ),
+        "/api/v1/repairs/{id}/decision" => (
+            path.replace("{id}", &fresh_repair().await),
+            json!({"outcome": "rejected", "reason": "未提交履行义务的证明材料"}),
         ),
         _ => (path, body),
     }

@@ -3,8 +3,10 @@
 //! who sees what, bad input, a race between two decisions, and records whose publicity ended.
 
 mod common;
+mod lifecycle_support;
 
 use common::*;
+use lifecycle_support::*;
 use serde_json::{json, Value};
 
 const GROUNDS: &str = "该处罚决定已被行政复议撤销，请予核查更正";
@@ -18,59 +20,8 @@ fn filing(record_id: &str) -> Value {
     json!({"record_id": record_id, "grounds": GROUNDS, "filed_by": using_department()})
 }
 
-/// The `field`s of a problem's `errors`.
-fn error_fields(a: &Answer) -> Vec<String> {
-    a.body["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|x| x["field"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn assert_invalid(a: &Answer, field: &str) {
-    assert_eq!(a.status, 422, "{field}: {}", a.text);
-    assert!(
-        error_fields(a).iter().any(|f| f == field),
-        "expected an error on {field}: {}",
-        a.text
-    );
-}
-
-fn assert_conflict(a: &Answer, status_now: &str) {
-    assert_eq!(a.status, 409, "{}", a.text);
-    assert!(
-        a.content_type.starts_with("application/problem+json"),
-        "{}: {}",
-        a.content_type,
-        a.text
-    );
-    assert_eq!(a.body["current"]["status"], status_now, "{}", a.text);
-}
-
 fn assert_done(a: &Answer) {
     assert!(matches!(a.status, 200 | 201), "{}", a.text);
-}
-
-/// The record with `source_record_id` in a profile, if shown.
-fn shown<'a>(profile: &'a Value, source_id: &str) -> Option<&'a Value> {
-    profile["records"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no records: {profile}"))
-        .iter()
-        .find(|r| r["source_record_id"] == source_id)
-}
-
-/// Every record named in a report's findings.
-fn finding_records(report: &Value) -> Vec<Value> {
-    report["findings"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no findings: {report}"))
-        .iter()
-        .flat_map(|f| f["records"].as_array().cloned().unwrap_or_default())
-        .collect()
 }
 
 fn item_ids(list: &Answer) -> Vec<String> {
@@ -82,14 +33,6 @@ fn item_ids(list: &Answer) -> Vec<String> {
         .iter()
         .map(|o| o["id"].as_str().unwrap().to_string())
         .collect()
-}
-
-async fn submit(app: &TestApp, key: &str, record: Value) -> String {
-    let r = app.batch(key, vec![record]).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let status = r.body["results"][0]["status"].as_str().unwrap_or("");
-    assert!(matches!(status, "created" | "updated"), "{}", r.text);
-    r.body["results"][0]["id"].as_str().unwrap().to_string()
 }
 
 async fn file(app: &TestApp, key: &str, body: &Value) -> Answer {
@@ -124,31 +67,6 @@ async fn decide(app: &TestApp, key: &str, id: &str, body: Value) -> Answer {
 async fn answer(app: &TestApp, key: &str, id: &str, body: Value) -> Answer {
     app.post(&format!("/api/v1/objections/{id}/answer"), Some(key), &body)
         .await
-}
-
-/// A record read by id (the record itself, or wrapped in `record`).
-async fn record(app: &TestApp, key: &str, id: &str) -> Answer {
-    app.get(&format!("/api/v1/records/{id}?purpose=资格审查"), Some(key))
-        .await
-}
-
-fn record_body(a: &Answer) -> &Value {
-    if a.body["record"].is_object() {
-        &a.body["record"]
-    } else {
-        &a.body
-    }
-}
-
-async fn audit_count(app: &TestApp, action: &str) -> usize {
-    let r = app
-        .get(
-            &format!("/api/v1/audit/entries?action={action}&limit=500"),
-            Some(&app.admin_key),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["entries"].as_array().unwrap().len()
 }
 
 async fn objection_lifecycle(b: Backend) {
@@ -236,7 +154,7 @@ async fn objection_lifecycle(b: Backend) {
     }
 
     // Only the centre decides; only the owning provider (or admin) answers.
-    let forward = json!({"outcome": "forwarded", "reason": "转数据提供单位核实"});
+    let forward = json!({"outcome": "forwarded", "reason": "非技术原因，转数据提供单位核实"});
     assert_eq!(
         decide(&app, &officer, &id, forward.clone()).await.status,
         403
@@ -257,7 +175,7 @@ async fn objection_lifecycle(b: Backend) {
         &app,
         &scjg,
         &id,
-        json!({"outcome": "confirmed", "reason": "经核实无误"}),
+        json!({"outcome": "confirmed", "reason": "经核实，原处罚记录无误"}),
     )
     .await;
     assert_conflict(&early, "open");
@@ -276,18 +194,25 @@ async fn objection_lifecycle(b: Backend) {
         "forwarded",
     );
     let stranger = app.key("SWJ", "provider").await;
+    // Another provider may not even learn that the objection exists.
     let s = answer(&app, &stranger, &id, corrected.clone()).await;
-    assert!(
-        matches!(s.status, 403 | 404),
-        "another provider answered: {}",
-        s.text
-    );
+    assert_eq!(s.status, 404, "another provider answered: {}", s.text);
 
     let mut v2 = penalty("CF-1", &c);
     v2["version"] = json!(2);
     v2["severity"] = json!("general");
     v2["fine_amount"] = json!("1000000.00");
     assert_eq!(submit(&app, &scjg, v2).await, rec_id);
+    // The new version does not lift the mark: the objection is still open until answered, and
+    // a second instance (its own caches) sees the same.
+    let twin = app.twin().await;
+    twin.listening().await;
+    for a in [&app, &twin] {
+        let p = a.subject(&officer, &c).await;
+        let r = shown(&p.body, "CF-1").unwrap_or_else(|| panic!("{}", p.text));
+        assert_eq!(r["under_objection"], true, "{}", p.text);
+        assert_eq!(r["version"], 2, "{}", p.text);
+    }
     let a = answer(&app, &scjg, &id, corrected).await;
     assert_done(&a);
     assert_eq!(a.body["status"], "closed", "{}", a.text);
@@ -296,6 +221,16 @@ async fn objection_lifecycle(b: Backend) {
     let p = app.subject(&officer, &c).await;
     let r = shown(&p.body, "CF-1").unwrap();
     assert_eq!(r["under_objection"], false, "{}", p.text);
+    // The other instance, which had the profile cached, hears of the close.
+    let lifted = comes_true(std::time::Duration::from_secs(10), || async {
+        let p = twin.subject(&officer, &c).await;
+        shown(&p.body, "CF-1").is_some_and(|r| r["under_objection"] == false)
+    })
+    .await;
+    assert!(
+        lifted,
+        "the second instance still shows the record under objection"
+    );
     assert_eq!(r["fine_amount"], "1000000.00", "{}", p.text);
     // General now: 1 year of publicity, repair after 3 months.
     assert_eq!(r["publicity_until"], "2027-03-01", "{}", p.text);
@@ -342,13 +277,26 @@ async fn objection_lifecycle(b: Backend) {
     assert!(!item_ids(&list(&app, &other, "").await).contains(&id));
     assert!(!item_ids(&list(&app, &stranger, "").await).contains(&id));
 
-    for action in [
-        "objection.file",
-        "objection.decide",
-        "objection.answer",
-        "objection.read",
+    // One entry per step taken, naming the record; reads logged too.
+    for (action, steps) in [
+        ("objection.file", 1),
+        ("objection.decide", 1),
+        ("objection.answer", 1),
     ] {
-        assert!(audit_count(&app, action).await >= 1, "no {action} entry");
+        let ok = audit_entries(&app, action)
+            .await
+            .into_iter()
+            .filter(|e| e["outcome"] == "ok" && e["records"].to_string().contains(&rec_id))
+            .count();
+        assert_eq!(ok, steps, "{action}");
+    }
+    assert!(!audit_entries(&app, "objection.read").await.is_empty());
+    // What the filer wrote and who they are stay out of the access log.
+    let log = app
+        .get("/api/v1/audit/entries?limit=500", Some(&app.admin_key))
+        .await;
+    for secret in ["010-12345678", GROUNDS, "区政务服务中心", reason] {
+        assert!(!log.text.contains(secret), "{secret} in the access log");
     }
     for args in [["audit", "seal"], ["audit", "verify"]] {
         let out = creditgate_cli(&app.db_url).args(args).output().unwrap();
@@ -394,7 +342,7 @@ async fn admin_records_an_objection_in_person_with_a_past_date(b: Backend) {
         &app,
         &admin,
         &id,
-        json!({"outcome": "confirmed", "reason": "经核查，原记录无误"}),
+        json!({"outcome": "confirmed", "reason": "经核查，原处罚记录无误"}),
     )
     .await;
     assert_done(&ok);
@@ -404,7 +352,7 @@ async fn admin_records_an_objection_in_person_with_a_past_date(b: Backend) {
         &app,
         &admin,
         &id,
-        json!({"outcome": "confirmed", "reason": "再次确认"}),
+        json!({"outcome": "confirmed", "reason": "再次确认，原记录无误"}),
     )
     .await;
     assert_conflict(&again, "closed");
@@ -479,7 +427,18 @@ async fn objection_bad_input(b: Backend) {
     assert_invalid(&file(&app, &officer, &filing(&rec_id)).await, "record_id");
     assert_invalid(&file(&app, &admin, &filing(&rec_id)).await, "record_id");
 
-    let fwd = |on: &str| json!({"outcome": "forwarded", "reason": "转数据提供单位核实", "on": on});
+    let fwd = |on: &str| json!({"outcome": "forwarded", "reason": "非技术原因，转数据提供单位核实", "on": on});
+    // The written answer is at least 10 characters (9 here).
+    assert_invalid(
+        &decide(
+            &app,
+            &admin,
+            &id,
+            json!({"outcome": "forwarded", "reason": "转数据提供单位核实"}),
+        )
+        .await,
+        "reason",
+    );
     assert_invalid(&decide(&app, &admin, &id, fwd("2026-11-25")).await, "on");
     assert_invalid(&decide(&app, &admin, &id, fwd("2026-11-23")).await, "on");
     let o = read(&app, &admin, &id).await;
@@ -495,8 +454,8 @@ async fn concurrent_decisions_one_wins(b: Backend) {
     let admin2 = app.key("ADMIN2", "admin").await;
     let scjg = app.key("SCJG", "provider").await;
     let officer = app.key("ZWFW", "officer").await;
-    let confirm = json!({"outcome": "confirmed", "reason": "经核查，原记录无误"});
-    let forward = json!({"outcome": "forwarded", "reason": "转数据提供单位核实"});
+    let confirm = json!({"outcome": "confirmed", "reason": "经核查，原处罚记录无误"});
+    let forward = json!({"outcome": "forwarded", "reason": "非技术原因，转数据提供单位核实"});
 
     // The history of an objection decided once, alone, for either outcome.
     let mut reference = std::collections::HashMap::new();
@@ -559,117 +518,9 @@ async fn concurrent_decisions_one_wins(b: Backend) {
     }
 }
 
-async fn publicity_periods_in_profiles_and_checks(b: Backend) {
-    let app = spawn_app(b).await;
-    let admin = app.admin_key.clone();
-    let scjg = app.key("SCJG", "provider").await;
-    let officer = app.key("ZWFW", "officer").await;
-    let c = code(5);
-    let general = |id: &str, decided: &str| {
-        let mut p = penalty(id, &c);
-        p["decision_no"] = json!(format!("京市监罚〔2025〕{id}号"));
-        p["decision_date"] = json!(decided);
-        p["severity"] = json!("general");
-        p["penalty_types"] = json!(["fine"]);
-        p["fine_amount"] = json!("2500000.00");
-        p
-    };
-    let a_id = submit(&app, &scjg, general("CF-A", "2025-11-24")).await;
-    let b_id = submit(&app, &scjg, general("CF-B", "2025-11-23")).await;
-
-    let p = app.subject(&admin, &c).await;
-    assert_eq!(p.status, 200, "{}", p.text);
-    let a = shown(&p.body, "CF-A").unwrap_or_else(|| panic!("{}", p.text));
-    assert_eq!(a["publicity_until"], "2026-11-24", "{}", p.text);
-    assert_eq!(a["effect"], "in_force", "{}", p.text);
-    assert_eq!(a["repair_eligible_from"], "2026-02-25", "{}", p.text);
-    let bb =
-        shown(&p.body, "CF-B").unwrap_or_else(|| panic!("ended, but admins see it: {}", p.text));
-    assert_eq!(bb["publicity_until"], "2026-11-23", "{}", p.text);
-    assert_eq!(bb["effect"], "publicity_ended", "{}", p.text);
-
-    let p = app.subject(&officer, &c).await;
-    assert_eq!(p.status, 200, "{}", p.text);
-    assert_eq!(
-        shown(&p.body, "CF-A").unwrap()["effect"],
-        "in_force",
-        "{}",
-        p.text
-    );
-    assert!(shown(&p.body, "CF-B").is_none(), "{}", p.text);
-    let r = record(&app, &officer, &b_id).await;
-    assert!(matches!(r.status, 403 | 404), "{}", r.text);
-    let r = record(&app, &admin, &b_id).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(record_body(&r)["effect"], "publicity_ended", "{}", r.text);
-
-    let today = app.check(&officer, procurement(&c)).await;
-    assert_eq!(today.status, 201, "{}", today.text);
-    let named: Vec<String> = finding_records(&today.body)
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect();
-    assert!(named.contains(&a_id), "{}", today.text);
-    assert!(!named.contains(&b_id), "{}", today.text);
-    let mut tomorrow = procurement(&c);
-    tomorrow["as_of"] = json!("2026-11-25");
-    let t = app.check(&officer, tomorrow).await;
-    assert_eq!(t.status, 201, "{}", t.text);
-    assert_eq!(t.body["verdict"], "clear", "{}", t.text);
-    assert!(finding_records(&t.body).is_empty(), "{}", t.text);
-
-    // 3 months from 2025-11-30 end on the last day of February.
-    let c6 = code(6);
-    let mut minor = penalty("CF-M", &c6);
-    minor["decision_date"] = json!("2025-11-30");
-    minor["severity"] = json!("minor");
-    minor["fine_amount"] = json!("1000.00");
-    let m_id = submit(&app, &scjg, minor).await;
-    let r = record(&app, &admin, &m_id).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let m = record_body(&r);
-    assert_eq!(m["publicity_until"], "2026-02-28", "{}", r.text);
-    assert_eq!(m["repair_eligible_from"], "2025-12-01", "{}", r.text);
-    assert_eq!(m["effect"], "publicity_ended", "{}", r.text);
-
-    // Licence revoked: serious whatever the severity says.
-    let c7 = code(7);
-    let mut revoked = penalty("CF-L", &c7);
-    revoked["severity"] = json!("minor");
-    revoked["penalty_types"] = json!(["fine", "licence_revoked"]);
-    let l_id = submit(&app, &scjg, revoked).await;
-    let r = record(&app, &admin, &l_id).await;
-    assert_eq!(
-        record_body(&r)["publicity_until"],
-        "2029-03-01",
-        "{}",
-        r.text
-    );
-    assert_eq!(record_body(&r)["effect"], "in_force", "{}", r.text);
-
-    // A list entry is published until it ends; without an end, no period applies.
-    let swj = app.key("SWJ", "provider").await;
-    let c8 = code(8);
-    let mut ending = list_entry("LE-1", &c8, "tax.major_violation");
-    ending["valid_to"] = json!("2028-06-01");
-    let e_id = submit(&app, &swj, ending).await;
-    let open_id = submit(&app, &swj, list_entry("LE-2", &c8, "tax.major_violation")).await;
-    let r = record(&app, &admin, &e_id).await;
-    assert_eq!(
-        record_body(&r)["publicity_until"],
-        "2028-06-01",
-        "{}",
-        r.text
-    );
-    let r = record(&app, &admin, &open_id).await;
-    assert!(record_body(&r)["publicity_until"].is_null(), "{}", r.text);
-    assert_eq!(record_body(&r)["effect"], "in_force", "{}", r.text);
-}
-
 on_both_backends!(
     objection_lifecycle,
     admin_records_an_objection_in_person_with_a_past_date,
     objection_bad_input,
     concurrent_decisions_one_wins,
-    publicity_periods_in_profiles_and_checks,
 );

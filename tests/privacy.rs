@@ -492,9 +492,31 @@ async fn command_line_paths_store_and_print_no_id_number(b: Backend) {
         )
         .await;
     assert_eq!(person.status, 201, "{}", person.text);
-    // Pulled as a dishonest debtor, then removed: the removal found the record its id names.
+    // Pulled as a dishonest debtor, then removed: the removal found the record its id names (one
+    // record, revoked; a revoked record leaves the check `known: false`).
     assert_eq!(person.body["verdict"], "clear", "{}", person.text);
-    assert_eq!(person.body["subject"]["known"], true, "{}", person.text);
+    assert_eq!(person.body["subject"]["known"], false, "{}", person.text);
+    let person_key = format!(
+        "pid:{}",
+        DataKeys::parse(TEST_DATA_KEY)
+            .unwrap()
+            .lookup_hash(&creditgate::domain::IdNumber::parse(SYNC_PERSON).unwrap())
+    );
+    let url = db.url.clone();
+    let statuses = tokio::task::spawn_blocking(move || {
+        let pool = creditgate::store::connect(&url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        let (_, records) = creditgate::store::records::of_subject_key(&mut conn, &person_key)
+            .unwrap()
+            .expect("the person is held");
+        records
+            .iter()
+            .map(|r| r.status.as_str().to_string())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(statuses, ["revoked"]);
     let n = assert_no_plain_number_stored(&db.url, b, &used).await;
     assert!(
         n > 30,

@@ -86,6 +86,10 @@ pub const ROUTES: &[(&str, &str, &Operation)] = &[
         "/api/v1/objections/{id}/answer",
         &ops::ANSWER_OBJECTION,
     ),
+    ("POST", "/api/v1/repairs", &ops::APPLY_REPAIR),
+    ("GET", "/api/v1/repairs", &ops::READ_REPAIRS),
+    ("GET", "/api/v1/repairs/{id}", &ops::READ_REPAIRS),
+    ("POST", "/api/v1/repairs/{id}/decision", &ops::DECIDE_REPAIR),
 ];
 
 /// The operation a request is for, by its method and its path as the router sees it:

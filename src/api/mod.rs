@@ -11,6 +11,7 @@ pub mod grants;
 pub mod health;
 pub mod objections;
 pub mod records;
+pub mod repairs;
 pub mod subjects;
 
 use std::time::Instant;
@@ -176,6 +177,7 @@ impl Modify for BearerAuth {
         (name = "audit", description = "The hash-chained access log (auditors)"),
         (name = "access", description = "Applications for conditional data and special grants"),
         (name = "objections", description = "Objections to records (异议): filed, reviewed by the centre, answered by the provider"),
+        (name = "repairs", description = "Credit repair (信用修复): applied for after the minimum publicity period, decided by the department that made the finding"),
     )
 )]
 pub struct ApiDoc;
@@ -191,6 +193,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     audit::routes(cfg);
     grants::routes(cfg);
     objections::routes(cfg);
+    repairs::routes(cfg);
 }
 
 /// The OpenAPI document: [`ApiDoc`] (info, schemas, tags) with the paths of [`routes`].

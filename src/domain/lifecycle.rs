@@ -86,6 +86,16 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// Where a repair application stands: `accepted` until the department that owns the record
+    /// decides it.
+    RepairStatus {
+        Accepted => "accepted",
+        Approved => "approved",
+        Rejected => "rejected",
+    }
+);
+
 /// The centre's review is due 5 working days after filing, and a forwarded objection's answer 3
 /// working days after forwarding (the governing measures Art. 21 [verified in the city's text]).
 pub const REVIEW_WORKING_DAYS: u32 = 5;

@@ -13,7 +13,7 @@ pub mod uscc;
 pub use access::{Caller, Role};
 pub use calendar::{Deadline, WorkingCalendar};
 pub use id_number::{IdNumber, IdNumberError};
-pub use lifecycle::{Effect, FilerKind, ObjectionOutcome, ObjectionStatus};
+pub use lifecycle::{Effect, FilerKind, ObjectionOutcome, ObjectionStatus, RepairStatus};
 pub use money::Yuan;
 pub use period::Period;
 pub use purpose::{parse_purpose, trim_blank};

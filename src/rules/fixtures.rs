@@ -195,12 +195,26 @@ pub fn read_dir(dir: &Path) -> Result<Sources, Vec<RuleError>> {
     }
 }
 
+/// What the periods look at of a case's record.
+fn period_facts(r: &CaseRecord) -> PeriodFacts<'_> {
+    PeriodFacts {
+        kind: r.kind,
+        severity: r.severity,
+        penalty_types: &r.penalty_types,
+        list_code: r.list_code.as_deref(),
+        decision_date: r.decision_date,
+        valid_from: r.valid_from,
+        valid_to: r.valid_to,
+    }
+}
+
 fn fact(
     set: &RuleSet,
     r: CaseRecord,
     n: usize,
     default_subject: &str,
 ) -> Result<RecordFact, String> {
+    let dates = set.periods.dates(period_facts(&r));
     let fine = match r.fine_amount {
         None => None,
         Some(Value::String(s)) => Some(Yuan::parse(&s).map_err(|e| e.to_string())?),
@@ -217,15 +231,6 @@ fn fact(
             return Err(format!("record {n}: unknown list code {c}"));
         }
     }
-    let dates = set.periods.dates(PeriodFacts {
-        kind: r.kind,
-        severity: r.severity,
-        penalty_types: &r.penalty_types,
-        list_code: r.list_code.as_deref(),
-        decision_date: r.decision_date,
-        valid_from: r.valid_from,
-        valid_to: r.valid_to,
-    });
     Ok(RecordFact {
         id: r.id.unwrap_or_else(|| format!("r{n}")),
         kind: r.kind,
@@ -347,15 +352,7 @@ fn run_period_case(set: &RuleSet, case: PeriodCase) -> Result<Vec<String>, Strin
             return Err(format!("unknown list code {c}"));
         }
     }
-    let got: RecordDates = set.periods.dates(PeriodFacts {
-        kind: r.kind,
-        severity: r.severity,
-        penalty_types: &r.penalty_types,
-        list_code: r.list_code.as_deref(),
-        decision_date: r.decision_date,
-        valid_from: r.valid_from,
-        valid_to: r.valid_to,
-    });
+    let got: RecordDates = set.periods.dates(period_facts(r));
     let show = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "null".into());
     let mut problems = Vec::new();
     if got.publicity_until != case.expect.publicity_until {

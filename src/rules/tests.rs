@@ -283,6 +283,18 @@ fn a_measure_may_keep_counting_a_record_past_its_publicity() {
     assert_eq!(check(&set, repaired).verdict, Verdict::Clear);
 }
 
+/// A set kept with an old report, from before `periods.yaml`, still builds for re-evaluation;
+/// a set to make active does not.
+#[test]
+fn a_kept_set_from_before_the_periods_still_builds() {
+    let mut s = sources(GOOD);
+    s.remove("periods.yaml");
+    assert!(build(s.clone()).is_err());
+    let set = load::build_kept(s).unwrap();
+    assert!(set.periods.rules.is_empty());
+    assert!(set.scenario("procurement").is_some());
+}
+
 #[test]
 fn calendar_files_are_checked() {
     let mut s = sources(GOOD);

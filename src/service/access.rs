@@ -203,6 +203,23 @@ pub const READ_OBJECTIONS: Operation = Operation {
     roles: &[Admin, Auditor, Officer, System, Provider],
 };
 
+/// 谁认定、谁修复: the department that owns the record (the use case checks it) or the centre.
+pub const APPLY_REPAIR: Operation = Operation {
+    action: "repair.apply",
+    what: "record repair applications",
+    roles: &[Admin, Provider],
+};
+pub const DECIDE_REPAIR: Operation = Operation {
+    action: "repair.decide",
+    what: "decide repairs",
+    roles: &[Admin, Provider],
+};
+pub const READ_REPAIRS: Operation = Operation {
+    action: "repair.read",
+    what: "read repair applications",
+    roles: &[Admin, Auditor, Provider],
+};
+
 tokio::task_local! {
     /// Whether the request being served has logged a refusal (see [`serve_request`]).
     static REFUSAL_LOGGED: Cell<bool>;

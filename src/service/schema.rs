@@ -110,9 +110,32 @@ pub fn grounds() -> Object {
 
 pub fn answer() -> Object {
     text(
-        2,
+        10,
         2000,
-        "The written answer the filer is shown: 2 to 2000 characters (ID numbers in it are kept masked).",
+        "The written answer the filer is shown: 10 to 2000 characters (ID numbers in it are kept masked).",
+    )
+}
+
+pub fn commitment() -> Object {
+    text(1, 200, "The 信用承诺's reference: 1 to 200 characters.")
+}
+
+pub fn evidence() -> Object {
+    ObjectBuilder::new()
+        .schema_type(string_or_null(true))
+        .max_length(Some(2000))
+        .description(Some("At most 2000 characters."))
+        .build()
+}
+
+pub fn repair_outcome() -> Object {
+    closed(["approved", "rejected"], false)
+}
+
+pub fn repair_status() -> Object {
+    closed(
+        crate::domain::RepairStatus::ALL.iter().map(|k| k.as_str()),
+        true,
     )
 }
 

@@ -67,6 +67,18 @@ pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<RecordRow>> {
         .optional()?)
 }
 
+/// The records with these ids that exist.
+pub fn find_many(conn: &mut DbConn, ids: &[String]) -> StoreResult<Vec<RecordRow>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        out.extend(on_backend!(conn, |c| credit_records::table
+            .filter(credit_records::id.eq_any(chunk))
+            .select(RecordRow::as_select())
+            .load(c))?);
+    }
+    Ok(out)
+}
+
 /// Marks a record as under objection (filed, not yet closed), or not.
 pub fn set_under_objection(conn: &mut DbConn, id: &str, on: bool) -> StoreResult<()> {
     diesel::update(credit_records::table.find(id))

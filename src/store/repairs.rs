@@ -45,3 +45,82 @@ pub fn repaired_on(
     }
     Ok(out)
 }
+
+pub fn insert(conn: &mut DbConn, row: &RepairRow) -> StoreResult<()> {
+    diesel::insert_into(repairs::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> StoreResult<Option<RepairRow>> {
+    Ok(repairs::table
+        .find(id)
+        .select(RepairRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The application for `record_id` in status `status`, if any.
+pub fn with_status(
+    conn: &mut DbConn,
+    record_id: &str,
+    status: &str,
+) -> StoreResult<Option<RepairRow>> {
+    Ok(repairs::table
+        .filter(repairs::record_id.eq(record_id))
+        .filter(repairs::status.eq(status))
+        .select(RepairRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Decides an application still `accepted`; false when another decision came first.
+pub fn decide(
+    conn: &mut DbConn,
+    id: &str,
+    status: &str,
+    on: NaiveDate,
+    reason: &str,
+    at: NaiveDateTime,
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        repairs::table
+            .filter(repairs::id.eq(id))
+            .filter(repairs::status.eq("accepted")),
+    )
+    .set((
+        repairs::status.eq(status),
+        repairs::decided_on.eq(Some(on)),
+        repairs::reason.eq(Some(reason)),
+        repairs::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Applications in id order (ids are ULIDs: filing order): of one providing organisation, or
+/// all; in one status, or any; after a cursor.
+pub fn list(
+    conn: &mut DbConn,
+    provider: Option<&str>,
+    status: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<RepairRow>> {
+    let mut q = repairs::table
+        .select(RepairRow::as_select())
+        .order(repairs::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(p) = provider {
+        q = q.filter(repairs::provider_code.eq(p.to_string()));
+    }
+    if let Some(s) = status {
+        q = q.filter(repairs::status.eq(s.to_string()));
+    }
+    if let Some(a) = after {
+        q = q.filter(repairs::id.gt(a.to_string()));
+    }
+    Ok(q.load(conn)?)
+}

@@ -121,7 +121,12 @@ pub(super) fn gather(
         let fixed = repaired.contains_key(&r.id);
         subject_records.push(record_fact(set, &r, fixed, RecordOf::Subject, &label)?);
     }
-    let known = !subject_records.is_empty();
+    // Known: a record about the subject in effect on the as-of date. Records repaired, revoked
+    // or past their publicity leave no trace for a check (NDRC Order 36 Art. 3).
+    let known = subject_records.iter().any(|r| {
+        crate::domain::lifecycle::effect(r.status, r.repaired, r.publicity_until, plan.as_of)
+            == crate::domain::Effect::InForce
+    });
     parties.push(Party {
         role: AppliesTo::Subject,
         name: label,

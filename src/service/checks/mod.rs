@@ -210,6 +210,23 @@ pub struct Report {
     /// What could not be checked, such as a related person given without an ID number.
     pub warnings: Vec<String>,
     pub digest: String,
+    /// `GET /api/v1/checks/{report_no}` only (not part of the report or its digest): records the
+    /// report rests on that were since repaired, revoked, corrected or ended, so that the
+    /// verdict would now differ; run the check again for the new verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub later_changes: Option<Vec<LaterChange>>,
+}
+
+/// A change since a report was made to a record it rests on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct LaterChange {
+    pub record_id: String,
+    /// `repaired`, `revoked`, `corrected` (a newer version) or `publicity_ended`.
+    pub change: String,
+    /// The day of the change, where known (the repair, the last day of publicity).
+    pub on: Option<NaiveDate>,
+    /// In words.
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -295,6 +312,7 @@ pub struct ListView {
 }
 
 mod gather;
+mod later;
 mod plan;
 mod report;
 mod view;

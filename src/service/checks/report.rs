@@ -9,13 +9,15 @@ pub(super) fn digest_of(report: &Value) -> String {
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
-/// The caller's view of a finding: restricted records keep their id and kind only.
+/// The caller's view of a finding: restricted records keep their id and kind only. A record
+/// without effect today (past its publicity, repaired, revoked) is restricted too for every role
+/// but admins and auditors, though the check's `as_of` saw it in force.
 pub(super) fn finding_view(
     f: &Finding,
     facts: &StoredFacts,
     caller: &Caller,
-    partner: Option<&PartnerScope>,
-    grants: &[Grant],
+    (partner, grants): (Option<&PartnerScope>, &[Grant]),
+    today: NaiveDate,
 ) -> FindingView {
     let by_id: BTreeMap<&str, &RecordFact> = facts
         .facts
@@ -35,8 +37,12 @@ pub(super) fn finding_view(
             open_class: p.open_class,
             kind: r.kind,
             source_code: &p.source_code,
-            // The evaluator used it: in force, or kept by its measure past its publicity.
-            effect: crate::domain::Effect::InForce,
+            effect: crate::domain::lifecycle::effect(
+                r.status,
+                r.repaired,
+                r.publicity_until,
+                today,
+            ),
         };
         policy::can_see(caller, meta, partner, grants)
     };
@@ -247,12 +253,12 @@ pub(super) async fn run_plan(
                 findings: ev
                     .findings
                     .iter()
-                    .map(|f| finding_view(f, &g.stored, &caller, partner.as_ref(), &grants))
+                    .map(|f| finding_view(f, &g.stored, &caller, (partner.as_ref(), &grants), today))
                     .collect(),
                 incentives: ev
                     .incentives
                     .iter()
-                    .map(|f| finding_view(f, &g.stored, &caller, partner.as_ref(), &grants))
+                    .map(|f| finding_view(f, &g.stored, &caller, (partner.as_ref(), &grants), today))
                     .collect(),
                 rule_set: RuleSetRef {
                     version: set.version.clone(),
@@ -268,6 +274,7 @@ pub(super) async fn run_plan(
                 },
                 warnings,
                 digest: String::new(),
+                later_changes: None,
             };
             let mut body = serde_json::to_value(&report)
                 .map_err(|e| StoreError::Corrupt(format!("report: {e}")))?;

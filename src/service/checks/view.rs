@@ -125,7 +125,9 @@ pub async fn get_report(ctx: &Ctx, caller: &Caller, report_no: &str) -> ServiceR
     let mut e = entry("ok");
     e.subject_key = Some(row.subject_key.clone());
     audit::log(ctx, caller, e).await?;
-    report_from_row(&row)
+    let mut report = report_from_row(&row)?;
+    report.later_changes = Some(super::later::changes(ctx, caller, &row, &report).await?);
+    Ok(report)
 }
 
 /// `GET /api/v1/checks/{report_no}/verify?digest=`: whether a printed copy's digest is the
@@ -304,7 +306,7 @@ pub async fn reevaluate(ctx: &Ctx, report_no: &str) -> ServiceResult<bool> {
         })?;
     let sources: crate::rules::Sources = serde_json::from_str(&kept.sources)
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("rule set sources: {e}")))?;
-    let set = crate::rules::load::build(sources).map_err(|e| {
+    let set = crate::rules::load::build_kept(sources).map_err(|e| {
         ServiceError::Internal(anyhow::anyhow!("kept rule set no longer builds: {e:?}"))
     })?;
     let stored: StoredFacts = serde_json::from_str(&row.facts)

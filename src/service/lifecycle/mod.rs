@@ -2,7 +2,9 @@
 //! dates and its effect on a day (`rules/periods.yaml`, `domain::lifecycle`), and the objection
 //! workflow (`objections`).
 
+mod input;
 pub mod objections;
+pub mod repairs;
 
 use chrono::NaiveDate;
 
@@ -11,6 +13,25 @@ use crate::domain::lifecycle::effect;
 use crate::domain::PenaltyType;
 use crate::rules::periods::{PeriodFacts, RecordDates};
 use crate::rules::RuleSet;
+use crate::store::records::RecordRow;
+
+/// A stored record's dates under the rule set's periods.
+pub fn dates_of_row(set: &RuleSet, r: &RecordRow) -> RecordDates {
+    let types: Vec<PenaltyType> = serde_json::from_str::<Vec<String>>(&r.penalty_types)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| PenaltyType::parse(t))
+        .collect();
+    set.periods.dates(PeriodFacts {
+        kind: r.kind,
+        severity: r.severity,
+        penalty_types: &types,
+        list_code: r.list_code.as_deref(),
+        decision_date: r.decision_date,
+        valid_from: r.valid_from,
+        valid_to: r.valid_to,
+    })
+}
 
 /// A record's dates under the rule set's periods.
 pub fn dates_of(set: &RuleSet, v: &RecordView) -> RecordDates {

@@ -2,77 +2,10 @@
 
 use chrono::NaiveDate;
 
+use super::super::input::{long_text, step_day};
 use super::model::{ObjectionInput, StepInput};
 use crate::domain::{Caller, FieldError, FilerKind, ObjectionOutcome, Role};
 use crate::store::objections::ObjectionRow;
-
-/// Free text of `min` to 2000 characters, trimmed; ID numbers written in it are kept masked.
-pub(super) fn long_text(
-    field: &str,
-    min: usize,
-    v: Option<&str>,
-    errors: &mut Vec<FieldError>,
-) -> String {
-    let t = crate::domain::trim_blank(v.unwrap_or_default());
-    let n = t.chars().count();
-    if v.is_none() {
-        errors.push(FieldError::new(
-            field,
-            "required",
-            format!("give {field}: {min} to 2000 characters"),
-        ));
-    } else if !(min..=2000).contains(&n) {
-        errors.push(FieldError::new(
-            field,
-            "length",
-            format!("{field} is {min} to 2000 characters, in words the other side can act on; it has {n}"),
-        ));
-    }
-    crate::domain::id_number::mask_id_numbers(t).into_owned()
-}
-
-/// A day that is not in the future nor before `not_before`; `None` (with the error) otherwise.
-fn step_day(
-    field: &str,
-    v: Option<&str>,
-    today: NaiveDate,
-    not_before: Option<(NaiveDate, &str)>,
-    errors: &mut Vec<FieldError>,
-) -> Option<NaiveDate> {
-    let day = match v.map(crate::domain::trim_blank) {
-        None => today,
-        Some(s) => match crate::domain::iso_date(s) {
-            Some(d) => d,
-            None => {
-                errors.push(FieldError::new(
-                    field,
-                    "invalid_date",
-                    format!("'{s}' is not a date; write YYYY-MM-DD"),
-                ));
-                return None;
-            }
-        },
-    };
-    if day > today {
-        errors.push(FieldError::new(
-            field,
-            "future_date",
-            format!("{field} {day} is in the future; today is {today} (Asia/Shanghai)"),
-        ));
-        return None;
-    }
-    if let Some((first, what)) = not_before {
-        if day < first {
-            errors.push(FieldError::new(
-                field,
-                "too_early",
-                format!("{field} {day} is before {what} ({first})"),
-            ));
-            return None;
-        }
-    }
-    Some(day)
-}
 
 /// A filing as read.
 pub(super) struct Filing {
@@ -144,7 +77,8 @@ pub(super) fn parse_filing(
         .as_deref()
         .map(crate::domain::trim_blank)
         .filter(|c| !c.is_empty())
-        .map(str::to_string);
+        // A contact is for the answer; an ID number written into it is kept masked.
+        .map(|c| crate::domain::id_number::mask_id_numbers(c).into_owned());
     if contact.as_ref().is_some_and(|c| c.chars().count() > 100) {
         errors.push(FieldError::new(
             "filed_by.contact",
@@ -213,7 +147,7 @@ pub(super) fn parse_step(
             format!("outcome is one of {}", names.join(", ")),
         ));
     }
-    let reason = long_text("reason", 2, input.reason.as_deref(), &mut errors);
+    let reason = long_text("reason", 10, input.reason.as_deref(), &mut errors);
     let not_before = match row.forwarded_on {
         Some(f) if by_provider => (f, "the forwarding day"),
         _ => (row.received_on, "the filing day"),

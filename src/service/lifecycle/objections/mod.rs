@@ -76,6 +76,15 @@ pub async fn file(
         audit::log(ctx, caller, entry).await?;
         return Err(ServiceError::NotFound(format!("record {}", f.record_id)));
     };
+    if let Some(first) = record.decision_date.or(record.valid_from) {
+        if f.received_on < first {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "received_on",
+                "too_early",
+                format!("received_on {} is before the record's decision ({first}); give the day the objection was received", f.received_on),
+            )]));
+        }
+    }
     let due = ctx
         .rules()
         .calendar
@@ -107,14 +116,20 @@ pub async fn file(
         created_at: actor.at,
         updated_at: actor.at,
     };
-    let saved = row.clone();
+    let mut saved = row.clone();
     let key = subject_key.clone();
     let written = ctx
         .db
         .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
                 if let Some(open) = store::open_on(conn, &saved.record_id)? {
-                    return Ok(Some(open.received_on));
+                    return Ok(Filed::Already(open.received_on));
+                }
+                // The version objected to, read with the write: a correction that arrives after
+                // this commit is newer, one that arrived before it is what was objected to.
+                match records::find(conn, &saved.record_id)? {
+                    Some(r) => saved.record_version = r.version,
+                    None => return Ok(Filed::Gone),
                 }
                 store::insert(conn, &saved)?;
                 records::set_under_objection(conn, &saved.record_id, true)?;
@@ -128,7 +143,7 @@ pub async fn file(
                     ..Default::default()
                 };
                 audit::append(conn, &actor, &entry)?;
-                Ok(None)
+                Ok(Filed::Done(saved.record_version))
             })
         })
         .await;
@@ -139,15 +154,40 @@ pub async fn file(
             format!("an objection to this record, filed on {since}, is being handled; one is handled at a time, and its answer comes to its filer"),
         )])
     };
+    let mut row = row;
     match written {
-        Ok(None) => {}
-        Ok(Some(since)) => return Err(already(since)),
-        // Two filings at once: the unique index lets one through.
-        Err(e) if e.is_unique_violation() => return Err(already(f.received_on)),
+        Ok(Filed::Done(version)) => row.record_version = version,
+        Ok(Filed::Already(since)) => return Err(already(since)),
+        Ok(Filed::Gone) => return Err(ServiceError::NotFound(format!("record {}", row.record_id))),
+        // Two filings at once: the unique index lets one through; name the one that passed.
+        Err(e) if e.is_unique_violation() => {
+            let rid = row.record_id.clone();
+            let open = ctx.db.run(move |conn| store::open_on(conn, &rid)).await?;
+            return Err(already(open.map_or(f.received_on, |o| o.received_on)));
+        }
         Err(e) => return Err(e.into()),
     }
     query::invalidate_profiles(ctx, std::iter::once(&subject_key)).await;
     Ok(view(caller, &row, today))
+}
+
+/// How a filing's transaction ended.
+enum Filed {
+    /// Written, objecting to this version of the record.
+    Done(i64),
+    /// An objection to the record, filed on this day, is open.
+    Already(NaiveDate),
+    /// The record went away meanwhile.
+    Gone,
+}
+
+/// How a step's transaction ended.
+enum Stepped {
+    Done,
+    /// Another step came first: the objection as it now stands (`None`: it went away).
+    Lost(Option<Box<ObjectionRow>>),
+    /// The record is not yet what the outcome needs (no correction, no revocation): why.
+    NotReady(String),
 }
 
 /// `POST /api/v1/objections/{id}/decision` (the centre) and `…/answer` (the provider).
@@ -187,24 +227,9 @@ pub async fn step(
         .db
         .run(move |conn| records::with_subject(conn, &rid))
         .await?;
-    let Some((record, subject)) = record else {
+    let Some((_, subject)) = record else {
         return Err(ServiceError::NotFound(format!("record {}", row.record_id)));
     };
-    match outcome {
-        ObjectionOutcome::Corrected if record.version <= row.record_version => {
-            return Err(conflict(format!("no newer version of record {} has arrived since the objection was filed (it is at version {}); the providing department sends the corrected record first", record.id, record.version), &row));
-        }
-        ObjectionOutcome::Revoked if record.status != RecordStatus::Revoked => {
-            return Err(conflict(
-                format!(
-                    "record {} is not revoked; the providing department sends its revocation first",
-                    record.id
-                ),
-                &row,
-            ));
-        }
-        _ => {}
-    }
     let actor = Actor::new(ctx, caller);
     let mut history = history_of(&row);
     let what = if by_provider { "answered" } else { "decided" };
@@ -254,8 +279,15 @@ pub async fn step(
                     history: &saved.history,
                     at: saved.updated_at,
                 };
+                // What the outcome needs of the record, read with the write.
+                let Some(record) = records::find(conn, &saved.record_id)? else {
+                    return Ok(Stepped::NotReady(format!("record {} is gone", saved.record_id)));
+                };
+                if let Some(why) = not_ready(outcome, &record, read.record_version) {
+                    return Ok(Stepped::NotReady(why));
+                }
                 if !store::step(conn, &saved.id, &read.status, &read.history, &s)? {
-                    return store::find(conn, &saved.id);
+                    return Ok(Stepped::Lost(store::find(conn, &saved.id)?.map(Box::new)));
                 }
                 if closed {
                     records::set_under_objection(conn, &saved.record_id, false)?;
@@ -270,20 +302,41 @@ pub async fn step(
                     ..Default::default()
                 };
                 audit::append(conn, &actor, &entry)?;
-                Ok(None)
+                Ok(Stepped::Done)
             })
         })
         .await?;
-    if let Some(now) = moved {
-        return Err(conflict(
-            format!("another step came first: the objection is {}", now.status),
-            &now,
-        ));
+    match moved {
+        Stepped::Done => {}
+        Stepped::NotReady(why) => return Err(conflict(why, &row)),
+        Stepped::Lost(Some(now)) => {
+            return Err(conflict(
+                format!("another step came first: the objection is {}", now.status),
+                &now,
+            ))
+        }
+        Stepped::Lost(None) => return Err(ServiceError::NotFound(format!("objection {id}"))),
     }
     if closed {
         query::invalidate_profiles(ctx, std::iter::once(&subject.subject_key)).await;
     }
     Ok(view(caller, &updated, today))
+}
+
+/// Why the record does not (yet) bear the outcome out: `corrected` needs a version newer than
+/// the one objected to, `revoked` the record's revocation.
+fn not_ready(outcome: ObjectionOutcome, record: &RecordRow, objected: i64) -> Option<String> {
+    match outcome {
+        ObjectionOutcome::Corrected if record.version <= objected => Some(format!(
+            "no newer version of record {} has arrived since the objection was filed (it is at version {}); the providing department sends the corrected record first",
+            record.id, record.version
+        )),
+        ObjectionOutcome::Revoked if record.status != RecordStatus::Revoked => Some(format!(
+            "record {} is not revoked; the providing department sends its revocation first",
+            record.id
+        )),
+        _ => None,
+    }
 }
 
 /// `GET /api/v1/objections/{id}`.

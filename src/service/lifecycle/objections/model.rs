@@ -49,7 +49,7 @@ pub struct StepInput {
     /// `revoked`.
     #[schema(schema_with = crate::service::schema::objection_outcome, required = true)]
     pub outcome: Option<String>,
-    /// The written answer, 2 to 2000 characters: the filer is shown it.
+    /// The written answer, 10 to 2000 characters: the filer is shown it.
     #[schema(schema_with = crate::service::schema::answer, required = true)]
     pub reason: Option<String>,
     /// The day of the step: not before the filing (or forwarding), not in the future; default
