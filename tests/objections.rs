@@ -298,15 +298,7 @@ async fn objection_lifecycle(b: Backend) {
     for secret in ["010-12345678", GROUNDS, "区政务服务中心", reason] {
         assert!(!log.text.contains(secret), "{secret} in the access log");
     }
-    for args in [["audit", "seal"], ["audit", "verify"]] {
-        let out = creditgate_cli(&app.db_url).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    seal_and_verify(&app);
 }
 
 async fn admin_records_an_objection_in_person_with_a_past_date(b: Backend) {

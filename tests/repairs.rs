@@ -334,15 +334,7 @@ async fn repair_lifecycle(b: Backend) {
     for secret in [APPLICANT, CONTACT] {
         assert!(!log.text.contains(secret), "{secret} in the access log");
     }
-    for args in [["audit", "seal"], ["audit", "verify"]] {
-        let out = creditgate_cli(&app.db_url).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    seal_and_verify(&app);
 }
 
 async fn repair_refusals(b: Backend) {

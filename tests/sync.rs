@@ -410,6 +410,14 @@ impl creditgate::sync::platform::Platform for Scripted {
     {
         Ok(vec![])
     }
+
+    async fn push_repairs(
+        &self,
+        _batch: &creditgate::sync::protocol::RepairPushBatch,
+    ) -> Result<Vec<creditgate::sync::protocol::PushResult>, creditgate::sync::platform::SyncError>
+    {
+        Ok(vec![])
+    }
 }
 
 /// A feed that never ends: one that comes back to a cursor the round has passed, and one that

@@ -156,8 +156,8 @@ pub(crate) fn sync_command(
             Ok(r) => {
                 let applied = r.upserts + r.removals;
                 println!(
-                    "sync: {} pages, {} upserts, {} removals, {} skipped, {} rejected; pushed {} ({} already there, {} refused); {} retries; cursor {}; {:.1} s ({:.0} changes applied/s)",
-                    r.pages, r.upserts, r.removals, r.skipped, r.rejected, r.pushed, r.push_duplicates, r.push_rejected, r.retries,
+                    "sync: {} pages, {} upserts, {} removals, {} skipped, {} rejected; pushed {} ({} already there, {} refused); repairs pushed {} ({} refused); {} retries; cursor {}; {:.1} s ({:.0} changes applied/s)",
+                    r.pages, r.upserts, r.removals, r.skipped, r.rejected, r.pushed, r.push_duplicates, r.push_rejected, r.repairs_pushed, r.repairs_refused, r.retries,
                     r.cursor.as_deref().unwrap_or("at the start"), secs, applied as f64 / secs.max(1e-9)
                 );
                 if r.rejected > 0 {

@@ -270,6 +270,26 @@ fn mask_person(caller: &Caller, p: &mut Option<PersonView>) {
     }
 }
 
+/// A stored record by id, its subject, and the day it was repaired (if it was): what a use
+/// case that acts on a record by id starts from.
+pub async fn stored_record(
+    ctx: &Ctx,
+    id: &str,
+) -> ServiceResult<Option<(RecordRow, SubjectRow, Option<NaiveDate>)>> {
+    let lookup = id.to_string();
+    Ok(ctx
+        .db
+        .run(move |conn| {
+            let Some((r, s)) = records::with_subject(conn, &lookup)? else {
+                return Ok(None);
+            };
+            let repaired = repairs::repaired_on(conn, std::slice::from_ref(&r.id))?;
+            let on = repaired.get(&r.id).copied();
+            Ok(Some((r, s, on)))
+        })
+        .await?)
+}
+
 /// Whether the caller may see this stored record today (its sharing class, and its effect under
 /// the periods and repairs): the one test for a use case that acts on a record by id.
 pub fn shown_to(
@@ -310,19 +330,14 @@ pub async fn get_record(
     };
     audit::require_logged(ctx, caller, READERS, "read credit records", entry("denied")).await?;
     check_purpose(purpose)?;
-    let lookup = id.clone();
-    let found = ctx
-        .db
-        .run(move |conn| {
-            let Some((r, s)) = records::with_subject(conn, &lookup)? else {
-                return Ok(None);
-            };
-            let repaired = repairs::repaired_on(conn, std::slice::from_ref(&r.id))?;
-            let mut v = record_view(&r, repaired.get(&r.id).copied())?;
+    let found = match stored_record(ctx, &id).await? {
+        Some((r, s, repaired_on)) => {
+            let mut v = record_view(&r, repaired_on)?;
             v.subject = Some(subject_view(&s));
-            Ok(Some((v, s.subject_key)))
-        })
-        .await?;
+            Some((v, s.subject_key))
+        }
+        None => None,
+    };
     let found = found.map(|(mut v, key)| {
         super::lifecycle::annotate(&ctx.rules(), &mut v, ctx.clock.today());
         (v, key)

@@ -27,6 +27,10 @@ pub struct RepairRow {
     pub created_by_org: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When the provincial platform took the approved repair.
+    pub pushed_at: Option<NaiveDateTime>,
+    /// The platform's reason, when it refused it (not sent again).
+    pub push_refused: Option<String>,
 }
 
 /// The day each of these records was repaired, for those that were.
@@ -123,4 +127,41 @@ pub fn list(
         q = q.filter(repairs::id.gt(a.to_string()));
     }
     Ok(q.load(conn)?)
+}
+
+/// Approved repairs the provincial platform has neither taken nor refused, after `after_id`, with
+/// their records.
+pub fn push_due(
+    conn: &mut DbConn,
+    after_id: &str,
+    limit: i64,
+) -> StoreResult<Vec<(RepairRow, super::records::RecordRow)>> {
+    use super::records::RecordRow;
+    use super::schema::credit_records;
+    Ok(repairs::table
+        .inner_join(credit_records::table.on(credit_records::id.eq(repairs::record_id)))
+        .filter(repairs::status.eq("approved"))
+        .filter(repairs::pushed_at.is_null())
+        .filter(repairs::push_refused.is_null())
+        .filter(repairs::id.gt(after_id))
+        .order(repairs::id.asc())
+        .limit(limit)
+        .select((RepairRow::as_select(), RecordRow::as_select()))
+        .load(conn)?)
+}
+
+/// The platform took the repair.
+pub fn mark_pushed(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> StoreResult<()> {
+    diesel::update(repairs::table.find(id))
+        .set(repairs::pushed_at.eq(Some(at)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The platform refused the repair, for this reason.
+pub fn mark_push_refused(conn: &mut DbConn, id: &str, reason: &str) -> StoreResult<()> {
+    diesel::update(repairs::table.find(id))
+        .set(repairs::push_refused.eq(Some(reason)))
+        .execute(conn)?;
+    Ok(())
 }

@@ -94,6 +94,8 @@ diesel::table! {
         created_by_org -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        pushed_at -> Nullable<Timestamp>,
+        push_refused -> Nullable<Text>,
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::protocol::{self, ChangePage, PushAnswer, PushBatch, PushResult, Signed};
+use super::protocol::{
+    self, ChangePage, PushAnswer, PushBatch, PushResult, RepairPushBatch, Signed,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncError {
@@ -56,6 +58,8 @@ pub trait Platform: Send + Sync {
     async fn pull(&self, after: Option<&str>, limit: usize) -> Result<ChangePage, SyncError>;
     /// Pushes records; per-item results in order. Idempotent by (source, id, version).
     async fn push(&self, batch: &PushBatch) -> Result<Vec<PushResult>, SyncError>;
+    /// Pushes approved repairs; per-item results in order. Idempotent by repair id.
+    async fn push_repairs(&self, batch: &RepairPushBatch) -> Result<Vec<PushResult>, SyncError>;
 }
 
 /// The HTTP + JSON adapter: signs every request, checks every answer.
@@ -287,6 +291,14 @@ impl Platform for HttpPlatform {
         let bytes = self.call("POST", "/v1/records/batch", body).await?;
         let a: PushAnswer = serde_json::from_slice(&bytes)
             .map_err(|e| SyncError::BadAnswer(format!("push answer: {e}")))?;
+        Ok(a.results)
+    }
+
+    async fn push_repairs(&self, batch: &RepairPushBatch) -> Result<Vec<PushResult>, SyncError> {
+        let body = serde_json::to_vec(batch).map_err(|e| SyncError::Transport(e.to_string()))?;
+        let bytes = self.call("POST", "/v1/repairs/batch", body).await?;
+        let a: PushAnswer = serde_json::from_slice(&bytes)
+            .map_err(|e| SyncError::BadAnswer(format!("repair push answer: {e}")))?;
         Ok(a.results)
     }
 }

@@ -58,6 +58,25 @@ pub struct PushBatch {
     pub records: Vec<PushItem>,
 }
 
+/// One approved repair (信用修复) of a record (`POST /v1/repairs/batch`): from `repaired_on` the
+/// record is not published, shared or used (NDRC Order 36 Art. 3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct RepairPushItem {
+    /// The city's id of the repair: the platform takes each once.
+    pub repair_id: String,
+    pub source_code: String,
+    pub source_record_id: String,
+    /// The record's version the repair was decided on.
+    pub version: i64,
+    pub repaired_on: chrono::NaiveDate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct RepairPushBatch {
+    pub batch_id: String,
+    pub repairs: Vec<RepairPushItem>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PushResult {
     pub index: usize,

@@ -1,21 +1,24 @@
 #!/usr/bin/env python3
 """An independent provincial credit platform, written from docs/provincial-protocol.md alone.
 
-It serves the exchange protocol's two operations to the city's sync client:
+It serves the exchange protocol's three operations to the city's sync client:
 
   GET  /v1/changes?after=CURSOR&limit=N   the change feed, oldest first, in pages
   POST /v1/records/batch                  the city's pushed records, idempotent by
                                           (source code, source record id, version)
+  POST /v1/repairs/batch                  the city's approved repairs, idempotent by repair_id
 
-Every request is checked as the document's "Signing" section says (unknown key id, stale
-timestamp, replayed nonce, bad signature: 401 problem+json with `code`), and every answer, the
-401s included, is signed over the canonical answer. Faults, set in the scenario file, stand for a
-proxy or impostor in the way (an unsigned or badly signed 401) and for an answer lost after a
-push was taken.
+Every request is checked as the document's "Signing" section says (headers missing or not of
+their form, unknown key id, stale timestamp, replayed nonce, bad signature: 401 problem+json with
+`code`), and every answer, the 401s included, is signed over the canonical answer. Faults, set in
+the scenario file, stand for a proxy or impostor in the way (an unsigned or badly signed 401) and
+for an answer lost after a push (of records or of repairs) was taken. The scenario can also make
+the platform refuse some records (`reject_push_ids`) and some repairs (`reject_repair_ids`).
 
 Unsigned, for the tests:
 
-  GET  /state           what the platform saw (requests, pulls, pushes, faults left, violations)
+  GET  /state           what the platform saw (requests, pulls, pushes, repairs received and
+                        refused, faults left, violations)
   POST /control/hold    from now on every protocol request is held unanswered (until killed);
                         lets a test start a server configured with this platform without its
                         own sync round changing anything
@@ -37,6 +40,7 @@ sys.path[:] = [p for p in sys.path
                if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import argparse  # noqa: E402
+import datetime
 import hashlib
 import hmac
 import json
@@ -54,6 +58,12 @@ MAX_LIMIT = 1000
 ANSWER_NONCE_BYTES = 16  # 32 hex characters, as a request nonce
 
 HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+# The form of the signing headers (the document: "a nonce of 16 to 64 characters"; hex is read in
+# either case; the signature is an HMAC-SM3, 32 bytes; the timestamp is Unix seconds).
+NONCE_FORM = re.compile(r"^[0-9a-fA-F]{16,64}$")
+SIGNATURE_FORM = re.compile(r"^[0-9a-fA-F]{64}$")
+TIMESTAMP_FORM = re.compile(r"^[0-9]{1,12}$")
+DAY_FORM = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 # A mainland ID number: 17 digits and a digit or X, a province code first, a date in 7-14.
 ID_NUMBER = re.compile(r"(?<![0-9])([1-8][0-9])[0-9]{4}((?:19|20)[0-9]{2})(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])")
 
@@ -62,7 +72,10 @@ FAULT_KINDS = {
     "unsigned_401": "any",
     "badly_signed_401": "any",
     "lose_push_answer": "push",
+    "lose_repair_answer": "repair",
 }
+# The faults after which the platform has taken the request and answers nothing.
+LOSE_ANSWER = {"lose_push_answer", "lose_repair_answer"}
 
 
 def sm3_hex(data: bytes) -> str:
@@ -122,6 +135,11 @@ class Platform:
             self.faults.append({"kind": kind, "left": int(f.get("times", 1)),
                                 "on": f.get("on", FAULT_KINDS[kind])})
         self.reject_push_ids = set(scenario.get("reject_push_ids", []))
+        # Repairs the platform refuses: by repair_id or by the source record id they name (the
+        # city makes the repair id, which a scenario written beforehand cannot know).
+        self.reject_repair_ids = set(scenario.get("reject_repair_ids", []))
+        self.reject_repair_reason = str(scenario.get(
+            "reject_repair_reason", "the platform refuses this repair (scenario reject_repair_ids)"))
 
         # What was seen.
         self.requests = 0
@@ -132,6 +150,13 @@ class Platform:
         self.push_attempts_by_id = {}
         self.received = []  # [source_code, source_record_id, version], in order taken
         self.taken = set()  # (source_code, source_record_id, version) accepted
+        self.repair_pushes = 0  # POST /v1/repairs/batch requests (any)
+        self.repair_attempts_by_id = {}  # repair_id (as sent, or "?" for none) -> items seen
+        self.repairs_received = []  # [repair_id, source_code, source_record_id, version, repaired_on]
+        self.repairs_taken = {}  # repair_id -> the item as taken (idempotency)
+        self.repairs_refused = []  # {"repair_id", "errors": [codes]} per rejected item, in order
+        self.repairs_answered = {}  # repair_id -> the status of an answer delivered in full
+        self.repairs_of_unknown_records = []  # repairs naming a record neither fed nor pushed
         self.faults_injected = {}
         self.refusals = {}  # 401 code -> count (genuine refusals, signed)
         self.answers = {}  # status -> count of answers sent (any)
@@ -155,17 +180,18 @@ class Platform:
         ts = headers.get("X-Cg-Timestamp")
         nonce = headers.get("X-Cg-Nonce")
         sig = headers.get("X-Cg-Signature")
-        if key_id is None or not hmac.compare_digest(key_id.encode(), self.key_id.encode()):
+        # "A request without the four headers, or with one that is not of its form, is refused
+        # as malformed_signature" — before anything else is looked at.
+        if (not key_id or ts is None or nonce is None or sig is None
+                or not TIMESTAMP_FORM.match(ts) or not NONCE_FORM.match(nonce)
+                or not SIGNATURE_FORM.match(sig.strip())):
+            return "malformed_signature"
+        if not hmac.compare_digest(key_id.encode(), self.key_id.encode()):
             return "unknown_key"
-        try:
-            t = int(ts)
-        except (TypeError, ValueError):
-            return "stale_timestamp"
+        t = int(ts)
         now = time.time()
         if abs(now - t) > WINDOW:
             return "stale_timestamp"
-        if nonce is None or sig is None:
-            return "bad_signature"
         expected = hmac_sm3_hex(self.secret, canonical_request(method, path_query, ts, nonce, body))
         if not hmac.compare_digest(expected, sig.strip().lower()):
             return "bad_signature"
@@ -242,6 +268,9 @@ class Platform:
         with self.lock:
             if not isinstance(batch.get("batch_id"), str):
                 self.violations.append("a pushed batch without a batch_id string")
+            if len(batch["records"]) > 200:
+                self.violations.append(
+                    f"a pushed batch of {len(batch['records'])} records (the document: batches of 200)")
             for i, item in enumerate(batch["records"]):
                 errors = []
                 if not isinstance(item, dict):
@@ -283,6 +312,94 @@ class Platform:
                     results.append({"index": i, "status": "accepted", "errors": []})
         return 200, {"results": results}
 
+    def push_repairs(self, body):
+        """(status, body dict, delivered) for POST /v1/repairs/batch; takes what it accepts.
+
+        `delivered` is [(repair_id, status)] for the items whose repair_id is a string: the
+        handler marks them answered once the answer is written in full (`answered`).
+        """
+        try:
+            batch = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return 400, problem(400, "bad_request", "the body is not JSON"), []
+        if not isinstance(batch, dict) or not isinstance(batch.get("repairs"), list):
+            return 400, problem(400, "bad_request", "expected {\"batch_id\": …, \"repairs\": [...]}"), []
+        results, delivered = [], []
+        with self.lock:
+            if not isinstance(batch.get("batch_id"), str) or not batch.get("batch_id"):
+                self.violations.append("a repair batch without a batch_id string")
+            if len(batch["repairs"]) > 200:
+                self.violations.append(
+                    f"a repair batch of {len(batch['repairs'])} repairs (the document: batches of 200)")
+            known_records = {(c["source_code"], c["source_record_id"]) for c in self.changes}
+            known_records |= {(r[0], r[1]) for r in self.received}
+            for i, item in enumerate(batch["repairs"]):
+                if not isinstance(item, dict):
+                    errors = [err("", "not_an_object", "an item must be an object")]
+                    self.repair_attempts_by_id["?"] = self.repair_attempts_by_id.get("?", 0) + 1
+                    self.repairs_refused.append({"repair_id": None, "errors": ["not_an_object"]})
+                    results.append({"index": i, "status": "rejected", "errors": errors})
+                    continue
+                rep_id = item.get("repair_id")
+                src = item.get("source_code")
+                rid = item.get("source_record_id")
+                ver = item.get("version")
+                day = item.get("repaired_on")
+                errors = []
+                if not isinstance(rep_id, str) or not rep_id:
+                    errors.append(err("repair_id", "required", "a repair id is required"))
+                if not isinstance(src, str) or not src:
+                    errors.append(err("source_code", "required", "a source code is required"))
+                if not isinstance(rid, str) or not rid:
+                    errors.append(err("source_record_id", "required", "a source record id is required"))
+                if isinstance(ver, bool) or not isinstance(ver, int) or ver < 1:
+                    errors.append(err("version", "invalid", "the version must be a whole number from 1"))
+                if day is None:
+                    errors.append(err("repaired_on", "required", "the day of the decision is required"))
+                elif not is_day(day):
+                    errors.append(err("repaired_on", "invalid",
+                                      f"the day of the decision must be a date YYYY-MM-DD: {day!r}"))
+                key = rep_id if isinstance(rep_id, str) and rep_id else "?"
+                self.repair_attempts_by_id[key] = self.repair_attempts_by_id.get(key, 0) + 1
+                if key != "?" and key in self.repairs_answered:
+                    self.violations.append(
+                        f"repair {key} sent again after the platform answered it "
+                        f"{self.repairs_answered[key]} (the document: not sent again)")
+                if isinstance(rid, str) and ID_NUMBER.search(rid):
+                    self.violations.append(f"repair of a record id holding a plain ID number: {mask(rid)}")
+                if not errors and (rep_id in self.reject_repair_ids or rid in self.reject_repair_ids):
+                    errors.append(err("repair_id", "refused", self.reject_repair_reason))
+                if errors:
+                    self.repairs_refused.append({"repair_id": rep_id if key != "?" else None,
+                                                 "errors": [e["code"] for e in errors]})
+                    results.append({"index": i, "status": "rejected", "errors": errors})
+                    if key != "?":
+                        delivered.append((key, "rejected"))
+                    continue
+                fields = [rep_id, src, rid, ver, day]
+                if rep_id in self.repairs_taken:
+                    if self.repairs_taken[rep_id] != fields:
+                        self.violations.append(
+                            f"repair {rep_id} sent again with other fields: "
+                            f"{mask(json.dumps(self.repairs_taken[rep_id], ensure_ascii=False))} then "
+                            f"{mask(json.dumps(fields, ensure_ascii=False))}")
+                    results.append({"index": i, "status": "duplicate", "errors": []})
+                    delivered.append((rep_id, "duplicate"))
+                else:
+                    self.repairs_taken[rep_id] = fields
+                    self.repairs_received.append(fields)
+                    if (src, rid) not in known_records:
+                        self.repairs_of_unknown_records.append([rep_id, src, rid])
+                    results.append({"index": i, "status": "accepted", "errors": []})
+                    delivered.append((rep_id, "accepted"))
+        return 200, {"results": results}, delivered
+
+    def answered(self, delivered):
+        """The answer to a repair batch was written in full: its items count as delivered."""
+        with self.lock:
+            for rep_id, status in delivered:
+                self.repairs_answered.setdefault(rep_id, status)
+
     def state(self):
         with self.lock:
             left = {}
@@ -299,6 +416,11 @@ class Platform:
                 "last_cursor": self.changes[-1]["cursor"] if self.changes else None,
                 "push_attempts_by_id": dict(self.push_attempts_by_id),
                 "received": list(self.received),
+                "repair_pushes": self.repair_pushes,
+                "repair_attempts_by_id": dict(self.repair_attempts_by_id),
+                "repairs_received": [list(r) for r in self.repairs_received],
+                "repairs_refused": [dict(r) for r in self.repairs_refused],
+                "repairs_of_unknown_records": [list(r) for r in self.repairs_of_unknown_records],
                 "faults_left": left,
                 "faults_injected": dict(self.faults_injected),
                 "refusals": dict(self.refusals),
@@ -307,6 +429,17 @@ class Platform:
                 "pull_limits": list(self.pull_limits),
                 "violations": list(self.violations),
             }
+
+
+def is_day(v):
+    """A calendar day written YYYY-MM-DD."""
+    if not isinstance(v, str) or not DAY_FORM.match(v):
+        return False
+    try:
+        datetime.date.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
 
 
 def err(field, code, message):
@@ -424,6 +557,8 @@ def make_handler(platform: Platform, verbose: bool):
                 kind = "pull"
             elif path == "/v1/records/batch" and method == "POST":
                 kind = "push"
+            elif path == "/v1/repairs/batch" and method == "POST":
+                kind = "repair"
             else:
                 kind = "other"
 
@@ -443,6 +578,8 @@ def make_handler(platform: Platform, verbose: bool):
                     platform.pulls += 1
                 elif kind == "push":
                     platform.pushes += 1
+                elif kind == "repair":
+                    platform.repair_pushes += 1
                 if request_nonce is None:
                     platform.violations.append(f"{method} {path}: no X-Cg-Nonce")
                 else:
@@ -460,7 +597,7 @@ def make_handler(platform: Platform, verbose: bool):
             bind_to = request_nonce if request_nonce is not None else ""
 
             # A proxy or impostor in the way answers before the platform sees anything.
-            fault = platform.take_fault(kind) if kind in ("pull", "push") else None
+            fault = platform.take_fault(kind) if kind in ("pull", "push", "repair") else None
             if fault in ("unsigned_401", "badly_signed_401"):
                 # Not counted as a refusal: the platform never saw the request.
                 return self.send(401, problem(401, "bad_signature", "signature does not match"),
@@ -472,7 +609,7 @@ def make_handler(platform: Platform, verbose: bool):
             if code is not None:
                 with platform.lock:
                     platform.refusals[code] = platform.refusals.get(code, 0) + 1
-                if fault == "lose_push_answer":
+                if fault in LOSE_ANSWER:
                     # Nothing was taken; give the fault back for the next authentic push.
                     with platform.lock:
                         for f in platform.faults:
@@ -481,6 +618,7 @@ def make_handler(platform: Platform, verbose: bool):
                                 break
                         platform.faults_injected[fault] -= 1
                 details = {
+                    "malformed_signature": "signing headers missing or not of their form",
                     "unknown_key": "unknown key id",
                     "stale_timestamp": f"timestamp more than {WINDOW} seconds from the platform's clock",
                     "replayed_nonce": "nonce seen before",
@@ -489,16 +627,21 @@ def make_handler(platform: Platform, verbose: bool):
                 return self.send(401, problem(401, code, details[code]),
                                  content_type="application/problem+json", sign_for=bind_to)
 
+            delivered = []
             if kind == "pull":
                 status, answer = platform.pull(split.query)
             elif kind == "push":
                 status, answer = platform.push(body)
-                if fault == "lose_push_answer" and status == 200:
-                    return self.drop_connection()
+            elif kind == "repair":
+                status, answer, delivered = platform.push_repairs(body)
             else:
                 status, answer = 404, problem(404, "not_found", f"no such operation: {method} {path}")
+            if fault in LOSE_ANSWER and kind in ("push", "repair") and status == 200:
+                return self.drop_connection()
             ctype = "application/json" if status == 200 else "application/problem+json"
-            return self.send(status, answer, content_type=ctype, sign_for=bind_to)
+            self.send(status, answer, content_type=ctype, sign_for=bind_to)
+            if delivered:
+                platform.answered(delivered)
 
     return Handler
 

@@ -74,3 +74,16 @@ pub async fn audit_entries(app: &TestApp, action: &str) -> Vec<Value> {
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["entries"].as_array().unwrap().clone()
 }
+
+/// `creditgate audit seal`, then `audit verify`: the access log's chain holds.
+pub fn seal_and_verify(app: &TestApp) {
+    for args in [["audit", "seal"], ["audit", "verify"]] {
+        let out = creditgate_cli(&app.db_url).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

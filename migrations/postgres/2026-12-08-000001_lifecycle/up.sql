@@ -21,7 +21,11 @@ CREATE TABLE repairs (
     reason TEXT,
     created_by_org TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL
+    updated_at TIMESTAMP NOT NULL,
+    -- An approved repair is pushed to the provincial platform once: when it took it, or when it
+    -- refused it (with its reason: not sent again).
+    pushed_at TIMESTAMP,
+    push_refused TEXT
 );
 CREATE UNIQUE INDEX repairs_one_pending ON repairs (record_id) WHERE status = 'accepted';
 CREATE UNIQUE INDEX repairs_one_approved ON repairs (record_id) WHERE status = 'approved';

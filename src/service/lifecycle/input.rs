@@ -72,3 +72,51 @@ pub(super) fn step_day(
     }
     Some(day)
 }
+
+/// A listing's status filter (one of a closed set, named by `allowed`) and its page size (1 to
+/// 500, default 50), every problem named by field.
+pub(super) fn list_args(
+    status: Option<&str>,
+    known: impl Fn(&str) -> Option<&'static str>,
+    allowed: &str,
+    limit: Option<i64>,
+) -> Result<(Option<&'static str>, i64), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let status = match status.map(str::trim) {
+        Some(s) => known(s).or_else(|| {
+            errors.push(FieldError::new(
+                "status",
+                "invalid_value",
+                format!("status is one of {allowed}"),
+            ));
+            None
+        }),
+        None => None,
+    };
+    let limit = limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        errors.push(FieldError::new(
+            "limit",
+            "out_of_range",
+            "limit is 1 to 500",
+        ));
+    }
+    if errors.is_empty() {
+        Ok((status, limit))
+    } else {
+        Err(errors)
+    }
+}
+
+/// A page of at most `limit` rows out of `limit + 1` fetched, and the cursor to the next page
+/// (the last row's id) when there is one.
+pub(super) fn page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    id: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit.max(0) as usize);
+    let next = if more { rows.last().map(&id) } else { None };
+    (rows, next)
+}

@@ -84,6 +84,9 @@ pub struct RoundReport {
     pub pushed: i64,
     pub push_duplicates: i64,
     pub push_rejected: i64,
+    /// Approved repairs the platform took, and those it refused (not sent again).
+    pub repairs_pushed: i64,
+    pub repairs_refused: i64,
     /// Requests tried again after a fault.
     pub retries: u64,
     /// Pages whose cursor another runner had moved first: fetched, not applied.
@@ -282,6 +285,7 @@ pub async fn run_round(
         }
     }
     push_all(ctx, platform, settings, stop, &mut report, progress).await?;
+    push_repairs(ctx, platform, settings, stop, &mut report, progress).await?;
     // The round succeeded, after whatever its retries overcame: the status is `ok` again, and
     // the error they met stays in the view as the last one.
     let now = ctx.clock.stamp();

@@ -160,6 +160,114 @@ pub(super) async fn push_all(
     }
 }
 
+/// Pushes every approved repair the platform has not taken or refused (NDRC Order 36: the
+/// platforms stay in step; a repair ends publication and sharing there too). Idempotent by the
+/// repair's id; a refused repair keeps the platform's reason and is not sent again.
+pub(super) async fn push_repairs(
+    ctx: &Ctx,
+    platform: &dyn Platform,
+    settings: &Settings,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    report: &mut RoundReport,
+    progress: &mut dyn Progress,
+) -> Result<(), RoundError> {
+    use crate::store::repairs as store_repairs;
+    use crate::sync::protocol::{RepairPushBatch, RepairPushItem};
+    let mut after_id = String::new();
+    loop {
+        if *stop.borrow() {
+            return Err(RoundError::Stopped);
+        }
+        let limit = settings.push_batch;
+        let from = after_id.clone();
+        let due = ctx
+            .db
+            .run(move |conn| store_repairs::push_due(conn, &from, limit))
+            .await?;
+        let Some(last) = due.last() else {
+            return Ok(());
+        };
+        after_id = last.0.id.clone();
+        let batch = RepairPushBatch {
+            batch_id: ingest::new_id("rpush"),
+            repairs: due
+                .iter()
+                .filter_map(|(rep, r)| {
+                    Some(RepairPushItem {
+                        repair_id: rep.id.clone(),
+                        source_code: r.source_code.clone(),
+                        source_record_id: r.source_record_id.clone(),
+                        version: r.version,
+                        repaired_on: rep.decided_on?,
+                    })
+                })
+                .collect(),
+        };
+        let results = with_retries(
+            ctx,
+            settings,
+            "push repairs",
+            stop,
+            report,
+            progress,
+            || platform.push_repairs(&batch),
+        )
+        .await?;
+        let mut taken = Vec::new();
+        let mut refused = Vec::new();
+        for res in &results {
+            let Some(item) = batch.repairs.get(res.index) else {
+                continue;
+            };
+            match res.status.as_str() {
+                "accepted" | "duplicate" => taken.push(item.repair_id.clone()),
+                _ => {
+                    let reason = crate::domain::id_number::masked(&format!(
+                        "{} {}: {}",
+                        item.source_code,
+                        item.source_record_id,
+                        push_errors(&res.errors)
+                    ));
+                    tracing::warn!(repair = %item.repair_id, reason, "the platform refused a pushed repair; it is not sent again");
+                    refused.push((item.repair_id.clone(), reason));
+                }
+            }
+        }
+        let actor = Actor::new(ctx, &sync_caller());
+        let now = actor.at;
+        let (t, r) = (taken.clone(), refused.clone());
+        ctx.db
+            .run_write(move |conn| {
+                conn.transaction::<_, StoreError, _>(|conn| {
+                    for id in &t {
+                        store_repairs::mark_pushed(conn, id, now)?;
+                    }
+                    for (id, reason) in &r {
+                        store_repairs::mark_push_refused(conn, id, reason)?;
+                    }
+                    crate::service::audit::append(
+                        conn,
+                        &actor,
+                        &crate::service::audit::Entry {
+                            action: "sync.push_repairs",
+                            outcome: "ok",
+                            detail: Some(json!({
+                                "delivered": t,
+                                "refused": r.iter().map(|x| &x.0).collect::<Vec<_>>(),
+                            })),
+                            ..Default::default()
+                        },
+                    )?;
+                    Ok(())
+                })
+            })
+            .await?;
+        report.repairs_pushed += taken.len() as i64;
+        report.repairs_refused += refused.len() as i64;
+        progress.pushed(report);
+    }
+}
+
 /// The platform's errors for a refused item, in a line (its words, or that it gave none).
 fn push_errors(errors: &Option<Value>) -> String {
     match errors {

@@ -23,6 +23,7 @@ use crate::sync::protocol::{self, Change, ChangePage, PushAnswer, PushBatch, Ver
 
 mod faults;
 mod feed;
+mod repairs;
 mod signing;
 
 pub use faults::{Fault, FaultPlan};
@@ -75,6 +76,8 @@ struct Sim {
     received: Mutex<HashMap<(String, String, i64), Value>>,
     /// Pushed items delivered, counting repeats (answered `duplicate`).
     deliveries: Mutex<u64>,
+    /// Pushed repairs by repair id: each taken once.
+    repairs: Mutex<BTreeMap<String, protocol::RepairPushItem>>,
     faults: Mutex<FaultPlan>,
     rng: Mutex<rand::rngs::StdRng>,
     injected: Mutex<BTreeMap<&'static str, u64>>,
@@ -295,26 +298,9 @@ async fn changes(
     )
 )]
 async fn push(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let nonce = match verify(&sim, &req, &body) {
-        Ok(n) => n,
-        Err(code) => return refusal(&sim, &req, code),
-    };
-    let fault = sim.draw(true);
-    if let Some(r) = before(&sim, fault).await {
-        return r;
-    }
-    let batch: PushBatch = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return answer(
-                &sim,
-                400,
-                &nonce,
-                json!({"code": "malformed_json", "detail": e.to_string()}),
-                None,
-            )
-            .await
-        }
+    let (nonce, fault, batch) = match signed_post::<PushBatch>(&sim, &req, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let results: Vec<Value> = {
         let mut received = lock(&sim.received);
@@ -339,6 +325,31 @@ async fn push(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> HttpRe
     };
     // Taken: whatever spoils the answer now, the records are the platform's.
     answer(&sim, 200, &nonce, json!({"results": results}), fault).await
+}
+
+/// A signed push's start: the signature checked (a refusal otherwise), a fault drawn (and the
+/// answer it gives before anything is taken), the body read (a signed 400 otherwise).
+async fn signed_post<T: serde::de::DeserializeOwned>(
+    sim: &Sim,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(String, Option<Fault>, T), HttpResponse> {
+    let nonce = verify(sim, req, body).map_err(|code| refusal(sim, req, code))?;
+    let fault = sim.draw(true);
+    if let Some(r) = before(sim, fault).await {
+        return Err(r);
+    }
+    match serde_json::from_slice(body) {
+        Ok(b) => Ok((nonce, fault, b)),
+        Err(e) => Err(answer(
+            sim,
+            400,
+            &nonce,
+            json!({"code": "malformed_json", "detail": e.to_string()}),
+            None,
+        )
+        .await),
+    }
 }
 
 /// What the simulator holds and did (unsigned; a test and operator aid, not the protocol).
@@ -439,7 +450,16 @@ struct SignatureHeaders {
         title = "creditgate provincial-sim",
         description = "The provincial exchange protocol (docs/provincial-protocol.md) as the simulator serves it: signed pull and push, and the simulator's own unsigned control paths."
     ),
-    paths(changes, push, stats, received, set_faults, set_feed),
+    paths(
+        changes,
+        push,
+        repairs::push_repairs,
+        stats,
+        received,
+        repairs::received_repairs,
+        set_faults,
+        set_feed
+    ),
     components(schemas(
         protocol::Change,
         ChangePage,
@@ -447,6 +467,8 @@ struct SignatureHeaders {
         PushBatch,
         protocol::PushResult,
         PushAnswer,
+        protocol::RepairPushItem,
+        protocol::RepairPushBatch,
         SimStats,
         FaultPlan,
         Fault,
@@ -516,6 +538,7 @@ pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<Server
         verifier: Mutex::new(Verifier::new([(config.key_id, config.secret)])),
         received: Mutex::new(HashMap::new()),
         deliveries: Mutex::new(0),
+        repairs: Mutex::new(BTreeMap::new()),
         faults: Mutex::new(config.faults),
         rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed ^ 0x5eed)),
         injected: Mutex::new(BTreeMap::new()),
@@ -528,6 +551,11 @@ pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<Server
             .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
             .route("/v1/changes", web::get().to(changes))
             .route("/v1/records/batch", web::post().to(push))
+            .route("/v1/repairs/batch", web::post().to(repairs::push_repairs))
+            .route(
+                "/received-repairs",
+                web::get().to(repairs::received_repairs),
+            )
             .route("/stats", web::get().to(stats))
             .route("/received", web::get().to(received))
             .route("/control/faults", web::put().to(set_faults))

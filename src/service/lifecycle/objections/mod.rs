@@ -30,7 +30,7 @@ use crate::service::audit::{self, Actor};
 use crate::service::{access, query, signals, Ctx, ServiceError, ServiceResult};
 use crate::store::objections::{self as store, Filter, ObjectionRow, Step};
 use crate::store::records::RecordRow;
-use crate::store::{records, repairs, StoreError};
+use crate::store::{records, StoreError};
 
 /// The record objected to as the caller may see it, with its subject's key.
 async fn record_for(
@@ -38,22 +38,12 @@ async fn record_for(
     caller: &Caller,
     id: &str,
 ) -> ServiceResult<Option<(RecordRow, String)>> {
-    let lookup = id.to_string();
-    let found = ctx
-        .db
-        .run(move |conn| {
-            let Some((r, s)) = records::with_subject(conn, &lookup)? else {
-                return Ok(None);
-            };
-            let repaired = repairs::repaired_on(conn, std::slice::from_ref(&r.id))?;
-            Ok(Some((r, s.subject_key, repaired.get(&lookup).copied())))
-        })
-        .await?;
-    let Some((row, key, repaired_on)) = found else {
+    let Some((row, subject, repaired_on)) = query::stored_record(ctx, id).await? else {
         return Ok(None);
     };
     let grants = crate::service::grants::in_force(ctx, caller).await?;
-    Ok(query::shown_to(ctx, caller, &row, repaired_on, &grants).then_some((row, key)))
+    Ok(query::shown_to(ctx, caller, &row, repaired_on, &grants)
+        .then_some((row, subject.subject_key)))
 }
 
 /// `POST /api/v1/objections`.
@@ -370,43 +360,23 @@ pub async fn get(
 pub async fn list(ctx: &Ctx, caller: &Caller, q: ListQuery) -> ServiceResult<ObjectionList> {
     access::READ_OBJECTIONS.require(caller)?;
     let purpose = query::check_purpose(q.purpose.as_deref())?;
-    let mut errors = Vec::new();
-    let status = match q.status.as_deref() {
-        Some(s) => match ObjectionStatus::parse(s.trim()) {
-            Some(s) => Some(s.as_str().to_string()),
-            None => {
-                errors.push(FieldError::new(
-                    "status",
-                    "invalid_value",
-                    format!("status is one of {}", ObjectionStatus::allowed()),
-                ));
-                None
-            }
-        },
-        None => None,
-    };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        errors.push(FieldError::new(
-            "limit",
-            "out_of_range",
-            "limit is 1 to 500",
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(ServiceError::Invalid(errors));
-    }
+    let (status, limit) = super::input::list_args(
+        q.status.as_deref(),
+        |s| ObjectionStatus::parse(s).map(|s| s.as_str()),
+        &ObjectionStatus::allowed(),
+        q.limit,
+    )
+    .map_err(ServiceError::Invalid)?;
     let today = ctx.clock.today();
     let filter = Filter {
-        status,
+        status: status.map(str::to_string),
         overdue_on: q.overdue.unwrap_or(false).then_some(today),
         org: (!matches!(caller.role, Role::Admin | Role::Auditor)).then(|| caller.org_code.clone()),
         after: q.cursor.clone(),
         limit: limit + 1,
     };
-    let mut rows = ctx.db.run(move |conn| store::list(conn, &filter)).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let rows = ctx.db.run(move |conn| store::list(conn, &filter)).await?;
+    let (rows, next_cursor) = super::input::page(rows, limit, |r| r.id.clone());
     let entry = audit::Entry {
         action: access::READ_OBJECTIONS.action,
         records: rows.iter().map(|r| r.record_id.clone()).collect(),
@@ -417,7 +387,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, q: ListQuery) -> ServiceResult<Obj
     };
     audit::log(ctx, caller, entry).await?;
     Ok(ObjectionList {
-        next_cursor: more.then(|| rows.last().map(|r| r.id.clone())).flatten(),
+        next_cursor,
         items: rows.iter().map(|r| view(caller, r, today)).collect(),
     })
 }

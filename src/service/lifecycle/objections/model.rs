@@ -139,7 +139,7 @@ pub struct ListQuery {
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     /// Why the list is read, 2 to 200 characters (the access log keeps it).
-    #[param(required = true)]
+    #[param(required = true, schema_with = crate::service::schema::purpose)]
     pub purpose: Option<String>,
 }
 
@@ -149,7 +149,7 @@ pub struct ListQuery {
 #[into_params(parameter_in = Query)]
 pub struct ReadQuery {
     /// Why it is read, 2 to 200 characters (the access log keeps it).
-    #[param(required = true)]
+    #[param(required = true, schema_with = crate::service::schema::purpose)]
     pub purpose: Option<String>,
 }
 

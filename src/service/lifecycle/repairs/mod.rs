@@ -159,21 +159,11 @@ pub async fn apply(ctx: &Ctx, caller: &Caller, input: RepairInput) -> ServiceRes
     else {
         return Err(ServiceError::Invalid(errors));
     };
-    let lookup = record_id.clone();
-    let found = ctx
-        .db
-        .run(move |conn| {
-            let Some((r, s)) = records::with_subject(conn, &lookup)? else {
-                return Ok(None);
-            };
-            let repaired = store::repaired_on(conn, std::slice::from_ref(&r.id))?;
-            Ok(Some((r, s.subject_key, repaired.get(&lookup).copied())))
-        })
-        .await?;
     let not_found = || ServiceError::NotFound(format!("record {record_id}"));
-    let Some((record, subject_key, repaired)) = found else {
+    let Some((record, subject, repaired)) = query::stored_record(ctx, &record_id).await? else {
         return Err(not_found());
     };
+    let subject_key = subject.subject_key;
     // 谁认定、谁修复: a provider records repairs of its own records only. Another's record that
     // it may see is refused in words; one it may not see is answered as absent.
     if caller.role != Role::Admin && caller.org_code != record.source_code {
@@ -220,6 +210,8 @@ pub async fn apply(ctx: &Ctx, caller: &Caller, input: RepairInput) -> ServiceRes
         created_by_org: caller.org_code.clone(),
         created_at: actor.at,
         updated_at: actor.at,
+        pushed_at: None,
+        push_refused: None,
     };
     let saved = row.clone();
     let written = ctx
@@ -412,36 +404,17 @@ pub async fn get(
 pub async fn list(ctx: &Ctx, caller: &Caller, q: RepairListQuery) -> ServiceResult<RepairList> {
     access::READ_REPAIRS.require(caller)?;
     let purpose = query::check_purpose(q.purpose.as_deref())?;
-    let mut errors = Vec::new();
-    let status = match q.status.as_deref().map(str::trim) {
-        Some(s) => match RepairStatus::parse(s) {
-            Some(s) => Some(s.as_str()),
-            None => {
-                errors.push(FieldError::new(
-                    "status",
-                    "invalid_value",
-                    format!("status is one of {}", RepairStatus::allowed()),
-                ));
-                None
-            }
-        },
-        None => None,
-    };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        errors.push(FieldError::new(
-            "limit",
-            "out_of_range",
-            "limit is 1 to 500",
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(ServiceError::Invalid(errors));
-    }
+    let (status, limit) = super::input::list_args(
+        q.status.as_deref(),
+        |s| RepairStatus::parse(s).map(|s| s.as_str()),
+        &RepairStatus::allowed(),
+        q.limit,
+    )
+    .map_err(ServiceError::Invalid)?;
     let provider =
         (!matches!(caller.role, Role::Admin | Role::Auditor)).then(|| caller.org_code.clone());
     let cursor = q.cursor.clone();
-    let mut rows = ctx
+    let rows = ctx
         .db
         .run(move |conn| {
             store::list(
@@ -453,8 +426,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, q: RepairListQuery) -> ServiceResu
             )
         })
         .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, next_cursor) = super::input::page(rows, limit, |r| r.id.clone());
     let entry = audit::Entry {
         action: access::READ_REPAIRS.action,
         records: rows.iter().map(|r| r.record_id.clone()).collect(),
@@ -465,7 +437,7 @@ pub async fn list(ctx: &Ctx, caller: &Caller, q: RepairListQuery) -> ServiceResu
     };
     audit::log(ctx, caller, entry).await?;
     Ok(RepairList {
-        next_cursor: more.then(|| rows.last().map(|r| r.id.clone())).flatten(),
+        next_cursor,
         items: rows.iter().map(view).collect(),
     })
 }

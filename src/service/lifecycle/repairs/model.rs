@@ -80,6 +80,10 @@ pub struct RepairView {
     pub decided_on: Option<NaiveDate>,
     /// The decision's written reason.
     pub reason: Option<String>,
+    /// RFC 3339, UTC: when the provincial platform took the approved repair.
+    pub pushed_at: Option<String>,
+    /// The provincial platform's reason, when it refused the repair (not sent again).
+    pub push_refused: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -102,7 +106,7 @@ pub struct RepairListQuery {
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     /// Why the list is read, 2 to 200 characters (the access log keeps it).
-    #[param(required = true)]
+    #[param(required = true, schema_with = crate::service::schema::purpose)]
     pub purpose: Option<String>,
 }
 
@@ -112,7 +116,7 @@ pub struct RepairListQuery {
 #[into_params(parameter_in = Query)]
 pub struct RepairReadQuery {
     /// Why it is read, 2 to 200 characters (the access log keeps it).
-    #[param(required = true)]
+    #[param(required = true, schema_with = crate::service::schema::purpose)]
     pub purpose: Option<String>,
 }
 
@@ -138,5 +142,7 @@ pub(super) fn view(row: &RepairRow) -> RepairView {
         decision_due: row.decision_due,
         decided_on: row.decided_on,
         reason: row.reason.clone(),
+        pushed_at: row.pushed_at.map(crate::service::rfc3339),
+        push_refused: row.push_refused.clone(),
     }
 }
