@@ -56,6 +56,9 @@ pub struct Config {
     pub data_key: Option<Secret>,
     /// `CREDITGATE_RATE_LIMIT`: requests per key per minute; 0 turns the limit off.
     pub rate_limit_per_minute: u64,
+    /// `CREDITGATE_AUTH_FAILURES`: failed authentications one client address may make in a
+    /// minute (per instance) before it is answered 429 without a key lookup; 0 turns it off.
+    pub failed_auth_per_minute: u64,
     /// `CREDITGATE_REGISTRATION_SOURCES`: the source codes of the registration authorities,
     /// comma-separated (default `SCJG`, the market regulator). Under 一数一源 only their records
     /// (and records pulled from the provincial platform) set a subject's name, kind and legal
@@ -92,6 +95,7 @@ impl Default for Config {
             // 100 requests a second on average per key: far above a person's use, and a
             // runaway client is stopped.
             rate_limit_per_minute: 6000,
+            failed_auth_per_minute: 30,
             registration_sources: vec!["SCJG".into()],
         }
     }
@@ -167,6 +171,11 @@ impl Config {
         if let Some(v) = var("CREDITGATE_RATE_LIMIT") {
             c.rate_limit_per_minute = v.parse().map_err(|_| {
                 format!("CREDITGATE_RATE_LIMIT must be a number of requests per minute (0: off), found '{v}'")
+            })?;
+        }
+        if let Some(v) = var("CREDITGATE_AUTH_FAILURES") {
+            c.failed_auth_per_minute = v.parse().map_err(|_| {
+                format!("CREDITGATE_AUTH_FAILURES must be a number of failed authentications per address per minute (0: off), found '{v}'")
             })?;
         }
         if let Some(v) = var("CREDITGATE_REGISTRATION_SOURCES") {

@@ -163,6 +163,12 @@ async fn stored_reports_tell_of_later_changes(b: Backend) {
     let mut listing = list_entry("LC-L", &c, "tax.major_violation");
     listing["version"] = json!(1);
     let listing_id = submit(&app, &swj, listing.clone()).await;
+    // A court listing of special sharing: the officer's report names it as restricted only.
+    let fy = app.key("FY", "provider").await;
+    let mut hidden = list_entry("LC-H", &c, "court.dishonest_debtor");
+    hidden["sharing_class"] = json!("special");
+    hidden["version"] = json!(1);
+    let hidden_id = submit(&app, &fy, hidden.clone()).await;
     let r = app.check(&officer, procurement(&c)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["verdict"], "prohibited", "{}", r.text);
@@ -208,6 +214,9 @@ async fn stored_reports_tell_of_later_changes(b: Backend) {
     listing["version"] = json!(2);
     listing["decision_no"] = json!("税稽罚〔2026〕2号");
     submit(&app, &swj, listing.clone()).await;
+    hidden["version"] = json!(2);
+    hidden["decision_no"] = json!("(2026)京01执9号");
+    submit(&app, &fy, hidden).await;
     let again = read().await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(
@@ -220,6 +229,7 @@ async fn stored_reports_tell_of_later_changes(b: Backend) {
     let mut want = vec![
         (fine_id.clone(), "repaired".to_string()),
         (listing_id.clone(), "corrected".to_string()),
+        (hidden_id.clone(), "corrected".to_string()),
     ];
     want.sort();
     assert_eq!(got, want, "{}", again.text);
@@ -230,6 +240,19 @@ async fn stored_reports_tell_of_later_changes(b: Backend) {
         .find(|c| c["change"] == "repaired")
         .unwrap();
     assert_eq!(repaired["on"], "2026-11-24", "{}", again.text);
+    // Of the record the officer may not see: the kind of change, nothing more.
+    let h = again.body["later_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["record_id"] == hidden_id.as_str())
+        .unwrap();
+    assert!(h["on"].is_null(), "{}", again.text);
+    assert!(
+        !h["detail"].as_str().unwrap().contains("版本"),
+        "{}",
+        again.text
+    );
     // Revoked now.
     listing["version"] = json!(3);
     listing["status"] = json!("revoked");
@@ -247,9 +270,15 @@ async fn stored_reports_tell_of_later_changes(b: Backend) {
         )
         .await;
     assert_eq!(v.body["valid"], true, "{}", v.text);
-    // A new check gives the new verdict.
+    // A new check gives the verdict today: the repaired fine and the revoked tax listing no
+    // longer count; the court listing still does.
     let now = app.check(&officer, procurement(&c)).await;
-    assert_eq!(now.body["verdict"], "clear", "{}", now.text);
+    assert_eq!(
+        measures(&now.body),
+        ["procurement.dishonest_debtor"],
+        "{}",
+        now.text
+    );
 
     // A report dated on the last day of a record's publicity: read today, the record has ended.
     let c2 = code(22);

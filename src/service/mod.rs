@@ -215,6 +215,8 @@ pub struct Ctx {
     pub writer: Arc<commit::GroupWriter>,
     /// Requests per key per minute (0: no limit).
     pub rate_limit_per_minute: u64,
+    /// Failed authentications per client address per minute before 429 (0: no limit).
+    pub failed_auth_per_minute: u64,
     /// Counters kept in process while Redis cannot count.
     pub local_counters: Arc<crate::cache::MemoryCache>,
     /// Report numbers this instance has reserved and not yet used.

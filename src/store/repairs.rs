@@ -24,6 +24,8 @@ pub struct RepairRow {
     pub decision_due: NaiveDate,
     pub decided_on: Option<NaiveDate>,
     pub reason: Option<String>,
+    /// The record's version when the repair was approved.
+    pub record_version: Option<i64>,
     pub created_by_org: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -79,25 +81,29 @@ pub fn with_status(
         .optional()?)
 }
 
+/// What a decision writes.
+pub struct Decision<'a> {
+    pub status: &'a str,
+    pub on: NaiveDate,
+    pub reason: &'a str,
+    /// The record's version, when approved.
+    pub record_version: Option<i64>,
+    pub at: NaiveDateTime,
+}
+
 /// Decides an application still `accepted`; false when another decision came first.
-pub fn decide(
-    conn: &mut DbConn,
-    id: &str,
-    status: &str,
-    on: NaiveDate,
-    reason: &str,
-    at: NaiveDateTime,
-) -> StoreResult<bool> {
+pub fn decide(conn: &mut DbConn, id: &str, d: &Decision<'_>) -> StoreResult<bool> {
     let n = diesel::update(
         repairs::table
             .filter(repairs::id.eq(id))
             .filter(repairs::status.eq("accepted")),
     )
     .set((
-        repairs::status.eq(status),
-        repairs::decided_on.eq(Some(on)),
-        repairs::reason.eq(Some(reason)),
-        repairs::updated_at.eq(at),
+        repairs::status.eq(d.status),
+        repairs::decided_on.eq(Some(d.on)),
+        repairs::reason.eq(Some(d.reason)),
+        repairs::record_version.eq(d.record_version),
+        repairs::updated_at.eq(d.at),
     ))
     .execute(conn)?;
     Ok(n == 1)

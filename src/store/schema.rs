@@ -91,6 +91,7 @@ diesel::table! {
         decision_due -> Date,
         decided_on -> Nullable<Date>,
         reason -> Nullable<Text>,
+        record_version -> Nullable<BigInt>,
         created_by_org -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,

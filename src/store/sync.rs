@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::records::RecordRow;
-use super::schema::{credit_record_versions, credit_records, subjects, sync_state};
+use super::schema::{credit_record_versions, credit_records, repairs, subjects, sync_state};
 use super::subjects::SubjectRow;
 use super::{on_backend, DbConn, StoreResult};
 
@@ -215,9 +215,21 @@ pub fn push_due(
         .load(conn)?)
 }
 
-/// A local record whose newest version the platform has neither confirmed nor refused.
+/// A local record whose newest version the platform has neither confirmed nor refused, and
+/// that was not repaired: a repaired record is shared no more (NDRC Order 36 Art. 3), its
+/// repair is pushed instead.
 #[diesel::dsl::auto_type]
 fn awaiting_push() -> _ {
+    let approved: &'static str = "approved";
+    let repaired = repairs::table
+        .filter(repairs::record_id.eq(credit_records::id))
+        .filter(repairs::status.eq(approved));
+    version_awaiting_push().and(diesel::dsl::not(diesel::dsl::exists(repaired)))
+}
+
+/// A local record whose newest version the platform has neither confirmed nor refused.
+#[diesel::dsl::auto_type]
+fn version_awaiting_push() -> _ {
     let version: diesel::dsl::Nullable<credit_records::version> =
         credit_records::version.nullable();
     let provincial: Origin = Origin::Provincial;

@@ -19,6 +19,8 @@ CREATE TABLE repairs (
     decision_due DATE NOT NULL,
     decided_on DATE,
     reason TEXT,
+    -- The record's version when the repair was approved (what the province is told).
+    record_version BIGINT,
     created_by_org TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,

@@ -36,15 +36,7 @@ pub(super) fn record_fact(
         .iter()
         .filter_map(|p| PenaltyType::parse(p))
         .collect();
-    let dates = set.periods.dates(crate::rules::periods::PeriodFacts {
-        kind: r.kind,
-        severity: r.severity,
-        penalty_types: &penalty_types,
-        list_code: r.list_code.as_deref(),
-        decision_date: r.decision_date,
-        valid_from: r.valid_from,
-        valid_to: r.valid_to,
-    });
+    let dates = crate::service::lifecycle::dates_of_row(set, r);
     Ok(RecordFact {
         id: r.id.clone(),
         kind: r.kind,

@@ -33,11 +33,12 @@ pub(super) async fn changes(
             Ok((rows, repaired))
         })
         .await?;
-    let named: std::collections::BTreeSet<&str> = report
+    // The report's records, and whether it showed each (`restricted: false`) or named it only.
+    let named: BTreeMap<&str, bool> = report
         .findings
         .iter()
         .chain(&report.incentives)
-        .flat_map(|f| f.records.iter().map(|r| r.id.as_str()))
+        .flat_map(|f| f.records.iter().map(|r| (r.id.as_str(), !r.restricted)))
         .collect();
     let grants = crate::service::grants::in_force(ctx, caller).await?;
     let set = ctx.rules();
@@ -48,12 +49,22 @@ pub(super) async fn changes(
             continue;
         };
         let repaired_on = repaired.get(&r.id).copied();
-        if !named.contains(r.id.as_str())
-            && !crate::service::query::shown_to(ctx, caller, r, repaired_on, &grants)
-        {
-            continue;
-        }
+        // A record the report showed is told of in full; one it named only as restricted, by
+        // the kind of change alone; one it did not name, only if the caller may see it today.
+        let open_now = match named.get(r.id.as_str()) {
+            Some(shown) => *shown,
+            None if crate::service::query::shown_to(ctx, caller, r, repaired_on, &grants) => true,
+            None => continue,
+        };
         let mut push = |change: &str, on: Option<NaiveDate>, detail: String| {
+            let (on, detail) = if open_now {
+                (on, detail)
+            } else {
+                (
+                    None,
+                    "该记录已变更，其详细信息受共享类别限制，不予显示".to_string(),
+                )
+            };
             out.push(LaterChange {
                 record_id: r.id.clone(),
                 change: change.into(),

@@ -130,11 +130,12 @@ pub struct FindingRecordView {
     pub decision_no: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_date: Option<NaiveDate>,
-    /// The last day the record may be published, shared or used (`rules/periods.yaml`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The last day the record may be published, shared or used (`rules/periods.yaml`); null:
+    /// no period ends it, or the record is restricted.
+    #[serde(default)]
     pub publicity_until: Option<NaiveDate>,
-    /// The first day its repair may be applied for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The first day its repair may be applied for; null: it cannot be, or it is restricted.
+    #[serde(default)]
     pub repair_eligible_from: Option<NaiveDate>,
     pub under_objection: bool,
     /// The conditions the record met, with their values (empty when restricted).

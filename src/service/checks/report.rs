@@ -240,7 +240,14 @@ pub(super) async fn run_plan(
                 report_no: report_no.clone(),
                 scenario: plan.scenario.clone(),
                 subject: {
-                    let mut s = report_subject(&plan.key, g.subject_name.clone(), g.known);
+                    // Known: a record in effect on the as-of date, or one a measure still counts.
+                    let counted = ev
+                        .findings
+                        .iter()
+                        .chain(&ev.incentives)
+                        .any(|f| f.applies_to == AppliesTo::Subject);
+                    let mut s =
+                        report_subject(&plan.key, g.subject_name.clone(), g.known || counted);
                     if let SubjectKey::Person(_) = plan.key {
                         s.name = s.name.map(|n| policy::person_name(&caller, &n));
                         if policy::hides_ids(&caller) {

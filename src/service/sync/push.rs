@@ -197,7 +197,7 @@ pub(super) async fn push_repairs(
                         repair_id: rep.id.clone(),
                         source_code: r.source_code.clone(),
                         source_record_id: r.source_record_id.clone(),
-                        version: r.version,
+                        version: rep.record_version.unwrap_or(r.version),
                         repaired_on: rep.decided_on?,
                     })
                 })

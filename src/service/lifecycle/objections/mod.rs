@@ -207,7 +207,7 @@ pub async fn step(
     let (outcome, reason, on) =
         input::parse_step(&input, by_provider, &row, today).map_err(ServiceError::Invalid)?;
     let conflict = |why: String, row: &ObjectionRow| {
-        ServiceError::Conflict(why, serde_json::to_value(view(caller, row, today)).ok())
+        ServiceError::Conflict(why, Some(model::state_of(row, today)))
     };
     let status = ObjectionStatus::parse(&row.status).unwrap_or(ObjectionStatus::Closed);
     let next = objection_step(status, by_provider, outcome)

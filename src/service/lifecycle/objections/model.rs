@@ -173,6 +173,23 @@ fn overdue(row: &ObjectionRow, today: NaiveDate) -> bool {
     }
 }
 
+/// Where an objection stands, for a 409's `current`: its state and dates, without the grounds,
+/// the filer or the answers (an error body carries no personal data).
+pub(super) fn state_of(row: &ObjectionRow, today: NaiveDate) -> serde_json::Value {
+    serde_json::json!({
+        "id": row.id,
+        "record_id": row.record_id,
+        "status": row.status,
+        "outcome": row.outcome,
+        "received_on": row.received_on,
+        "review_due": row.review_due,
+        "forwarded_on": row.forwarded_on,
+        "provider_due": row.provider_due,
+        "closed_on": row.closed_on,
+        "overdue": overdue(row, today),
+    })
+}
+
 pub(super) fn view(caller: &Caller, row: &ObjectionRow, today: NaiveDate) -> ObjectionView {
     let history = history_of(row);
     let sees_contact =

@@ -207,6 +207,7 @@ pub async fn apply(ctx: &Ctx, caller: &Caller, input: RepairInput) -> ServiceRes
         decision_due: due.date,
         decided_on: None,
         reason: None,
+        record_version: None,
         created_by_org: caller.org_code.clone(),
         created_at: actor.at,
         updated_at: actor.at,
@@ -305,8 +306,16 @@ pub async fn decide(
     let (Some(outcome), Some(on), true) = (outcome, on, errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };
+    // A 409's `current`: the state and dates, not the applicant (no personal data in errors).
     let conflict = |why: String, r: &RepairRow| {
-        ServiceError::Conflict(why, serde_json::to_value(view(r)).ok())
+        ServiceError::Conflict(
+            why,
+            Some(
+                json!({"id": r.id, "record_id": r.record_id, "status": r.status,
+                        "received_on": r.received_on, "decision_due": r.decision_due,
+                        "decided_on": r.decided_on}),
+            ),
+        )
     };
     if row.status != RepairStatus::Accepted.as_str() {
         return Err(conflict(
@@ -323,12 +332,39 @@ pub async fn decide(
     let (rid, key) = (id.to_string(), subject_key.clone());
     let record_id = row.record_id.clone();
     let (status_text, reason_text) = (outcome.as_str().to_string(), reason.clone());
-    let lost = ctx
+    let decided = ctx
         .db
         .run_write(move |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {
-                if !store::decide(conn, &rid, &status_text, on, &reason_text, actor.at)? {
-                    return store::find(conn, &rid).map(|r| Some(r.map(Box::new)));
+                // What an approval needs of the record, read with the write: not revoked, not
+                // repaired meanwhile (by another application).
+                let mut version = None;
+                if approved {
+                    let Some(r) = records::find(conn, &record_id)? else {
+                        return Ok(Decided::NotReady(format!("record {record_id} is gone")));
+                    };
+                    if r.status == RecordStatus::Revoked {
+                        return Ok(Decided::NotReady(format!(
+                            "record {record_id} was revoked meanwhile: it has no effect to end"
+                        )));
+                    }
+                    let done = store::repaired_on(conn, std::slice::from_ref(&record_id))?;
+                    if let Some(d) = done.get(&record_id) {
+                        return Ok(Decided::NotReady(format!(
+                            "record {record_id} was repaired on {d} by another application"
+                        )));
+                    }
+                    version = Some(r.version);
+                }
+                let d = store::Decision {
+                    status: &status_text,
+                    on,
+                    reason: &reason_text,
+                    record_version: version,
+                    at: actor.at,
+                };
+                if !store::decide(conn, &rid, &d)? {
+                    return Ok(Decided::Lost(store::find(conn, &rid)?.map(Box::new)));
                 }
                 if approved {
                     signals::emit_profiles(conn, std::iter::once(&key))?;
@@ -344,13 +380,14 @@ pub async fn decide(
                     ..Default::default()
                 };
                 audit::append(conn, &actor, &entry)?;
-                Ok(None)
+                Ok(Decided::Done)
             })
         })
-        .await?;
-    match lost {
-        None => {}
-        Some(Some(now)) => {
+        .await;
+    match decided {
+        Ok(Decided::Done) => {}
+        Ok(Decided::NotReady(why)) => return Err(conflict(why, &row)),
+        Ok(Decided::Lost(Some(now))) => {
             return Err(conflict(
                 format!(
                     "another decision came first: the application is {}",
@@ -359,7 +396,15 @@ pub async fn decide(
                 &now,
             ))
         }
-        Some(None) => return Err(ServiceError::NotFound(format!("repair {id}"))),
+        Ok(Decided::Lost(None)) => return Err(ServiceError::NotFound(format!("repair {id}"))),
+        // Two approvals of one record at once: the index lets one through.
+        Err(e) if e.is_unique_violation() => {
+            return Err(conflict(
+                "the record was repaired meanwhile by another application".into(),
+                &row,
+            ))
+        }
+        Err(e) => return Err(e.into()),
     }
     if approved {
         query::invalidate_profiles(ctx, std::iter::once(&subject_key)).await;
@@ -369,6 +414,15 @@ pub async fn decide(
     decided.decided_on = Some(on);
     decided.reason = Some(reason);
     Ok(view(&decided))
+}
+
+/// How a decision's transaction ended.
+enum Decided {
+    Done,
+    /// Another decision came first: the application as it now stands (`None`: it went away).
+    Lost(Option<Box<RepairRow>>),
+    /// The record no longer allows the approval: why.
+    NotReady(String),
 }
 
 /// `GET /api/v1/repairs/{id}`.
