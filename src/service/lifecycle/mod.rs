@@ -10,46 +10,59 @@ use chrono::NaiveDate;
 
 use super::query::RecordView;
 use crate::domain::lifecycle::effect;
-use crate::domain::PenaltyType;
+use crate::domain::{PenaltyType, RecordKind, Severity};
 use crate::rules::periods::{PeriodFacts, RecordDates};
 use crate::rules::RuleSet;
 use crate::store::records::RecordRow;
 
 /// A stored record's dates under the rule set's periods.
 pub fn dates_of_row(set: &RuleSet, r: &RecordRow) -> RecordDates {
-    let types: Vec<PenaltyType> = serde_json::from_str::<Vec<String>>(&r.penalty_types)
-        .unwrap_or_default()
+    let types: Vec<String> = serde_json::from_str(&r.penalty_types).unwrap_or_default();
+    let dated = (r.decision_date, r.valid_from, r.valid_to);
+    dates(
+        set,
+        (r.kind, r.severity, r.list_code.as_deref()),
+        &types,
+        dated,
+    )
+}
+
+/// A read record's dates under the rule set's periods.
+pub fn dates_of(set: &RuleSet, v: &RecordView) -> RecordDates {
+    let dated = (v.decision_date, v.valid_from, v.valid_to);
+    dates(
+        set,
+        (v.kind, v.severity, v.list_code.as_deref()),
+        &v.penalty_types,
+        dated,
+    )
+}
+
+/// The periods' dates of a record of this kind, severity and list, with these penalty types
+/// (as stored: their snake_case names) and its decision, start and end dates.
+fn dates(
+    set: &RuleSet,
+    (kind, severity, list_code): (RecordKind, Option<Severity>, Option<&str>),
+    penalty_types: &[String],
+    (decision_date, valid_from, valid_to): Dated,
+) -> RecordDates {
+    let types: Vec<PenaltyType> = penalty_types
         .iter()
         .filter_map(|t| PenaltyType::parse(t))
         .collect();
     set.periods.dates(PeriodFacts {
-        kind: r.kind,
-        severity: r.severity,
+        kind,
+        severity,
         penalty_types: &types,
-        list_code: r.list_code.as_deref(),
-        decision_date: r.decision_date,
-        valid_from: r.valid_from,
-        valid_to: r.valid_to,
+        list_code,
+        decision_date,
+        valid_from,
+        valid_to,
     })
 }
 
-/// A record's dates under the rule set's periods.
-pub fn dates_of(set: &RuleSet, v: &RecordView) -> RecordDates {
-    let types: Vec<PenaltyType> = v
-        .penalty_types
-        .iter()
-        .filter_map(|t| PenaltyType::parse(t))
-        .collect();
-    set.periods.dates(PeriodFacts {
-        kind: v.kind,
-        severity: v.severity,
-        penalty_types: &types,
-        list_code: v.list_code.as_deref(),
-        decision_date: v.decision_date,
-        valid_from: v.valid_from,
-        valid_to: v.valid_to,
-    })
-}
+/// A record's decision date, `valid_from` and `valid_to`.
+type Dated = (Option<NaiveDate>, Option<NaiveDate>, Option<NaiveDate>);
 
 /// Fills a record's `publicity_until`, `repair_eligible_from` and `effect` on `day` (computed
 /// on every read: the day moves on and the rule set may be reloaded; `repaired_on` comes from
