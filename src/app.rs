@@ -228,10 +228,15 @@ impl Application {
                 stopped,
             )
         });
+        let pdf_font = crate::console::pdf::ReportFont::load(config.pdf_font.as_deref())
+            .map_err(anyhow::Error::msg)
+            .context("CREDITGATE_PDF_FONT")?;
         let state = web::Data::new(AppState {
             ctx,
             metrics: Metrics::new().context("metrics registry")?,
             max_body_bytes: config.max_body_bytes,
+            public_url: config.public_url.clone(),
+            pdf_font,
             sync: sync_setup(config),
             readiness: Default::default(),
         });
@@ -241,6 +246,7 @@ impl Application {
                 .wrap(from_fn(api::gate::gate))
                 .wrap(from_fn(api::observe))
                 .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(crate::console::configure)
                 .configure(api::configure)
         })
         .listen(listener)?

@@ -65,6 +65,13 @@ pub struct Config {
     /// representative; a record from anyone else carries the names it gives but does not change
     /// the subject.
     pub registration_sources: Vec<String>,
+    /// `CREDITGATE_PUBLIC_URL`: the address people reach the service at (`https://credit.example.gov.cn`),
+    /// for the verify link in a printed report's QR code. Unset: the address the request came to.
+    pub public_url: Option<String>,
+    /// `CREDITGATE_PDF_FONT`: a CJK font file (OTF, TTF or TTC; `PATH#INDEX` for a collection)
+    /// for printed reports, such as Debian's `NotoSansCJK-Regular.ttc#2`. Unset: the embedded Noto
+    /// Sans SC subset (GB 2312 and ASCII); characters outside it print as boxes.
+    pub pdf_font: Option<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/creditgate.db";
@@ -97,6 +104,8 @@ impl Default for Config {
             rate_limit_per_minute: 6000,
             failed_auth_per_minute: 30,
             registration_sources: vec!["SCJG".into()],
+            public_url: None,
+            pdf_font: None,
         }
     }
 }
@@ -185,6 +194,15 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .collect();
         }
+        if let Some(v) = var("CREDITGATE_PUBLIC_URL") {
+            let ok = (v.starts_with("https://") || v.starts_with("http://"))
+                && !v.contains(['?', '#', ' ']);
+            if !ok {
+                return Err(format!("CREDITGATE_PUBLIC_URL must be an http(s) address without query, such as https://credit.example.gov.cn, found '{v}'"));
+            }
+            c.public_url = Some(v.trim_end_matches('/').to_string());
+        }
+        c.pdf_font = var("CREDITGATE_PDF_FONT");
         if let Some(v) = var("CREDITGATE_CACHE_PREFIX") {
             c.cache_prefix = v;
         }

@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod domain;
 pub mod import;

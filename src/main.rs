@@ -42,6 +42,9 @@ fn main() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Rotate { id },
         } => rotate_key(&config, &id),
+        Command::Users {
+            command: UsersCommand::Create { org, login, role },
+        } => create_user(&config, &org, &login, &role),
         Command::Import(args) => creditgate::import::run(&config, args),
         Command::Gen {
             subjects,

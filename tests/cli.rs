@@ -2,6 +2,7 @@
 //! `tests/import.rs`).
 
 mod common;
+mod console_support;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -273,7 +274,7 @@ fn start_demo(
 #[tokio::test]
 async fn serve_demo_on_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, keys, base, _) = start_demo(dir.path(), "127.0.0.1:0");
+    let (mut child, keys, base, printed) = start_demo(dir.path(), "127.0.0.1:0");
     assert_eq!(keys.len(), 6, "a key for each role: {keys:?}");
     assert!(
         dir.path().join("data/creditgate.db").exists(),
@@ -298,7 +299,38 @@ async fn serve_demo_on_the_embedded_default() {
         .unwrap();
     let check_status = check.status().as_u16();
     let report: serde_json::Value = check.json().await.unwrap();
+    // The console: the printed one-time password signs the demo officer in; a check there
+    // prints a report whose QR link verifies.
+    let password = console_support::printed_password(&printed);
+    let mut officer = console_support::Browser::new(&base);
+    officer
+        .first_sign_in("demo.officer", &password, console_support::NEW_PASSWORD)
+        .await;
+    let (path, _) = officer.procurement_report("91110000MA00000152").await;
+    let page = officer.get(&path).await;
+    let verify = page
+        .attr("href")
+        .into_iter()
+        .chain(
+            page.text
+                .split("href=\"")
+                .skip(1)
+                .map(|h| h[..h.find('"').unwrap()].to_string()),
+        )
+        .find(|h| h.contains("/verify/"))
+        .unwrap_or_else(|| panic!("no verify link on the report page:\n{}", page.text));
+    let verified: serde_json::Value = reqwest::Client::new()
+        .get(&verify)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     child.kill().unwrap();
+    assert_eq!(page.attr("data-verdict").as_deref(), Some("prohibited"));
+    assert_eq!(verified["valid"], true, "{verified}");
     child.wait().unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -316,6 +348,15 @@ async fn serve_demo_on_the_embedded_default() {
     // anything, so a demo database never holds more than one set of valid demo keys.
     let (mut again, new_keys, base, printed) = start_demo(dir.path(), "127.0.0.1:0");
     assert!(printed.contains("already present"), "{printed}");
+    // The demo officer has a new one-time password, to be changed again; the old one is spent.
+    let second = console_support::printed_password(&printed);
+    assert_ne!(second, password);
+    let mut officer = console_support::Browser::new(&base);
+    let first = officer.sign_in("demo.officer", &second).await;
+    let spent = console_support::Browser::new(&base)
+        .sign_in("demo.officer", console_support::NEW_PASSWORD)
+        .await
+        .status;
     let profile = |key: String| {
         let url = format!("{base}/api/v1/subjects/91110000MA00000152?purpose=demo");
         async move {
@@ -336,6 +377,8 @@ async fn serve_demo_on_the_embedded_default() {
     again.kill().unwrap();
     again.wait().unwrap();
     assert_eq!((old, new), (401, 200));
+    assert_eq!(first.location.as_deref(), Some("/console/password"));
+    assert_eq!(spent, 401);
 }
 
 /// With the port taken, `serve --demo` fails at once, before it loads anything or prints a

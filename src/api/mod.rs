@@ -104,6 +104,10 @@ pub struct AppState {
     pub ctx: Ctx,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    /// `CREDITGATE_PUBLIC_URL`, for verify links.
+    pub public_url: Option<String>,
+    /// The font of printed reports (`console::pdf`), loaded once at start.
+    pub pdf_font: crate::console::pdf::ReportFont,
     /// How the provincial sync is configured (for `/readyz` and `GET /api/v1/admin/sync`).
     pub sync: crate::service::sync::SyncSetup,
     /// The last readiness answer and when it was worked out (`health::READINESS_FRESH`).
@@ -205,6 +209,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(routes)
         .split_for_parts()
         .1;
+    doc.merge(<crate::console::PublicDoc as OpenApi>::openapi());
     contract::add_shared_answers(&mut doc);
     doc
 }

@@ -40,6 +40,32 @@ pub(crate) fn create_key(
     Ok(())
 }
 
+/// `creditgate users create`: prints the one-time password alone on standard output.
+pub(crate) fn create_user(
+    config: &Config,
+    org: &str,
+    login: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    let role = Role::parse(role)
+        .ok_or_else(|| anyhow::anyhow!("unknown role '{role}': use officer, admin or auditor"))?;
+    let (mut conn, operator) = open(config)?;
+    let (person, password) =
+        diesel::Connection::transaction::<_, anyhow::Error, _>(&mut *conn, |conn| {
+            creditgate::service::people::create_blocking(conn, &operator, org, login, role)
+                .map_err(anyhow::Error::msg)
+        })?;
+    eprintln!(
+        "created {} account '{}' ({}) for {}; the first sign-in at /console/ must change this password",
+        person.role.as_str(),
+        person.login,
+        person.id,
+        person.org_code
+    );
+    println!("{password}");
+    Ok(())
+}
+
 /// The data keys of the configured database (the access log's chain key derives from them).
 pub(crate) fn data_keys(config: &Config) -> anyhow::Result<creditgate::crypto::DataKeys> {
     let backend = store::backend_of(&config.database_url).map_err(anyhow::Error::msg)?;

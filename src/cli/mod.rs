@@ -53,6 +53,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Console accounts for people (officers, admins, auditors).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Bulk import of CSV or XLSX files in the 双公示 layout.
     Import(creditgate::import::ImportArgs),
     /// Check the rule files, or run their fixtures.
@@ -173,6 +178,23 @@ pub(crate) enum KeysCommand {
     Rotate {
         /// The key's id, as `creditgate keys list` shows it (never the secret itself).
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UsersCommand {
+    /// Create a console account; prints its one-time password alone on standard output. The
+    /// first sign-in must replace it.
+    Create {
+        /// The person's organisation (made if needed).
+        #[arg(long)]
+        org: String,
+        /// The sign-in name: 3 to 64 lower-case letters, digits, '.', '_' or '-'.
+        #[arg(long)]
+        login: String,
+        /// officer, admin or auditor.
+        #[arg(long)]
+        role: String,
     },
 }
 

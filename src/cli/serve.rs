@@ -31,8 +31,10 @@ pub(crate) fn serve(config: Config, with_demo: bool, demo_subjects: u64) -> anyh
         let ctx = tokio::task::spawn_blocking(move || build_ctx(&cfg, Clock::system())).await??;
         // Bound first: with the port taken, nothing is loaded and no key is made or printed.
         let app = Application::with_ctx(&config, ctx.clone())?;
+        let mut console_password = None;
         if with_demo {
             let out = demo::load(&ctx, demo_subjects).await?;
+            console_password = Some(out.console_password.clone());
             if out.already_loaded {
                 println!("Demo data already present; new keys for this run (the last run's are revoked):");
             } else {
@@ -51,6 +53,12 @@ pub(crate) fn serve(config: Config, with_demo: bool, demo_subjects: u64) -> anyh
         let host = config.bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
         let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
         let base = format!("http://{host}:{}", app.port());
+        if let Some(pw) = console_password {
+            println!(
+                "Console: {base}/console/  sign in as {} with the one-time password {pw} (you choose your own at the first sign-in)",
+                demo::DEMO_LOGIN
+            );
+        }
         println!("creditgate listening on {base} (API docs: {base}/docs)");
         if with_demo {
             println!(

@@ -38,8 +38,24 @@ pub enum CalendarError {
 /// are counted from (an objection filed at 23:30 in Beijing is filed that day, though UTC has it
 /// 15:30 the same day, and one at 00:30 is filed on the new day while UTC is still on the last).
 pub fn shanghai_day(at: DateTime<Utc>) -> NaiveDate {
-    let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    at.with_timezone(&cst).date_naive()
+    shanghai_time(at).date_naive()
+}
+
+/// China Standard Time (UTC+8, no daylight saving).
+pub fn shanghai_offset() -> FixedOffset {
+    // 28,800 s lies within the ±86,400 s that east_opt takes: it cannot fail.
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+/// `at` in Asia/Shanghai.
+pub fn shanghai_time(at: DateTime<Utc>) -> DateTime<FixedOffset> {
+    at.with_timezone(&shanghai_offset())
+}
+
+/// The UTC instant at which day `d` begins in Asia/Shanghai (as stored, without zone).
+pub fn shanghai_midnight_utc(d: NaiveDate) -> chrono::NaiveDateTime {
+    d.and_time(chrono::NaiveTime::MIN)
+        - chrono::TimeDelta::seconds(i64::from(shanghai_offset().local_minus_utc()))
 }
 
 impl WorkingCalendar {

@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod id_number;
 pub mod lifecycle;
 pub mod money;
+pub mod password;
 pub mod period;
 pub mod purpose;
 pub mod record;

@@ -13,8 +13,14 @@ use crate::synthetic as generate;
 /// The showcase subject: on the 失信被执行人 list, with a 2,500,000-yuan fine.
 pub const SHOWCASE_USCC: &str = "91110000MA00000152";
 
+/// The console account `serve --demo` makes (an officer of ZWFW); its one-time password is new
+/// at every start.
+pub const DEMO_LOGIN: &str = "demo.officer";
+
 pub struct DemoOutcome {
     pub keys: Vec<CreatedKey>,
+    /// The demo officer's one-time password (the first sign-in changes it).
+    pub console_password: String,
     pub subjects: u64,
     pub records: usize,
     pub already_loaded: bool,
@@ -51,7 +57,7 @@ pub async fn load(ctx: &Ctx, subjects_count: u64) -> ServiceResult<DemoOutcome> 
     ];
     let at = ctx.clock.stamp();
     let operator = crate::service::audit::Actor::new(ctx, &crate::service::admin::operator());
-    let keys = ctx
+    let (keys, console_password) = ctx
         .db
         .run_write(move |conn| {
             use diesel::Connection;
@@ -90,7 +96,9 @@ pub async fn load(ctx: &Ctx, subjects_count: u64) -> ServiceResult<DemoOutcome> 
                 for (code, name, _) in generate::PROVIDERS {
                     crate::store::orgs::ensure(conn, code, name, at)?;
                 }
-                Ok(out)
+                let pw = crate::service::people::demo_account(conn, &operator, "ZWFW", DEMO_LOGIN)
+                    .map_err(crate::store::StoreError::Corrupt)?;
+                Ok((out, pw))
             })
         })
         .await?;
@@ -102,6 +110,7 @@ pub async fn load(ctx: &Ctx, subjects_count: u64) -> ServiceResult<DemoOutcome> 
     if exists {
         return Ok(DemoOutcome {
             keys,
+            console_password,
             subjects: 0,
             records: 0,
             already_loaded: true,
@@ -154,6 +163,7 @@ pub async fn load(ctx: &Ctx, subjects_count: u64) -> ServiceResult<DemoOutcome> 
     }
     Ok(DemoOutcome {
         keys,
+        console_password,
         subjects: subjects_count + 1,
         records,
         already_loaded: false,

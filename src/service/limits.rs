@@ -60,12 +60,30 @@ pub async fn note_authentication(ctx: &Ctx, addr: &str, key_hash: &str, ok: bool
 /// Counts one request of the caller's key in the current minute; 429 past the limit.
 pub async fn check_rate(ctx: &Ctx, caller: &Caller) -> ServiceResult<()> {
     let limit = ctx.rate_limit_per_minute;
+    let why = format!("this key made more than {limit} requests in the current minute");
+    count_in_minute(ctx, &format!("rate:{}", caller.key_id), limit, &why).await
+}
+
+/// Requests without a key (the public verify page, console sign-ins) that one client address
+/// may make in a minute, across instances where Redis is configured.
+pub async fn check_address_rate(
+    ctx: &Ctx,
+    what: &str,
+    addr: &str,
+    limit: u64,
+) -> ServiceResult<()> {
+    let why = format!("this address made more than {limit} {what} requests in the current minute");
+    count_in_minute(ctx, &format!("addr:{what}:{addr}"), limit, &why).await
+}
+
+/// Counts one request under `name` in the current minute; 429 past `limit` (0: no limit).
+async fn count_in_minute(ctx: &Ctx, name: &str, limit: u64, why: &str) -> ServiceResult<()> {
     if limit == 0 {
         return Ok(());
     }
     let now = ctx.clock.now().timestamp();
     let window = now.div_euclid(60);
-    let key = format!("{}:rate:{}:{window}", ctx.cache_prefix, caller.key_id);
+    let key = format!("{}:{name}:{window}", ctx.cache_prefix);
     let ttl = Duration::from_secs(61);
     let count = match ctx.cache.incr(&key, ttl).await {
         Some(n) => n,
@@ -74,7 +92,7 @@ pub async fn check_rate(ctx: &Ctx, caller: &Caller) -> ServiceResult<()> {
     if count > limit {
         let retry = (60 - now.rem_euclid(60)).max(1) as u64;
         return Err(ServiceError::RateLimited(
-            format!("this key made more than {limit} requests in the current minute; wait {retry} s (the limit is CREDITGATE_RATE_LIMIT)"),
+            format!("{why}; wait {retry} s"),
             retry,
         ));
     }

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod keys;
 pub mod lifecycle;
 pub mod limits;
+pub mod people;
 pub mod policy;
 pub mod query;
 pub mod rules;
@@ -178,6 +179,11 @@ impl Clock {
         Clock(Arc::new(move || {
             at + chrono::TimeDelta::from_std(start.elapsed()).unwrap_or_default()
         }))
+    }
+
+    /// A clock that reads whatever `f` says (a test that moves time on).
+    pub fn from_fn(f: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(f))
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -118,3 +118,59 @@ pub fn feedback_of(conn: &mut DbConn, report_no: &str) -> StoreResult<Vec<Feedba
 pub fn count_reports(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(check_reports::table.count().get_result(conn)?)
 }
+
+diesel::define_sql_function! {
+    /// `substr(text, start, length)`, in characters (SQLite and PostgreSQL alike).
+    fn substr(
+        text: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        start: diesel::sql_types::Integer,
+        length: diesel::sql_types::Integer,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// What a list of reports is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    /// Only this organisation's (None: every organisation's).
+    pub org: Option<String>,
+    pub subject_key: Option<String>,
+    /// Reports whose reference starts with this.
+    pub reference_prefix: Option<String>,
+    pub from: Option<NaiveDateTime>,
+    pub before: Option<NaiveDateTime>,
+}
+
+/// The newest reports that fit, at most `limit`.
+pub fn list_reports(
+    conn: &mut DbConn,
+    f: &ReportFilter,
+    limit: i64,
+) -> StoreResult<Vec<ReportRow>> {
+    let mut q = check_reports::table
+        .select(ReportRow::as_select())
+        .order((
+            check_reports::checked_at.desc(),
+            check_reports::report_no.desc(),
+        ))
+        .limit(limit)
+        .into_boxed();
+    if let Some(o) = &f.org {
+        q = q.filter(check_reports::requester_org.eq(o.clone()));
+    }
+    if let Some(k) = &f.subject_key {
+        q = q.filter(check_reports::subject_key.eq(k.clone()));
+    }
+    if let Some(p) = &f.reference_prefix {
+        // Not LIKE: SQLite's ignores ASCII case, PostgreSQL's does not, and `%` or `_` in a
+        // reference would need escaping. substr counts characters on both.
+        let n = i32::try_from(p.chars().count()).unwrap_or(i32::MAX);
+        q = q.filter(substr(check_reports::reference, 1, n).eq(p.clone()));
+    }
+    if let Some(t) = f.from {
+        q = q.filter(check_reports::checked_at.ge(t));
+    }
+    if let Some(t) = f.before {
+        q = q.filter(check_reports::checked_at.lt(t));
+    }
+    Ok(q.load(conn)?)
+}

@@ -9,6 +9,7 @@ pub mod grants;
 pub mod keys;
 pub mod objections;
 pub mod orgs;
+pub mod people;
 pub mod records;
 pub mod repairs;
 pub mod schema;

@@ -281,6 +281,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    people (id) {
+        id -> Text,
+        org_code -> Text,
+        login -> Text,
+        role -> Text,
+        password_hash -> Text,
+        must_change -> Bool,
+        failed_attempts -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        password_changed_at -> Nullable<Timestamp>,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Text,
+        person_id -> Text,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(console_sessions -> people (person_id));
 diesel::joinable!(credit_records -> subjects (subject_id));
 diesel::joinable!(credit_record_versions -> credit_records (record_id));
 
@@ -302,4 +330,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     signals,
     objections,
     repairs,
+    people,
+    console_sessions,
 );

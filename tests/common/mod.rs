@@ -127,6 +127,10 @@ pub struct Options {
     pub provincial: Option<(String, String)>,
     /// `CREDITGATE_SYNC_STALE_AFTER`, seconds.
     pub sync_stale_after: Option<u64>,
+    /// A clock of the test's own (default: the shared test clock).
+    pub clock: Option<Clock>,
+    /// `CREDITGATE_PUBLIC_URL`.
+    pub public_url: Option<String>,
 }
 
 /// The application on a database the test prepared itself (with the CLI, say); no admin key.
@@ -140,7 +144,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, opts: Options) -> TestApp {
     let db = TestDb::new(backend);
-    start(db.url.clone(), Some(db), opts, test_clock()).await
+    let clock = opts.clock.clone().unwrap_or_else(test_clock);
+    start(db.url.clone(), Some(db), opts, clock).await
 }
 
 /// The clock of the tests' world, one per test process (so that the instances of a test agree):
@@ -181,6 +186,7 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options, clock: C
         // One round at start; the test decides about the rest.
         config.sync_interval_secs = 3600;
     }
+    config.public_url = opts.public_url.clone();
     if let Some(n) = opts.sync_stale_after {
         config.sync_stale_after_secs = n;
     }

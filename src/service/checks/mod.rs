@@ -138,6 +138,10 @@ pub struct FindingRecordView {
     #[serde(default)]
     pub repair_eligible_from: Option<NaiveDate>,
     pub under_objection: bool,
+    /// The code of the department that provided the record (its source); absent when
+    /// restricted, and in reports made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The conditions the record met, with their values (empty when restricted).
     pub conditions: Vec<String>,
 }
@@ -314,16 +318,21 @@ pub struct ListView {
 
 mod gather;
 mod later;
+mod list;
 mod plan;
 mod report;
 mod view;
 
 use gather::*;
+pub use list::{recent_reports, ReportQuery, ReportSummary, LIST_LIMIT};
 use plan::*;
 pub use report::NumberBlock;
 use report::*;
 use view::basis_views;
-pub use view::{feedback, get_report, keep_rule_set, reevaluate, rules_view, verify};
+pub use view::{
+    feedback, get_report, issuer_name, keep_rule_set, reevaluate, rules_view, verify,
+    verify_public, PublicVerification,
+};
 
 /// Refuses (and logs the refusal) unless the caller's role may run checks.
 async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> ServiceResult<()> {

@@ -66,6 +66,10 @@ pub(super) fn finding_view(
                     publicity_until: r.and_then(|r| r.publicity_until),
                     repair_eligible_from: r.and_then(|r| r.repair_eligible_from),
                     under_objection: r.is_some_and(|r| r.under_objection),
+                    source: facts
+                        .provenance
+                        .get(&m.record_id)
+                        .map(|p| p.source_code.clone()),
                     conditions: m.conditions.clone(),
                 }
             } else {
@@ -80,6 +84,7 @@ pub(super) fn finding_view(
                     publicity_until: None,
                     repair_eligible_from: None,
                     under_objection: r.is_some_and(|r| r.under_objection),
+                    source: None,
                     conditions: vec![],
                 }
             }

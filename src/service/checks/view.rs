@@ -159,11 +159,7 @@ pub async fn verify(
             "a digest is sha256: and 64 hexadecimal digits, as printed on the report",
         )]));
     }
-    let row = match load_report(ctx, report_no).await {
-        Ok(row) if given.eq_ignore_ascii_case(&row.digest) => Some(row),
-        Ok(_) | Err(ServiceError::NotFound(_)) => None,
-        Err(e) => return Err(e),
-    };
+    let row = matching_report(ctx, report_no, given).await?;
     let entry = audit::Entry {
         action: "check.verify",
         subject_key: row.as_ref().map(|r| r.subject_key.clone()),
@@ -181,18 +177,103 @@ pub async fn verify(
     let Some(row) = row else {
         return Ok(invalid);
     };
-    let body: Value = serde_json::from_str(&row.report)
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("report {}: {e}", row.report_no)))?;
-    if digest_of(&body) != row.digest {
-        tracing::error!(report_no = %row.report_no, "stored report does not match its digest");
-        return Ok(invalid);
-    }
     Ok(Verification {
         valid: true,
         report_no: row.report_no,
         verdict: Some(row.verdict),
         checked_at: Some(crate::service::rfc3339(row.checked_at)),
     })
+}
+
+/// The stored report with this number and digest whose content still matches the digest;
+/// `None` for a wrong digest, an unknown number, or a stored report that was altered.
+async fn matching_report(
+    ctx: &Ctx,
+    report_no: &str,
+    given: &str,
+) -> ServiceResult<Option<store_checks::ReportRow>> {
+    let row = match load_report(ctx, report_no).await {
+        Ok(row) if same_digest(given, &row.digest) => row,
+        Ok(_) | Err(ServiceError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let body: Value = serde_json::from_str(&row.report)
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("report {}: {e}", row.report_no)))?;
+    if digest_of(&body) != row.digest {
+        tracing::error!(report_no = %row.report_no, "stored report does not match its digest");
+        return Ok(None);
+    }
+    Ok(Some(row))
+}
+
+/// Digests compared in time independent of where they differ (hex case ignored).
+fn same_digest(given: &str, stored: &str) -> bool {
+    given.len() == stored.len()
+        && given.bytes().zip(stored.bytes()).fold(0u8, |acc, (a, b)| {
+            acc | (a.to_ascii_lowercase() ^ b.to_ascii_lowercase())
+        }) == 0
+}
+
+/// What the public verify page (`GET /verify/{report_no}?d=`) tells anyone holding a printed
+/// report: that it exists with this digest, when, by whom, for which scenario, with which
+/// verdict. Nothing about the subject or its records.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct PublicVerification {
+    pub valid: bool,
+    pub report_no: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<String>,
+    /// The issuing organisation's name (its code when it has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+}
+
+/// The public verification of a printed report; the caller limits its rate per address. A
+/// digest that is not well formed is simply not valid here (no field errors for the public).
+pub async fn verify_public(
+    ctx: &Ctx,
+    report_no: &str,
+    digest: &str,
+) -> ServiceResult<PublicVerification> {
+    let given = digest.trim();
+    let row = if given.len() <= 80 && report_no.len() <= 64 {
+        matching_report(ctx, report_no, given).await?
+    } else {
+        None
+    };
+    let Some(row) = row else {
+        return Ok(PublicVerification {
+            valid: false,
+            report_no: crate::domain::id_number::mask_id_numbers(report_no).into_owned(),
+            issued_at: None,
+            issuer: None,
+            scenario: None,
+            verdict: None,
+        });
+    };
+    let issuer = issuer_name(ctx, &row.requester_org).await?;
+    Ok(PublicVerification {
+        valid: true,
+        report_no: row.report_no,
+        issued_at: Some(crate::service::rfc3339(row.checked_at)),
+        issuer: Some(issuer),
+        scenario: Some(row.scenario),
+        verdict: Some(row.verdict),
+    })
+}
+
+/// An organisation's name, or its code when it has none.
+pub async fn issuer_name(ctx: &Ctx, org_code: &str) -> ServiceResult<String> {
+    let code = org_code.to_string();
+    let found = ctx
+        .db
+        .run(move |c| crate::store::orgs::find(c, &code))
+        .await?;
+    Ok(found.map_or_else(|| org_code.to_string(), |o| o.name))
 }
 
 /// `POST /api/v1/checks/{report_no}/feedback`.
