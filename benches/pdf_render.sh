@@ -28,6 +28,8 @@ t=$(curl -s -c "$jar" -b "$jar" "$base/console/password" | csrf)
 new='Bench-Mark-2026!'
 curl -s -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf=$t" --data-urlencode "current_password=$pw" \
   --data-urlencode "new_password=$new" --data-urlencode "confirm_password=$new" "$base/console/password"
+# The change ended the session: the new one has its own CSRF token.
+t=$(curl -s -c "$jar" -b "$jar" "$base/console/" | csrf)
 report=$(curl -s -o /dev/null -w '%{redirect_url}' -c "$jar" -b "$jar" --data-urlencode "csrf=$t" \
   --data-urlencode "uscc=91110000MA00000152" --data-urlencode "scenario=procurement" \
   --data-urlencode "purpose=政府采购资格审查" "$base/console/checks")
