@@ -236,6 +236,7 @@ impl Application {
             metrics: Metrics::new().context("metrics registry")?,
             max_body_bytes: config.max_body_bytes,
             public_url: config.public_url.clone(),
+            proxies: config.trusted_proxies.clone(),
             pdf_font,
             sync: sync_setup(config),
             readiness: Default::default(),

@@ -72,6 +72,9 @@ pub struct Config {
     /// for printed reports, such as Debian's `NotoSansCJK-Regular.ttc#2`. Unset: the embedded Noto
     /// Sans SC subset (GB 2312 and ASCII); characters outside it print as boxes.
     pub pdf_font: Option<String>,
+    /// `CREDITGATE_TRUSTED_PROXIES`: reverse proxies (IP addresses) whose `X-Forwarded-For`
+    /// and `X-Forwarded-Proto` are believed; unset: none, the TCP peer is the client.
+    pub trusted_proxies: crate::api::client::TrustedProxies,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/creditgate.db";
@@ -106,6 +109,7 @@ impl Default for Config {
             registration_sources: vec!["SCJG".into()],
             public_url: None,
             pdf_font: None,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -203,6 +207,9 @@ impl Config {
             c.public_url = Some(v.trim_end_matches('/').to_string());
         }
         c.pdf_font = var("CREDITGATE_PDF_FONT");
+        if let Some(v) = var("CREDITGATE_TRUSTED_PROXIES") {
+            c.trusted_proxies = crate::api::client::TrustedProxies::parse(&v)?;
+        }
         if let Some(v) = var("CREDITGATE_CACHE_PREFIX") {
             c.cache_prefix = v;
         }

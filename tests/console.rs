@@ -140,7 +140,7 @@ async fn accounts_and_the_first_password(b: Backend) {
     assert_eq!(q.sign_in("wang.li", &pw).await.status, 401);
     let again = q.sign_in("wang.li", NEW_PASSWORD).await;
     assert_eq!(again.location.as_deref(), Some("/console/"));
-    // Behind a proxy that says HTTPS, the cookie is Secure.
+    // A client's own X-Forwarded-Proto is not believed (no proxy is trusted here).
     let mut s = Browser::new(&app.base);
     s.extra.push(("X-Forwarded-Proto".into(), "https".into()));
     let r = s.sign_in("wang.li", NEW_PASSWORD).await;
@@ -149,7 +149,7 @@ async fn accounts_and_the_first_password(b: Backend) {
         .iter()
         .find(|c| c.starts_with("cg_session="))
         .expect("session cookie");
-    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "{cookie}");
     // Sign-ins and the change are in the access log under the person's id.
     let ins = audit_actions(&app, "usr_", "console.sign_in").await;
     assert!(ins.iter().any(|e| e["outcome"] == "ok"));
@@ -374,16 +374,68 @@ async fn a_password_change_ends_every_other_session(b: Backend) {
 }
 
 /// Besides each login's lock: one client address trying many logins is answered 429 past 30
-/// sign-ins in a minute, with `Retry-After`.
+/// sign-ins in a minute, with `Retry-After`. A client cannot dodge it with an X-Forwarded-For
+/// of its making; behind a trusted proxy, each client it forwards for counts apart.
 async fn one_address_trying_many_logins_is_slowed(b: Backend) {
     let app = spawn_app(b).await;
     let mut p = Browser::new(&app.base);
-    let mut statuses = Vec::new();
-    for i in 0..31 {
-        statuses.push(p.sign_in(&format!("guess{i}"), "wrong-password-1A").await);
-    }
+    p.extra
+        .push(("X-Forwarded-For".into(), "203.0.113.7".into()));
+    let statuses = guesses(&mut p).await;
     assert!(statuses[..30].iter().all(|r| r.status == 401));
     let last = &statuses[30];
     assert_eq!(last.status, 429, "{}", last.text);
     assert!(last.headers.contains_key("retry-after"));
+    let mut q = Browser::new(&app.base);
+    q.extra
+        .push(("X-Forwarded-For".into(), "198.51.100.9".into()));
+    assert_eq!(q.sign_in("guess99", "wrong-password-1A").await.status, 429);
+
+    // Behind a trusted proxy (the loopback here): each forwarded client has its own budget,
+    // and the proxy's X-Forwarded-Proto makes the cookie Secure.
+    let proxied = spawn_app_with(
+        b,
+        Options {
+            trusted_proxies: Some("127.0.0.1".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut one = Browser::new(&proxied.base);
+    one.extra
+        .push(("X-Forwarded-For".into(), "203.0.113.7".into()));
+    let statuses = guesses(&mut one).await;
+    assert_eq!(statuses[30].status, 429);
+    let mut other = Browser::new(&proxied.base);
+    other
+        .extra
+        .push(("X-Forwarded-For".into(), "198.51.100.9".into()));
+    assert_eq!(
+        other.sign_in("guess99", "wrong-password-1A").await.status,
+        401
+    );
+    let pw = create_user(&proxied.db_url, "ZWFW", "proxied.one", "officer");
+    let mut https = Browser::new(&proxied.base);
+    https
+        .extra
+        .push(("X-Forwarded-For".into(), "192.0.2.1".into()));
+    https
+        .extra
+        .push(("X-Forwarded-Proto".into(), "https".into()));
+    let r = https.sign_in("proxied.one", &pw).await;
+    let cookie = r
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("cg_session="))
+        .expect("session cookie");
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+/// 31 sign-ins with logins no account has.
+async fn guesses(p: &mut Browser) -> Vec<Page> {
+    let mut out = Vec::new();
+    for i in 0..31 {
+        out.push(p.sign_in(&format!("guess{i}"), "wrong-password-1A").await);
+    }
+    out
 }

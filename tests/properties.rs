@@ -1,6 +1,6 @@
 //! Property tests over every parser that takes outside input: unified social credit codes, ID
 //! numbers, money (yuan and 万元), dates of exchange files, the 双公示 row mapping, the CSV and
-//! XLSX readers, the rule loader and the protocol's signed messages. Each property runs 256
+//! XLSX readers, the rule loader, the protocol's signed messages and webhook signatures. Each property runs 256
 //! cases here (`CREDITGATE_PROPTEST_CASES` sets another count); each has an `#[ignore]`d twin
 //! that runs 100,000 (`cargo test --release --test properties -- --ignored`).
 
@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use creditgate::domain::id_number::{mask_id_numbers, IdNumber};
 use creditgate::domain::uscc::{compose, Uscc};
+use creditgate::domain::webhook;
 use creditgate::domain::Yuan;
 use creditgate::import::{normalise_date, read_sheet, row_to_record, Layout};
 use creditgate::sync::protocol::{sign_answer, verify_answer, Signed};
@@ -378,3 +379,70 @@ fn signature_properties(n: u32) {
         .unwrap();
 }
 property!(signed_answers, signed_answers_100k, signature_properties);
+
+/// Standard Webhooks signatures: what is signed verifies, within five minutes; a changed byte
+/// of the body, another id, another timestamp or another secret does not.
+fn webhook_properties(n: u32) {
+    runner(n)
+        .run(
+            &(
+                prop::collection::vec(any::<u8>(), 24..=64),
+                prop::collection::vec(any::<u8>(), 0..512),
+                "evt_[0-9A-Z]{26}",
+                1_600_000_000i64..2_000_000_000,
+                -300i64..=300,
+                any::<prop::sample::Index>(),
+                1u8..=255,
+            ),
+            |(secret, body, id, at, skew, i, flip)| {
+                let sig = webhook::sign(&secret, &id, at, &body);
+                prop_assert!(sig.starts_with("v1,"));
+                prop_assert!(webhook::verify(&secret, &id, at, &sig, &body, at + skew).is_ok());
+                prop_assert!(webhook::verify(&secret, &id, at, &sig, &body, at + 301).is_err());
+                prop_assert!(webhook::verify(&secret, &id, at + 1, &sig, &body, at).is_err());
+                let other_id = format!("{id}x");
+                prop_assert!(webhook::verify(&secret, &other_id, at, &sig, &body, at).is_err());
+                let mut other = secret.clone();
+                other[i.index(secret.len())] ^= flip;
+                prop_assert!(webhook::verify(&other, &id, at, &sig, &body, at).is_err());
+                if !body.is_empty() {
+                    let mut altered = body.clone();
+                    altered[i.index(body.len())] ^= flip;
+                    prop_assert!(webhook::verify(&secret, &id, at, &sig, &altered, at).is_err());
+                }
+                let text = webhook::secret_text(&secret);
+                prop_assert_eq!(webhook::secret_bytes(&text).unwrap(), secret);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+property!(
+    webhook_signatures,
+    webhook_signatures_100k,
+    webhook_properties
+);
+
+/// The allow list never admits a host it does not name, whatever the URL around it.
+fn allow_list_properties(n: u32) {
+    let allow = webhook::AllowList::parse("hooks.bank.example,*.zfcg.gov.cn", false).unwrap();
+    runner(n)
+        .run(
+            &(
+                "[a-z0-9-]{1,12}(\\.[a-z0-9-]{1,12}){0,3}",
+                "[a-z0-9/?=&._-]{0,40}",
+            ),
+            |(host, path)| {
+                let url = format!("https://{host}/{path}");
+                let named = host == "hooks.bank.example" || host.ends_with(".zfcg.gov.cn");
+                prop_assert_eq!(allow.admits(&url).is_ok(), named, "{}", url);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+property!(
+    webhook_allow_list,
+    webhook_allow_list_100k,
+    allow_list_properties
+);

@@ -16,11 +16,7 @@ use crate::service::{keys, Ctx};
 
 /// The caller behind the request's bearer key, within its rate limit. Missing or unknown key:
 /// 401; over the key's limit, or the address's limit of failed authentications: 429.
-pub async fn authenticate(
-    ctx: &Ctx,
-    headers: &HeaderMap,
-    addr: Option<std::net::SocketAddr>,
-) -> Result<Caller, ApiError> {
+pub async fn authenticate(ctx: &Ctx, headers: &HeaderMap, addr: &str) -> Result<Caller, ApiError> {
     let header = headers
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -37,11 +33,11 @@ pub async fn authenticate(
         })?;
     use crate::service::limits;
     let hash = keys::hash_key(key);
-    // The peer's address, not a forwarded header a caller could make up.
-    let addr = addr.map(|a| a.ip().to_string()).unwrap_or_default();
-    limits::admit_address(ctx, &addr, &hash).await?;
+    // The client's address as `api::client` trusts it (the peer, unless a trusted proxy
+    // forwarded the request), not a header any caller could make up.
+    limits::admit_address(ctx, addr, &hash).await?;
     let found = keys::authenticate(ctx, hash.clone()).await?;
-    limits::note_authentication(ctx, &addr, &hash, found.is_some()).await;
+    limits::note_authentication(ctx, addr, &hash, found.is_some()).await;
     match found {
         Some(caller) => {
             limits::check_rate(ctx, &caller).await?;

@@ -211,7 +211,10 @@ pub async fn gate(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
-    let caller = match authenticate(&state.ctx, req.headers(), req.peer_addr()).await {
+    let addr = state
+        .proxies
+        .client(req.peer_addr().map(|a| a.ip()), req.headers());
+    let caller = match authenticate(&state.ctx, req.headers(), &addr).await {
         Ok(c) => c,
         Err(e) => return Ok(req.error_response(e).map_into_right_body()),
     };

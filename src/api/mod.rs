@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod checks;
+pub mod client;
 mod contract;
 pub mod error;
 pub mod extract;
@@ -104,6 +105,8 @@ pub struct AppState {
     pub ctx: Ctx,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    /// `CREDITGATE_TRUSTED_PROXIES`: whose forwarding headers are believed.
+    pub proxies: client::TrustedProxies,
     /// `CREDITGATE_PUBLIC_URL`, for verify links.
     pub public_url: Option<String>,
     /// The font of printed reports (`console::pdf`), loaded once at start.

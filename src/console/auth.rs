@@ -81,10 +81,7 @@ pub async fn sign_in(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let password = f.get("password").map(String::as_str).unwrap_or("");
     let st = state(&req);
     // Besides each account's lock-out: one address trying many logins is slowed down too.
-    let addr = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let addr = super::client_address(&req);
     if let Err(e) = limits::check_address_rate(&st.ctx, "sign_in", &addr, SIGN_INS_PER_MINUTE).await
     {
         return super::error_page(None, &e);

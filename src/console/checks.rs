@@ -168,8 +168,23 @@ pub async fn run(req: HttpRequest, body: web::Bytes) -> HttpResponse {
 /// The public verify link of a report, for its QR code.
 pub(crate) fn verify_url(req: &HttpRequest, report_no: &str, digest: &str) -> String {
     let base = state(req).public_url.clone().unwrap_or_else(|| {
-        let ci = req.connection_info();
-        format!("{}://{}", ci.scheme(), ci.host())
+        // The address the request came to (not a forwarded host anyone could send); set
+        // CREDITGATE_PUBLIC_URL in production.
+        let scheme = if super::over_https(req) {
+            "https"
+        } else {
+            "http"
+        };
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+            })
+            .unwrap_or("localhost");
+        format!("{scheme}://{host}")
     });
     format!("{base}/verify/{report_no}?d={digest}")
 }

@@ -104,8 +104,18 @@ pub(crate) fn state(req: &HttpRequest) -> web::Data<AppState> {
 
 /// Whether the request came over HTTPS (directly, or through a proxy that says so): the
 /// cookies are `Secure` then.
-fn over_https(req: &HttpRequest) -> bool {
-    req.connection_info().scheme() == "https"
+pub(crate) fn over_https(req: &HttpRequest) -> bool {
+    let direct = req.app_config().secure();
+    state(req)
+        .proxies
+        .https(req.peer_addr().map(|a| a.ip()), req.headers(), direct)
+}
+
+/// The client's address as the service trusts it (`api::client`), for per-address limits.
+pub(crate) fn client_address(req: &HttpRequest) -> String {
+    state(req)
+        .proxies
+        .client(req.peer_addr().map(|a| a.ip()), req.headers())
 }
 
 pub(crate) fn cookie<'a>(req: &HttpRequest, name: &'a str, value: String) -> Cookie<'a> {

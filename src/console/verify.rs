@@ -49,10 +49,7 @@ pub async fn show(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
         .remove("d")
         .unwrap_or_default();
     let st = state(&req);
-    let addr = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let addr = super::client_address(&req);
     let json = wants_json(&req);
     if let Err(e) = limits::check_address_rate(&st.ctx, "verify", &addr, PER_MINUTE).await {
         return failed(json, e);

@@ -10,6 +10,7 @@ pub mod period;
 pub mod purpose;
 pub mod record;
 pub mod uscc;
+pub mod webhook;
 
 pub use access::{Caller, Role};
 pub use calendar::{Deadline, WorkingCalendar};

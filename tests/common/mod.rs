@@ -131,6 +131,8 @@ pub struct Options {
     pub clock: Option<Clock>,
     /// `CREDITGATE_PUBLIC_URL`.
     pub public_url: Option<String>,
+    /// `CREDITGATE_TRUSTED_PROXIES`.
+    pub trusted_proxies: Option<String>,
 }
 
 /// The application on a database the test prepared itself (with the CLI, say); no admin key.
@@ -187,6 +189,10 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options, clock: C
         config.sync_interval_secs = 3600;
     }
     config.public_url = opts.public_url.clone();
+    if let Some(p) = &opts.trusted_proxies {
+        config.trusted_proxies =
+            creditgate::api::client::TrustedProxies::parse(p).expect("proxies");
+    }
     if let Some(n) = opts.sync_stale_after {
         config.sync_stale_after_secs = n;
     }
