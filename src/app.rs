@@ -72,6 +72,7 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         writer: Default::default(),
         rate_limit_per_minute: config.rate_limit_per_minute,
         failed_auth_per_minute: config.failed_auth_per_minute,
+        webhook_allow: Arc::new(config.webhook_allow.clone()),
         local_counters: Arc::new(MemoryCache::new(1)),
         registration_sources: Arc::new(config.registration_sources.clone()),
         memos: Arc::new(crate::service::signals::Memos::new(

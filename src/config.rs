@@ -75,6 +75,9 @@ pub struct Config {
     /// `CREDITGATE_TRUSTED_PROXIES`: reverse proxies (IP addresses) whose `X-Forwarded-For`
     /// and `X-Forwarded-Proto` are believed; unset: none, the TCP peer is the client.
     pub trusted_proxies: crate::api::client::TrustedProxies,
+    /// `CREDITGATE_WEBHOOK_ALLOW` (host patterns a webhook may be sent to; none by default) and
+    /// `CREDITGATE_WEBHOOK_INSECURE` (`1`: `http://` targets too).
+    pub webhook_allow: crate::domain::webhook::AllowList,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/creditgate.db";
@@ -110,6 +113,7 @@ impl Default for Config {
             public_url: None,
             pdf_font: None,
             trusted_proxies: Default::default(),
+            webhook_allow: Default::default(),
         }
     }
 }
@@ -207,6 +211,12 @@ impl Config {
             c.public_url = Some(v.trim_end_matches('/').to_string());
         }
         c.pdf_font = var("CREDITGATE_PDF_FONT");
+        let insecure = var("CREDITGATE_WEBHOOK_INSECURE").is_some_and(|v| v == "1" || v == "true");
+        c.webhook_allow = crate::domain::webhook::AllowList::parse(
+            &var("CREDITGATE_WEBHOOK_ALLOW").unwrap_or_default(),
+            insecure,
+        )
+        .map_err(|e| format!("CREDITGATE_WEBHOOK_ALLOW: {e}"))?;
         if let Some(v) = var("CREDITGATE_TRUSTED_PROXIES") {
             c.trusted_proxies = crate::api::client::TrustedProxies::parse(&v)?;
         }

@@ -204,6 +204,44 @@ const TABLE: &[Row] = &[
         path: "/api/v1/repairs/{id}/decision",
         expect: [200, 200, 403, 403, 403, 403, 401],
     },
+    // Watch lists: systems, partners (within their agreement) and admins. A list is its
+    // organisation's: the rows below use the system's (the admin sees every list; the partner
+    // finds none of another organisation's: 404).
+    Row {
+        method: "post",
+        path: "/api/v1/watchlists",
+        expect: [201, 403, 403, 201, 201, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/watchlists",
+        expect: [200, 403, 403, 200, 200, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/watchlists/{id}",
+        expect: [200, 403, 403, 200, 404, 403, 401],
+    },
+    Row {
+        method: "delete",
+        path: "/api/v1/watchlists/{id}",
+        expect: [204, 403, 403, 204, 404, 403, 401],
+    },
+    Row {
+        method: "put",
+        path: "/api/v1/watchlists/{id}/subjects",
+        expect: [200, 403, 403, 200, 404, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/watchlists/{id}/subjects",
+        expect: [200, 403, 403, 200, 404, 403, 401],
+    },
+    Row {
+        method: "delete",
+        path: "/api/v1/watchlists/{id}/subjects",
+        expect: [200, 403, 403, 200, 404, 403, 401],
+    },
 ];
 
 #[test]
@@ -494,6 +532,20 @@ async fn request(w: &World, row: &Row, n: usize) -> (String, Value) {
             format!("/api/v1/repairs/{}?purpose=矩阵测试", fresh_repair().await),
             body,
         ),
+        "/api/v1/watchlists" if row.method == "post" => (path, watchlist_body()),
+        "/api/v1/watchlists/{id}" | "/api/v1/watchlists/{id}/subjects" => {
+            let made = w
+                .app
+                .post(
+                    "/api/v1/watchlists",
+                    w.keys[3].as_deref(),
+                    &watchlist_body(),
+                )
+                .await;
+            assert_eq!(made.status, 201, "{}", made.text);
+            let id = made.body["id"].as_str().unwrap();
+            (path.replace("{id}", id), json!({"uscc": [u]}))
+        }
         "/api/v1/repairs/{id}/decision" => (
             path.replace("{id}", &fresh_repair().await),
             json!({"outcome": "rejected", "reason": "未提交履行义务的证明材料"}),
@@ -509,10 +561,10 @@ async fn every_operation_answers_every_role_as_the_table_says(b: Backend) {
         for (i, role) in ROLES.iter().enumerate() {
             let (path, body) = request(&w, row, n * 10 + i).await;
             let key = w.keys[i].as_deref();
-            let got = if row.method == "get" {
-                w.app.get(&path, key).await
-            } else {
-                w.app.post(&path, key, &body).await
+            let got = match row.method {
+                "get" => w.app.get(&path, key).await,
+                "post" => w.app.post(&path, key, &body).await,
+                other => w.app.send(other, &path, key, &body).await,
             };
             if got.status != row.expect[i] {
                 wrong.push(format!(
@@ -569,16 +621,17 @@ async fn refusals_come_before_the_body_and_are_all_logged(b: Backend) {
             // it meets the same gate.
             let rest = &path["/api/v1/".len()..];
             let spelt = format!("/api/v1/%{:02X}{}", rest.as_bytes()[0], &rest[1..]);
-            let answers = if row.method == "get" {
+            let m = row.method;
+            let answers = if m == "get" {
                 vec![w.app.get(&path, key).await, w.app.get(&spelt, key).await]
             } else {
                 vec![
-                    w.app.post(&path, key, &body).await,
-                    w.app.post_raw(&path, key, b"{not json".to_vec()).await,
+                    w.app.send(m, &path, key, &body).await,
+                    w.app.send_raw(m, &path, key, b"{not json".to_vec()).await,
                     w.app
-                        .post(&path, key, &json!({"unexpected": [1, 2, 3]}))
+                        .send(m, &path, key, &json!({"unexpected": [1, 2, 3]}))
                         .await,
-                    w.app.post_raw(&spelt, key, b"{not json".to_vec()).await,
+                    w.app.send_raw(m, &spelt, key, b"{not json".to_vec()).await,
                 ]
             };
             for got in answers {
@@ -670,3 +723,9 @@ on_both_backends!(
     every_operation_answers_every_role_as_the_table_says,
     sharing_classes_decide_what_each_role_sees,
 );
+
+/// A watch list the matrix's world admits: its target on the test allow list, a scenario the
+/// partner's agreement covers.
+fn watchlist_body() -> Value {
+    json!({"name": "矩阵测试", "webhook_url": "https://hooks.example.test/cg", "scenarios": ["procurement"]})
+}

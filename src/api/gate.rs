@@ -90,6 +90,25 @@ pub const ROUTES: &[(&str, &str, &Operation)] = &[
     ("GET", "/api/v1/repairs", &ops::READ_REPAIRS),
     ("GET", "/api/v1/repairs/{id}", &ops::READ_REPAIRS),
     ("POST", "/api/v1/repairs/{id}/decision", &ops::DECIDE_REPAIR),
+    ("POST", "/api/v1/watchlists", &ops::CREATE_WATCHLIST),
+    ("GET", "/api/v1/watchlists", &ops::READ_WATCHLISTS),
+    ("GET", "/api/v1/watchlists/{id}", &ops::READ_WATCHLISTS),
+    ("DELETE", "/api/v1/watchlists/{id}", &ops::CHANGE_WATCHLIST),
+    (
+        "PUT",
+        "/api/v1/watchlists/{id}/subjects",
+        &ops::CHANGE_WATCHLIST,
+    ),
+    (
+        "POST",
+        "/api/v1/watchlists/{id}/subjects",
+        &ops::CHANGE_WATCHLIST,
+    ),
+    (
+        "DELETE",
+        "/api/v1/watchlists/{id}/subjects",
+        &ops::CHANGE_WATCHLIST,
+    ),
 ];
 
 /// The operation a request is for, by its method and its path as the router sees it:

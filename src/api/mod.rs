@@ -14,6 +14,7 @@ pub mod objections;
 pub mod records;
 pub mod repairs;
 pub mod subjects;
+pub mod watchlists;
 
 use std::time::Instant;
 
@@ -184,6 +185,7 @@ impl Modify for BearerAuth {
         (name = "audit", description = "The hash-chained access log (auditors)"),
         (name = "access", description = "Applications for conditional data and special grants"),
         (name = "objections", description = "Objections to records (异议): filed, reviewed by the centre, answered by the provider"),
+        (name = "watchlists", description = "Watch lists (自动比对): subjects watched for changes, told by signed webhooks"),
         (name = "repairs", description = "Credit repair (信用修复): applied for after the minimum publicity period, decided by the department that made the finding"),
     )
 )]
@@ -201,6 +203,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     grants::routes(cfg);
     objections::routes(cfg);
     repairs::routes(cfg);
+    watchlists::routes(cfg);
 }
 
 /// The OpenAPI document: [`ApiDoc`] (info, schemas, tags) with the paths of [`routes`].

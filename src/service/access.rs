@@ -214,6 +214,25 @@ pub const DECIDE_REPAIR: Operation = Operation {
     what: "decide repairs",
     roles: &[Admin, Provider],
 };
+/// Who keeps watch lists: systems and partners (partners within their agreements' scenarios),
+/// and admins.
+const WATCHERS: &[Role] = &[Admin, System, Partner];
+pub const CREATE_WATCHLIST: Operation = Operation {
+    action: "watchlist.create",
+    what: "create watch lists",
+    roles: WATCHERS,
+};
+/// Reading a list of one's own organisation (admins: every list).
+pub const READ_WATCHLISTS: Operation = Operation {
+    action: "watchlist.read",
+    what: "read watch lists",
+    roles: WATCHERS,
+};
+pub const CHANGE_WATCHLIST: Operation = Operation {
+    action: "watchlist.change",
+    what: "change watch lists",
+    roles: WATCHERS,
+};
 pub const READ_REPAIRS: Operation = Operation {
     action: "repair.read",
     what: "read repair applications",

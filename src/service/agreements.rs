@@ -319,6 +319,17 @@ async fn admit_logged(
 }
 
 /// An organisation's agreements not revoked, held in process (`signals`).
+/// The scenarios the organisation's agreements in force today cover.
+pub async fn covered_scenarios(ctx: &Ctx, org: &str) -> ServiceResult<Vec<String>> {
+    let today = ctx.clock.today();
+    Ok(agreements_of(ctx, org)
+        .await?
+        .iter()
+        .filter(|a| a.valid_from <= today && today <= a.valid_to)
+        .flat_map(|a| serde_json::from_str::<Vec<String>>(&a.scenarios).unwrap_or_default())
+        .collect())
+}
+
 async fn agreements_of(ctx: &Ctx, org: &str) -> ServiceResult<Arc<Vec<AgreementRow>>> {
     let m = &ctx.memos;
     let loaded = m

@@ -22,6 +22,7 @@ pub mod schema;
 pub mod signals;
 pub mod sync;
 pub mod upgrade;
+pub mod watchlists;
 
 use std::sync::{Arc, RwLock};
 
@@ -234,6 +235,8 @@ pub struct Ctx {
     pub registration_sources: Arc<Vec<String>>,
     /// Callers, grants and agreements held in process, kept true by signals (`signals`).
     pub memos: Arc<signals::Memos>,
+    /// Where webhooks may be sent (`Config::webhook_allow`).
+    pub webhook_allow: Arc<crate::domain::webhook::AllowList>,
     pub clock: Clock,
 }
 

@@ -18,6 +18,7 @@ pub mod subjects;
 pub mod sync;
 mod types;
 pub mod upgrade;
+pub mod watchlists;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;

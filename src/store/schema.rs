@@ -308,6 +308,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    watchlists (id) {
+        id -> Text,
+        org_code -> Text,
+        created_by -> Text,
+        owner_role -> Text,
+        name -> Text,
+        webhook_url -> Text,
+        scenarios -> Text,
+        secret -> Text,
+        created_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    watchlist_subjects (watchlist_id, subject_key) {
+        watchlist_id -> Text,
+        subject_key -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(watchlist_subjects -> watchlists (watchlist_id));
 diesel::joinable!(console_sessions -> people (person_id));
 diesel::joinable!(credit_records -> subjects (subject_id));
 diesel::joinable!(credit_record_versions -> credit_records (record_id));
@@ -332,4 +356,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     repairs,
     people,
     console_sessions,
+    watchlists,
+    watchlist_subjects,
 );

@@ -188,6 +188,11 @@ async fn start(database_url: String, db: Option<TestDb>, opts: Options, clock: C
         // One round at start; the test decides about the rest.
         config.sync_interval_secs = 3600;
     }
+    // Webhook targets of the tests: a made-up HTTPS host, and receivers the tests start on
+    // the loopback over plain HTTP.
+    config.webhook_allow =
+        creditgate::domain::webhook::AllowList::parse("hooks.example.test, 127.0.0.1:*", true)
+            .expect("allow list");
     config.public_url = opts.public_url.clone();
     if let Some(p) = &opts.trusted_proxies {
         config.trusted_proxies =
@@ -253,6 +258,32 @@ impl TestApp {
         let mut req = self
             .client
             .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        Self::answer(req.send().await.expect("request")).await
+    }
+
+    /// A request of any method with a JSON body (`put`, `delete` and the like).
+    pub async fn send(&self, method: &str, path: &str, key: Option<&str>, body: &Value) -> Answer {
+        self.send_raw(method, path, key, serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    /// The same with a body as it is (JSON or not).
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .body(body);
         if let Some(k) = key {

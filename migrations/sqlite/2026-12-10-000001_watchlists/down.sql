@@ -1,0 +1,2 @@
+DROP TABLE watchlist_subjects;
+DROP TABLE watchlists;
