@@ -319,15 +319,7 @@ async fn serve_demo_on_the_embedded_default() {
         )
         .find(|h| h.contains("/verify/"))
         .unwrap_or_else(|| panic!("no verify link on the report page:\n{}", page.text));
-    let verified: serde_json::Value = reqwest::Client::new()
-        .get(&verify)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verified = console_support::verify_json(&verify).await;
     child.kill().unwrap();
     assert_eq!(page.attr("data-verdict").as_deref(), Some("prohibited"));
     assert_eq!(verified["valid"], true, "{verified}");

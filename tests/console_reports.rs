@@ -335,15 +335,11 @@ async fn the_public_verify_page_tells_only_what_it_may(b: Backend) {
     let html = ask(tampered, false).await.unwrap().text().await.unwrap();
     assert!(html.contains("data-valid=\"false\"") && html.contains("无效"));
     // An unknown number answers as a wrong digest does.
-    let v: Value = anyone
-        .get(format!("{}/verify/CR-20990101-000001?d={digest}", app.base))
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = verify_json(&format!(
+        "{}/verify/CR-20990101-000001?d={digest}",
+        app.base
+    ))
+    .await;
     assert_eq!(v["valid"], false);
     // Limited per address: past 30 in a minute, 429 with Retry-After.
     let mut limited = None;

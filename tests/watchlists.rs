@@ -198,13 +198,7 @@ async fn targets_and_scenarios_are_checked(b: Backend) {
 }
 
 async fn subjects_are_replaced_added_and_removed(b: Backend) {
-    let app = spawn_app(b).await;
-    let system = app.key("ZFCG-SYS", "system").await;
-    let id = make(&app, &system).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let path = format!("/api/v1/watchlists/{id}/subjects");
+    let (app, system, id, path) = system_with_a_list(b).await;
     let (a, c1, c2, c3) = (code(1), code(2), code(3), code(4));
     let r = app
         .post(&path, Some(&system), &json!({"uscc": [a, c1, a]}))
@@ -252,13 +246,7 @@ async fn subjects_are_replaced_added_and_removed(b: Backend) {
 }
 
 async fn a_list_holds_at_most_100000_subjects(b: Backend) {
-    let app = spawn_app(b).await;
-    let system = app.key("ZFCG-SYS", "system").await;
-    let id = make(&app, &system).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let path = format!("/api/v1/watchlists/{id}/subjects");
+    let (app, system, id, path) = system_with_a_list(b).await;
     let codes: Vec<String> = (0..100_000).map(code).collect();
     let r = app
         .send("put", &path, Some(&system), &json!({"uscc": codes}))
@@ -284,4 +272,16 @@ async fn a_list_holds_at_most_100000_subjects(b: Backend) {
         .send("put", &path, Some(&system), &json!({"uscc": over}))
         .await;
     assert_eq!(r.status, 422);
+}
+
+/// The app, a system's key, a list of the system's, and the path of the list's subjects.
+async fn system_with_a_list(b: Backend) -> (TestApp, String, String, String) {
+    let app = spawn_app(b).await;
+    let system = app.key("ZFCG-SYS", "system").await;
+    let id = make(&app, &system).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/watchlists/{id}/subjects");
+    (app, system, id, path)
 }

@@ -390,3 +390,16 @@ pub async fn spawn_with_movable_clock(b: Backend) -> (TestApp, Arc<AtomicI64>) {
     .await;
     (app, minutes)
 }
+
+/// A verify URL asked for JSON, as a machine holding a printed report asks.
+pub async fn verify_json(url: &str) -> Value {
+    reqwest::Client::new()
+        .get(url)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .expect("verify request")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
