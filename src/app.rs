@@ -191,6 +191,8 @@ pub struct Application {
     /// Tells the sync worker to stop when the server has stopped.
     stop: tokio::sync::watch::Sender<bool>,
     worker: Option<tokio::task::JoinHandle<()>>,
+    /// The watch-list delivery worker, stopped with the sync worker.
+    deliverer: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -229,6 +231,15 @@ impl Application {
                 stopped,
             )
         });
+        // Watch-list events to their targets; one deliverer at a time across instances.
+        let sender =
+            crate::hooks::Sender::new(Duration::from_secs(10)).map_err(anyhow::Error::msg)?;
+        let deliverer = crate::service::watchlists::worker::spawn(
+            ctx.clone(),
+            sender,
+            Default::default(),
+            stop.subscribe(),
+        );
         let pdf_font = crate::console::pdf::ReportFont::load(config.pdf_font.as_deref())
             .map_err(anyhow::Error::msg)
             .context("CREDITGATE_PDF_FONT")?;
@@ -258,6 +269,7 @@ impl Application {
             server,
             stop,
             worker,
+            deliverer,
         })
     }
 
@@ -277,6 +289,12 @@ impl Application {
             {
                 tracing::warn!("the sync worker did not stop within 30 s");
             }
+        }
+        if tokio::time::timeout(Duration::from_secs(15), self.deliverer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the webhook delivery worker did not stop within 15 s");
         }
         r
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod console;
 pub mod crypto;
 pub mod domain;
+pub mod hooks;
 pub mod import;
 pub mod logging;
 pub mod rules;

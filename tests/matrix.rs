@@ -242,6 +242,16 @@ const TABLE: &[Row] = &[
         path: "/api/v1/watchlists/{id}/subjects",
         expect: [200, 403, 403, 200, 404, 403, 401],
     },
+    Row {
+        method: "get",
+        path: "/api/v1/watchlists/{id}/deliveries",
+        expect: [200, 403, 403, 200, 404, 403, 401],
+    },
+    Row {
+        method: "post",
+        path: "/api/v1/watchlists/{id}/deliveries/{event}/redeliver",
+        expect: [202, 403, 403, 202, 404, 403, 401],
+    },
 ];
 
 #[test]
@@ -533,7 +543,10 @@ async fn request(w: &World, row: &Row, n: usize) -> (String, Value) {
             body,
         ),
         "/api/v1/watchlists" if row.method == "post" => (path, watchlist_body()),
-        "/api/v1/watchlists/{id}" | "/api/v1/watchlists/{id}/subjects" => {
+        "/api/v1/watchlists/{id}"
+        | "/api/v1/watchlists/{id}/subjects"
+        | "/api/v1/watchlists/{id}/deliveries"
+        | "/api/v1/watchlists/{id}/deliveries/{event}/redeliver" => {
             let made = w
                 .app
                 .post(
@@ -544,7 +557,34 @@ async fn request(w: &World, row: &Row, n: usize) -> (String, Value) {
                 .await;
             assert_eq!(made.status, 201, "{}", made.text);
             let id = made.body["id"].as_str().unwrap();
-            (path.replace("{id}", id), json!({"uscc": [u]}))
+            let path = path.replace("{id}", id);
+            if path.ends_with("/deliveries") {
+                return (format!("{path}?purpose=矩阵测试"), body);
+            }
+            if path.ends_with("/redeliver") {
+                // An event of the list, as a change of a watched subject leaves it.
+                let event = format!("evt_{}", ulid::Ulid::new());
+                let pool = creditgate::store::connect(&w.app.db_url, 1).unwrap();
+                let mut conn = pool.get().unwrap();
+                let at = w.app.clock.stamp();
+                let row = creditgate::store::webhook_events::EventRow {
+                    id: event.clone(),
+                    watchlist_id: id.to_string(),
+                    event_type: "record.created".into(),
+                    dedupe_key: None,
+                    payload: "{}".into(),
+                    state: "failed".into(),
+                    attempts: 1,
+                    created_at: at,
+                    next_attempt_at: at,
+                    last_attempt_at: Some(at),
+                    last_result: Some("HTTP 500".into()),
+                    delivered_at: None,
+                };
+                creditgate::store::webhook_events::insert(&mut conn, &[row]).unwrap();
+                return (path.replace("{event}", &event), body);
+            }
+            (path, json!({"uscc": [u]}))
         }
         "/api/v1/repairs/{id}/decision" => (
             path.replace("{id}", &fresh_repair().await),

@@ -109,6 +109,16 @@ pub const ROUTES: &[(&str, &str, &Operation)] = &[
         "/api/v1/watchlists/{id}/subjects",
         &ops::CHANGE_WATCHLIST,
     ),
+    (
+        "GET",
+        "/api/v1/watchlists/{id}/deliveries",
+        &ops::READ_WATCHLISTS,
+    ),
+    (
+        "POST",
+        "/api/v1/watchlists/{id}/deliveries/{event}/redeliver",
+        &ops::CHANGE_WATCHLIST,
+    ),
 ];
 
 /// The operation a request is for, by its method and its path as the router sees it:

@@ -4,8 +4,9 @@
 use actix_web::{delete, get, post, put, web, HttpResponse};
 
 use super::error::{ApiError, Problem};
-use super::extract::{Auth, JsonBody};
+use super::extract::{Auth, JsonBody, QueryArgs};
 use super::AppState;
+use crate::service::watchlists::deliveries::{DeliveryList, DeliveryQuery, DeliveryView};
 use crate::service::watchlists::{
     self, CreatedWatchlist, SubjectsChange, SubjectsInput, SubjectsOp, WatchlistInput,
     WatchlistList, WatchlistView,
@@ -162,6 +163,55 @@ pub async fn remove_subjects(
     subjects(state, caller, &id, SubjectsOp::Remove, body).await
 }
 
+/// The list's events and how their delivery stands, newest first. An event is sent at least
+/// once under its id (`webhook-id`); a failed attempt is retried with exponential backoff and
+/// jitter for 24 hours, then the event is `failed` (and can be sent again with the redeliver
+/// call). The events tell verdicts: the read states a purpose and is logged.
+#[utoipa::path(
+    tag = "watchlists",
+    params(("id" = String, Path, description = "Watch list id, `wl_…`"), DeliveryQuery),
+    responses(
+        (status = 200, description = "A page of events, with counts per state", body = DeliveryList),
+        (status = 404, description = "No such list, or another organisation's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No purpose, an unknown state, a limit out of 1 to 500", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/watchlists/{id}/deliveries")]
+pub async fn deliveries(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+    q: QueryArgs<DeliveryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(watchlists::deliveries::list(&state.ctx, &caller, &id, q.0).await?))
+}
+
+/// Send an event again, under the same id, with a new 24 hours of retries (after a receiver was
+/// fixed, or to replay one it lost).
+#[utoipa::path(
+    tag = "watchlists",
+    params(
+        ("id" = String, Path, description = "Watch list id, `wl_…`"),
+        ("event" = String, Path, description = "Event id, `evt_…`"),
+    ),
+    responses(
+        (status = 202, description = "Queued; it goes out within a second", body = DeliveryView),
+        (status = 404, description = "No such list or event, or another organisation's", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/watchlists/{id}/deliveries/{event}/redeliver")]
+pub async fn redeliver(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, event) = path.into_inner();
+    let v = watchlists::deliveries::redeliver(&state.ctx, &caller, &id, &event).await?;
+    Ok(HttpResponse::Accepted().json(v))
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create)
         .service(list)
@@ -169,5 +219,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(remove)
         .service(replace_subjects)
         .service(add_subjects)
-        .service(remove_subjects);
+        .service(remove_subjects)
+        .service(deliveries)
+        .service(redeliver);
 }

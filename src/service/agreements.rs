@@ -376,12 +376,7 @@ pub async fn admit(
             ),
         }));
     }
-    let Some(a) = in_force.iter().find(|a| {
-        serde_json::from_str::<Vec<String>>(&a.scenarios)
-            .unwrap_or_default()
-            .iter()
-            .any(|s| s == scenario)
-    }) else {
+    let Some(a) = in_force.iter().find(|a| covers(a, scenario)) else {
         let allowed: Vec<String> = in_force
             .iter()
             .flat_map(|a| serde_json::from_str::<Vec<String>>(&a.scenarios).unwrap_or_default())
@@ -421,12 +416,35 @@ pub async fn admit(
             retry,
         ));
     }
-    Ok(PartnerScope {
+    Ok(scope_of(a))
+}
+
+fn covers(a: &AgreementRow, scenario: &str) -> bool {
+    serde_json::from_str::<Vec<String>>(&a.scenarios)
+        .unwrap_or_default()
+        .iter()
+        .any(|s| s == scenario)
+}
+
+fn scope_of(a: &AgreementRow) -> PartnerScope {
+    PartnerScope {
         agreement_id: a.id.clone(),
         record_kinds: serde_json::from_str::<Vec<String>>(&a.record_kinds)
             .unwrap_or_default()
             .iter()
             .filter_map(|k| RecordKind::parse(k))
             .collect(),
-    })
+    }
+}
+
+/// The scope of the first of `rows` in force on `day` that covers `scenario` (what [`admit`]
+/// admits under, without the authorisation and the quota): for a partner's watch-list events.
+pub fn scope_in_force(
+    rows: &[AgreementRow],
+    scenario: &str,
+    day: NaiveDate,
+) -> Option<PartnerScope> {
+    rows.iter()
+        .find(|a| a.valid_from <= day && day <= a.valid_to && covers(a, scenario))
+        .map(scope_of)
 }

@@ -61,13 +61,13 @@ pub async fn load_generated(
                 });
             }
         }
-        let keys = ctx.keys.clone();
+        let watch = crate::service::watchlists::events::Watch::of(ctx);
         let registration = ctx.registration_sources.clone();
         let applied = ctx
             .db
             .run_write(move |conn| {
                 diesel::Connection::transaction(conn, |conn| {
-                    ingest::write::apply_versions(conn, &keys, &registration, &writes, now)
+                    ingest::write::apply_versions(conn, &watch, &registration, &writes, now)
                 })
             })
             .await?;

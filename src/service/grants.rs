@@ -56,6 +56,19 @@ fn list_of(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
 }
 
+/// Grants as the policy reads them, from their stored rows.
+pub fn from_rows(rows: Vec<crate::store::grants::GrantRow>) -> Vec<Grant> {
+    rows.into_iter()
+        .map(|r| Grant {
+            special: r.grant_kind == "special",
+            source_codes: list_of(&r.source_codes),
+            record_kinds: list_of(&r.record_kinds),
+            list_codes: list_of(&r.list_codes),
+            record_id: r.record_id,
+        })
+        .collect()
+}
+
 /// The caller's grants in force today (none for admins, partners and auditors, who do not
 /// need or cannot hold them). Held in process per organisation and day (`signals`).
 pub async fn in_force(ctx: &Ctx, caller: &Caller) -> ServiceResult<Arc<Vec<Grant>>> {
@@ -76,14 +89,7 @@ pub async fn in_force(ctx: &Ctx, caller: &Caller) -> ServiceResult<Arc<Vec<Grant
                     .db
                     .run(move |conn| store_grants::in_force(conn, &org, today))
                     .await?;
-                let grants = rows.into_iter().map(|r| Grant {
-                    special: r.grant_kind == "special",
-                    source_codes: list_of(&r.source_codes),
-                    record_kinds: list_of(&r.record_kinds),
-                    list_codes: list_of(&r.list_codes),
-                    record_id: r.record_id,
-                });
-                ServiceResult::Ok(Some(Arc::new(grants.collect())))
+                ServiceResult::Ok(Some(Arc::new(from_rows(rows))))
             },
         )
         .await?;

@@ -139,6 +139,10 @@ pub fn repair_status() -> Object {
     )
 }
 
+pub fn delivery_state() -> Object {
+    closed(["pending", "delivered", "failed"], true)
+}
+
 pub fn name_100() -> Object {
     text(1, 100, "1 to 100 characters.")
 }

@@ -19,6 +19,7 @@ pub mod sync;
 mod types;
 pub mod upgrade;
 pub mod watchlists;
+pub mod webhook_events;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -303,6 +304,37 @@ pub fn analyze_write_keys(conn: &mut DbConn) -> StoreResult<()> {
         c.batch_execute(
             "ANALYZE subjects (subject_key); ANALYZE credit_records (source_code, source_record_id)",
         )?;
+    }
+    Ok(())
+}
+
+/// Keys of the PostgreSQL session advisory locks that keep one worker of a kind across
+/// instances (the sealer's is 7354110042).
+pub const SYNC_RUNNER_LOCK: i64 = 7_354_110_043;
+pub const DELIVERY_LOCK: i64 = 7_354_110_044;
+
+/// Takes the session lock `key` on PostgreSQL if free (it ends with the session, so a killed
+/// worker frees it); on SQLite always true (the caller's in-process lock guards).
+pub fn try_session_lock(conn: &mut DbConn, key: i64) -> StoreResult<bool> {
+    match conn {
+        DbConn::Pg(c) => Ok(
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+                "pg_try_advisory_lock({key})"
+            )))
+            .get_result(c)?,
+        ),
+        DbConn::Sqlite(_) => Ok(true),
+    }
+}
+
+/// Gives the session lock `key` back at once (closing the connection does too, but the server
+/// notices that a moment later).
+pub fn session_unlock(conn: &mut DbConn, key: i64) -> StoreResult<()> {
+    if let DbConn::Pg(c) = conn {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "pg_advisory_unlock({key})"
+        )))
+        .get_result::<bool>(c)?;
     }
     Ok(())
 }

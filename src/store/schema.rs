@@ -320,6 +320,25 @@ diesel::table! {
         secret -> Text,
         created_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        swept_on -> Nullable<Date>,
+        sweep_after -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_events (id) {
+        id -> Text,
+        watchlist_id -> Text,
+        event_type -> Text,
+        dedupe_key -> Nullable<Text>,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        last_attempt_at -> Nullable<Timestamp>,
+        last_result -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
     }
 }
 
@@ -332,6 +351,7 @@ diesel::table! {
 }
 
 diesel::joinable!(watchlist_subjects -> watchlists (watchlist_id));
+diesel::joinable!(webhook_events -> watchlists (watchlist_id));
 diesel::joinable!(console_sessions -> people (person_id));
 diesel::joinable!(credit_records -> subjects (subject_id));
 diesel::joinable!(credit_record_versions -> credit_records (record_id));
@@ -358,4 +378,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     console_sessions,
     watchlists,
     watchlist_subjects,
+    webhook_events,
 );

@@ -89,14 +89,14 @@ pub fn by_keys(conn: &mut DbConn, keys: &[String]) -> StoreResult<Vec<SubjectRow
 }
 
 /// The storage keys of the subjects with these ids.
-pub fn keys_of(conn: &mut DbConn, ids: &[String]) -> StoreResult<Vec<String>> {
+pub fn keys_of(conn: &mut DbConn, ids: &[String]) -> StoreResult<Vec<(String, String)>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(500) {
         out.extend(
             subjects::table
                 .filter(subjects::id.eq_any(chunk))
-                .select(subjects::subject_key)
-                .load::<String>(conn)?,
+                .select((subjects::id, subjects::subject_key))
+                .load::<(String, String)>(conn)?,
         );
     }
     Ok(out)

@@ -272,35 +272,6 @@ pub fn mark_push_refused(conn: &mut DbConn, id: &str, version: i64) -> StoreResu
     Ok(())
 }
 
-/// The key of the sync runner's PostgreSQL advisory lock (the sealer's is 7354110042).
-const RUNNER_LOCK: i64 = 7_354_110_043;
-
-/// Takes the runner's session lock on PostgreSQL if free (it ends with the session, so a killed
-/// runner frees it); on SQLite always true (the caller's in-process lock guards).
-pub fn try_lock(conn: &mut DbConn) -> StoreResult<bool> {
-    match conn {
-        DbConn::Pg(c) => Ok(
-            diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
-                "pg_try_advisory_lock({RUNNER_LOCK})"
-            )))
-            .get_result(c)?,
-        ),
-        DbConn::Sqlite(_) => Ok(true),
-    }
-}
-
-/// Gives the session lock back at once (closing the connection does too, but the server notices
-/// that a moment later).
-pub fn unlock(conn: &mut DbConn) -> StoreResult<()> {
-    if let DbConn::Pg(c) = conn {
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
-            "pg_advisory_unlock({RUNNER_LOCK})"
-        )))
-        .get_result::<bool>(c)?;
-    }
-    Ok(())
-}
-
 /// Records that the platform holds `version` of the record (never moves backwards).
 pub fn mark_pushed(conn: &mut DbConn, id: &str, version: i64) -> StoreResult<()> {
     diesel::update(

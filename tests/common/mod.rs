@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use creditgate::app::Application;
@@ -561,4 +563,31 @@ impl CutProxy {
     pub fn restore(&self) {
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// A clock the test moves on by hand (minutes), from the tests' "now".
+pub fn movable_clock() -> (Clock, Arc<AtomicI64>) {
+    let offset = Arc::new(AtomicI64::new(0));
+    let o = offset.clone();
+    let start = std::time::Instant::now();
+    let clock = Clock::from_fn(move || {
+        test_now()
+            + chrono::TimeDelta::from_std(start.elapsed()).unwrap_or_default()
+            + chrono::TimeDelta::minutes(o.load(Ordering::SeqCst))
+    });
+    (clock, offset)
+}
+
+/// The app on a clock the test moves on by hand (minutes to add, from the tests' "now").
+pub async fn spawn_with_movable_clock(b: Backend) -> (TestApp, Arc<AtomicI64>) {
+    let (clock, minutes) = movable_clock();
+    let app = spawn_app_with(
+        b,
+        Options {
+            clock: Some(clock),
+            ..Default::default()
+        },
+    )
+    .await;
+    (app, minutes)
 }

@@ -4,10 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-
-use creditgate::service::Clock;
 use serde_json::Value;
 
 use crate::common::*;
@@ -269,19 +265,6 @@ pub async fn signed_in_person(
     b
 }
 
-/// A clock the test moves on by hand (minutes), from the tests' "now".
-pub fn movable_clock() -> (Clock, Arc<AtomicI64>) {
-    let offset = Arc::new(AtomicI64::new(0));
-    let o = offset.clone();
-    let start = std::time::Instant::now();
-    let clock = Clock::from_fn(move || {
-        test_now()
-            + chrono::TimeDelta::from_std(start.elapsed()).unwrap_or_default()
-            + chrono::TimeDelta::minutes(o.load(Ordering::SeqCst))
-    });
-    (clock, offset)
-}
-
 pub async fn audit_actions(app: &TestApp, person_id_prefix: &str, action: &str) -> Vec<Value> {
     let auditor = app.key("AUDIT", "auditor").await;
     let r = app
@@ -375,20 +358,6 @@ pub fn printed_password(printed: &str) -> String {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no console password in:\n{printed}"))
         .to_string()
-}
-
-/// The app on a clock the test moves on by hand (minutes to add, from the tests' "now").
-pub async fn spawn_with_movable_clock(b: Backend) -> (TestApp, Arc<AtomicI64>) {
-    let (clock, minutes) = movable_clock();
-    let app = spawn_app_with(
-        b,
-        Options {
-            clock: Some(clock),
-            ..Default::default()
-        },
-    )
-    .await;
-    (app, minutes)
 }
 
 /// A verify URL asked for JSON, as a machine holding a printed report asks.

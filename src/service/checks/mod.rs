@@ -322,6 +322,7 @@ mod list;
 mod plan;
 mod report;
 mod view;
+mod watched;
 
 use gather::*;
 pub use list::{recent_reports, ReportQuery, ReportSummary, LIST_LIMIT};
@@ -333,6 +334,7 @@ pub use view::{
     feedback, get_report, issuer_name, keep_rule_set, reevaluate, rules_view, verify,
     verify_public, PublicVerification,
 };
+pub use watched::{watched, Watched, WatchedRecord};
 
 /// Refuses (and logs the refusal) unless the caller's role may run checks.
 async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> ServiceResult<()> {

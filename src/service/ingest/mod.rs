@@ -82,8 +82,9 @@ pub async fn store_batch(
     parsed: Vec<Parsed>,
 ) -> ServiceResult<BatchResult> {
     let actor = super::audit::Actor::new(ctx, caller);
-    let (keys, clock) = (actor.keys.clone(), ctx.clock.clone());
+    let clock = ctx.clock.clone();
     let registration = ctx.registration_sources.clone();
+    let watch = crate::service::watchlists::events::Watch::of(ctx);
     let (results, touched) = ctx
         .db
         .run_write(move |conn| {
@@ -107,7 +108,7 @@ pub async fn store_batch(
                 let actor = actor.clone().now(&clock);
                 let attempt = conn.transaction::<_, StoreError, _>(|conn| {
                     let now = actor.at;
-                    let applied = write::apply_versions(conn, &keys, &registration, &writes, now)?;
+                    let applied = write::apply_versions(conn, &watch, &registration, &writes, now)?;
                     let results = item_results(&errors, &writes, Some(&applied.outcomes));
                     log_submission(conn, &actor, &results, applied.changed.clone())?;
                     Ok((results, applied.touched))

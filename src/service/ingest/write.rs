@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::DataKeys;
 use crate::domain::*;
+use crate::service::watchlists::events::{self, Change, EventType, Watch};
 use crate::store::records::{self, RecordRow, VersionRow};
 use crate::store::subjects::{self, SubjectRow};
 use crate::store::{self, bulk, DbConn, StoreResult};
@@ -342,11 +343,12 @@ fn note_growth(conn: &mut DbConn, rows: usize) -> StoreResult<()> {
 /// Applies `writes` in order (the rules above) inside the caller's transaction.
 pub fn apply_versions(
     conn: &mut DbConn,
-    keys: &DataKeys,
+    watch: &Watch,
     registration: &[String],
     writes: &[Write],
     now: chrono::NaiveDateTime,
 ) -> StoreResult<Applied> {
+    let keys: &DataKeys = &watch.keys;
     let person = |i: &IdNumber| keys.lookup_hash(i);
     let pairs: Vec<(String, String)> = writes
         .iter()
@@ -399,6 +401,8 @@ pub fn apply_versions(
     let mut applied = Applied::default();
     let mut versions: Vec<VersionRow> = Vec::new();
     let mut revoked_subjects = Vec::new();
+    // (record id, event, subject key or, for a removal, subject id) of each change
+    let mut changes: Vec<(String, EventType, Result<String, String>)> = Vec::new();
     for w in writes {
         let (code, source_record_id) = w.source();
         let key = (code.to_string(), source_record_id.to_string());
@@ -428,6 +432,11 @@ pub fn apply_versions(
                     });
                     revoked_subjects.push(slot.row.subject_id.clone());
                     applied.changed.push(slot.row.id.clone());
+                    changes.push((
+                        slot.row.id.clone(),
+                        EventType::Revoked,
+                        Err(slot.row.subject_id.clone()),
+                    ));
                     Outcome::Revoked(slot.row.id.clone())
                 }
             },
@@ -468,11 +477,19 @@ pub fn apply_versions(
                         row.created_at = old.row.created_at;
                         row.under_objection = old.row.under_objection;
                     }
-                    let outcome = if old.is_some() {
-                        Outcome::Updated(id.clone())
-                    } else {
-                        Outcome::Created(id.clone())
+                    // A provider withdrawing its decision sends a version marked revoked.
+                    let withdrawn = record.status == RecordStatus::Revoked
+                        && old.is_some_and(|o| o.row.status != RecordStatus::Revoked);
+                    let (outcome, event) = match old {
+                        Some(_) if withdrawn => (Outcome::Updated(id.clone()), EventType::Revoked),
+                        Some(_) => (Outcome::Updated(id.clone()), EventType::Updated),
+                        None => (Outcome::Created(id.clone()), EventType::Created),
                     };
+                    changes.push((
+                        id.clone(),
+                        event,
+                        Ok(record.subject.key.storage_key(&person)),
+                    ));
                     records.insert(
                         key,
                         Slot {
@@ -498,11 +515,15 @@ pub fn apply_versions(
     }
     revoked_subjects.sort();
     revoked_subjects.dedup();
-    applied
-        .touched
-        .extend(subjects::keys_of(conn, &revoked_subjects)?);
+    let revoked_keys: HashMap<String, String> = subjects::keys_of(conn, &revoked_subjects)?
+        .into_iter()
+        .collect();
+    applied.touched.extend(revoked_keys.values().cloned());
     applied.changed.sort();
     applied.changed.dedup();
+    // The watchers of the subjects touched, and their verdicts before the writes below.
+    let touched: Vec<String> = applied.touched.iter().cloned().collect();
+    let before = events::before(conn, watch, &touched)?;
 
     // Subjects first (records refer to them), then records, then their history.
     let new_subjects: Vec<SubjectRow> = subject_slots
@@ -534,6 +555,21 @@ pub fn apply_versions(
     bulk::update_records(conn, &changed_records)?;
     bulk::insert_versions(conn, &versions)?;
     note_growth(conn, new_subjects.len() + new_records.len())?;
+    let changes: Vec<Change> = changes
+        .into_iter()
+        .filter_map(|(record_id, kind, subject)| {
+            let subject_key = match subject {
+                Ok(key) => key,
+                Err(id) => revoked_keys.get(&id)?.clone(),
+            };
+            Some(Change {
+                subject_key,
+                record_id,
+                kind,
+            })
+        })
+        .collect();
+    events::after(conn, watch, before, &changes, now)?;
     // Every server forgets these profiles once this commits (whoever writes: API, import, sync).
     crate::service::signals::emit_profiles(conn, applied.touched.iter())?;
     Ok(applied)

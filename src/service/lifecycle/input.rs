@@ -75,7 +75,7 @@ pub(super) fn step_day(
 
 /// A listing's status filter (one of a closed set, named by `allowed`) and its page size (1 to
 /// 500, default 50), every problem named by field.
-pub(super) fn list_args(
+pub(crate) fn list_args(
     status: Option<&str>,
     known: impl Fn(&str) -> Option<&'static str>,
     allowed: &str,
@@ -110,7 +110,7 @@ pub(super) fn list_args(
 
 /// A page of at most `limit` rows out of `limit + 1` fetched, and the cursor to the next page
 /// (the last row's id) when there is one.
-pub(super) fn page<T>(
+pub(crate) fn page<T>(
     mut rows: Vec<T>,
     limit: i64,
     id: impl Fn(&T) -> String,

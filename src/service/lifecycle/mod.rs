@@ -2,7 +2,7 @@
 //! dates and its effect on a day (`rules/periods.yaml`, `domain::lifecycle`), and the objection
 //! workflow (`objections`).
 
-mod input;
+pub(crate) mod input;
 pub mod objections;
 pub mod repairs;
 

@@ -134,11 +134,12 @@ pub struct Applied {
 pub(super) fn apply_page_tx(
     conn: &mut DbConn,
     actor: &Actor,
+    watch: &crate::service::watchlists::events::Watch,
     parsed: &[(Change, Parsed)],
     after: Option<&str>,
     page: &ChangePage,
 ) -> Result<Option<Applied>, StoreError> {
-    let (keys, now) = (&*actor.keys, actor.at);
+    let now = actor.at;
     let writes: Vec<Write> = parsed
         .iter()
         .map(|(c, p)| match p {
@@ -164,7 +165,7 @@ pub(super) fn apply_page_tx(
             return Ok(None);
         }
         // Provincial records register their subjects whatever the configured sources.
-        let applied = ingest::write::apply_versions(conn, keys, &[], &writes, now)?;
+        let applied = ingest::write::apply_versions(conn, watch, &[], &writes, now)?;
         let mut counts = PageCounts::default();
         let mut last_reject = None;
         for ((c, p), outcome) in parsed.iter().zip(&applied.outcomes) {
@@ -241,11 +242,12 @@ pub async fn apply_page(
         })
         .collect();
     let (actor, clock) = (Actor::new(ctx, &sync_caller()), ctx.clock.clone());
+    let watch = crate::service::watchlists::events::Watch::of(ctx);
     let applied = ctx
         .db
         .run_write(move |conn| {
             let actor = actor.now(&clock);
-            apply_page_tx(conn, &actor, &parsed, after.as_deref(), &page)
+            apply_page_tx(conn, &actor, &watch, &parsed, after.as_deref(), &page)
         })
         .await?;
     Ok(match applied {

@@ -27,7 +27,7 @@ impl RunnerLock {
         let db = ctx.db.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let mut conn = db.dedicated()?;
-            Ok(store_sync::try_lock(&mut conn)?.then_some(conn))
+            Ok(store::try_session_lock(&mut conn, store::SYNC_RUNNER_LOCK)?.then_some(conn))
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("lock task failed: {e}")))??;
@@ -42,7 +42,7 @@ impl RunnerLock {
     pub async fn release(mut self) {
         let _ = tokio::task::spawn_blocking(move || {
             if let Some(c) = self.conn.as_mut() {
-                if let Err(e) = store_sync::unlock(c) {
+                if let Err(e) = store::session_unlock(c, store::SYNC_RUNNER_LOCK) {
                     tracing::warn!(error = %e, "sync lock: unlock failed; closing its connection ends it");
                 }
             }

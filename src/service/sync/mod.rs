@@ -137,7 +137,7 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Waits `d`, or less if the round is told to stop; true when it should stop.
-async fn pause(d: Duration, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+pub(crate) async fn pause(d: Duration, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => *stop.borrow(),
         _ = stopped(stop) => true,

@@ -14,6 +14,7 @@ pub use model::{
     RepairReadQuery, RepairView,
 };
 
+use crate::service::watchlists::events;
 use chrono::NaiveDate;
 use diesel::Connection;
 use serde_json::json;
@@ -332,6 +333,7 @@ pub async fn decide(
     let (rid, key) = (id.to_string(), subject_key.clone());
     let record_id = row.record_id.clone();
     let (status_text, reason_text) = (outcome.as_str().to_string(), reason.clone());
+    let watch = crate::service::watchlists::events::Watch::of(ctx);
     let decided = ctx
         .db
         .run_write(move |conn| {
@@ -363,11 +365,23 @@ pub async fn decide(
                     record_version: version,
                     at: actor.at,
                 };
+                // Watchers of the subject are told of an approval, with the verdicts around it.
+                let before = if approved {
+                    events::before(conn, &watch, std::slice::from_ref(&key))?
+                } else {
+                    events::Before::default()
+                };
                 if !store::decide(conn, &rid, &d)? {
                     return Ok(Decided::Lost(store::find(conn, &rid)?.map(Box::new)));
                 }
                 if approved {
                     signals::emit_profiles(conn, std::iter::once(&key))?;
+                    let change = events::Change {
+                        subject_key: key.clone(),
+                        record_id: record_id.clone(),
+                        kind: events::EventType::Repaired,
+                    };
+                    events::after(conn, &watch, before, &[change], actor.at)?;
                 }
                 let entry = audit::Entry {
                     action: access::DECIDE_REPAIR.action,

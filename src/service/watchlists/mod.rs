@@ -7,6 +7,10 @@
 //! A list belongs to its organisation: others get 404 for it (admins see every list). A
 //! partner's list covers only scenarios its agreements in force cover.
 
+pub mod deliveries;
+pub mod events;
+pub mod worker;
+
 use diesel::Connection;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -231,6 +235,9 @@ pub async fn create(
             conn.transaction(|conn| {
                 crate::store::orgs::ensure(conn, &stored.org_code, &stored.org_code, stored.created_at)?;
                 store::insert(conn, &stored)?;
+                // Its first sweep compares tomorrow with today.
+                let today = crate::domain::calendar::shanghai_day(stored.created_at.and_utc());
+                crate::store::webhook_events::set_sweep(conn, &stored.id, Some(today), None)?;
                 let detail = json!({"id": stored.id, "name": stored.name, "webhook_url": stored.webhook_url, "scenarios": c.scenarios});
                 audit::log_change(conn, &actor, access::CREATE_WATCHLIST.action, detail)
             })
@@ -243,7 +250,7 @@ pub async fn create(
 }
 
 /// The list, when the caller's organisation owns it (admins: any); else 404.
-async fn owned(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<WatchlistRow> {
+pub(super) async fn owned(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<WatchlistRow> {
     let wanted = id.to_string();
     let row = ctx.db.run(move |c| store::find(c, &wanted)).await?;
     match row {
@@ -291,6 +298,12 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<()> {
             conn.transaction(|conn| {
                 let done = store::delete(conn, &row.id, actor.at)?;
                 if done {
+                    crate::store::webhook_events::fail_pending(
+                        conn,
+                        &row.id,
+                        "the watch list was deleted",
+                        actor.at,
+                    )?;
                     let detail = json!({"id": row.id, "deleted": true});
                     audit::log_change(conn, &actor, access::CHANGE_WATCHLIST.action, detail)?;
                 }

@@ -1,0 +1,3 @@
+ALTER TABLE watchlists DROP COLUMN sweep_after;
+ALTER TABLE watchlists DROP COLUMN swept_on;
+DROP TABLE webhook_events;
