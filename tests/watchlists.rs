@@ -12,6 +12,7 @@ on_both_backends!(
     a_list_is_made_with_a_secret_shown_once,
     targets_and_scenarios_are_checked,
     subjects_are_replaced_added_and_removed,
+    codes_come_as_csv_or_xlsx_files,
     a_list_holds_at_most_100000_subjects,
 );
 
@@ -284,4 +285,86 @@ async fn system_with_a_list(b: Backend) -> (TestApp, String, String, String) {
         .to_string();
     let path = format!("/api/v1/watchlists/{id}/subjects");
     (app, system, id, path)
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let sheet = wb.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            sheet.write_string(r as u32, c as u16, *v).unwrap();
+        }
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+async fn codes_come_as_csv_or_xlsx_files(b: Backend) {
+    let (app, system, id, path) = system_with_a_list(b).await;
+    let (c1, c2, c3) = (code(31), code(32), code(33));
+    // A CSV as a spreadsheet saves it: a byte order mark, CRLF, a column beside the codes.
+    let csv = format!("\u{feff}名称,USCC\r\n甲公司,{c1}\r\n乙公司, {c2} \r\n\r\n");
+    let r = app
+        .send_typed("put", &path, Some(&system), csv.into_bytes(), "text/csv")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body, json!({"subjects": 2, "added": 2, "removed": 0}));
+    // An XLSX adds, and its header may be in any case.
+    let book = xlsx(&[&["uscc"], &[&c3], &[&c1]]);
+    let r = app
+        .send_typed("post", &path, Some(&system), book, XLSX)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body, json!({"subjects": 3, "added": 1, "removed": 0}));
+    // A bad code is named by the line it is on; nothing changes.
+    let mut bad = c2.clone();
+    bad.pop();
+    bad.push(if c2.ends_with('0') { '1' } else { '0' });
+    let csv = format!("uscc\n{c1}\n{bad}\n");
+    let r = app
+        .send_typed("delete", &path, Some(&system), csv.into_bytes(), "text/csv")
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        field_codes(&r),
+        [("line[3]".to_string(), "uscc_check_digit".to_string())]
+    );
+    let r = app
+        .send_typed(
+            "put",
+            &path,
+            Some(&system),
+            b"code\n1\n".to_vec(),
+            "text/csv",
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        field_codes(&r),
+        [("file".to_string(), "no_uscc_column".to_string())]
+    );
+    assert!(r.text.contains("CODE"), "{}", r.text);
+    let r = app
+        .send_typed(
+            "put",
+            &path,
+            Some(&system),
+            b"PK\x03\x04 not a zip".to_vec(),
+            XLSX,
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        field_codes(&r),
+        [("file".to_string(), "unreadable_file".to_string())]
+    );
+    let r = app
+        .send_typed("put", &path, Some(&system), b"uscc\n".to_vec(), "text/csv")
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let seen = app
+        .get(&format!("/api/v1/watchlists/{id}"), Some(&system))
+        .await;
+    assert_eq!(seen.body["subjects"], 3);
 }

@@ -76,52 +76,101 @@ impl FromRequest for Auth {
 /// A JSON body: over the limit 413, not JSON 400, wrong shape 422 naming the field.
 pub struct JsonBody<T>(pub T);
 
+/// The body, read within the configured limit (413 past it).
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<web::BytesMut, ApiError>> {
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.max_body_bytes)
+        .unwrap_or(1 << 20);
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut payload = payload.take();
+    async move {
+        let too_large = || {
+            ApiError::TooLarge(format!(
+                "the body is over the limit of {limit} bytes; send fewer records per call"
+            ))
+        };
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::MalformedJson(format!("the body could not be read: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// JSON of the shape `T`, or the 400 or 422 that says what is wrong.
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        ApiError::Invalid(vec![FieldError::new(
+            field,
+            "invalid_type",
+            e.into_inner().to_string(),
+        )])
+    })
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.max_body_bytes)
-            .unwrap_or(1 << 20);
-        let declared = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let body = read_body(req, payload);
+        Box::pin(async move { Ok(JsonBody(parse_json(&body.await?)?)) })
+    }
+}
+
+/// The media type of an XLSX workbook.
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// A watch list's codes: JSON `{"uscc": [...]}`, or, by `Content-Type`, a CSV (`text/csv`,
+/// UTF-8) or XLSX file whose first row names the column `uscc`. A file that cannot be read is
+/// 422 naming `file`.
+pub struct CodesBody(pub crate::service::watchlists::Codes);
+
+impl FromRequest for CodesBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        use crate::import::Format;
+        use crate::service::watchlists::Codes;
+        let format = match req.mime_type() {
+            Ok(Some(m)) if m.essence_str().eq_ignore_ascii_case("text/csv") => Some(Format::Csv),
+            Ok(Some(m)) if m.essence_str().eq_ignore_ascii_case(XLSX) => Some(Format::Xlsx),
+            _ => None,
+        };
+        let body = read_body(req, payload);
         Box::pin(async move {
-            let too_large = || {
-                ApiError::TooLarge(format!(
-                    "the body is over the limit of {limit} bytes; send fewer records per call"
-                ))
+            let body = body.await?;
+            let Some(format) = format else {
+                return Ok(CodesBody(Codes::Json(parse_json(&body)?)));
             };
-            if declared.is_some_and(|n| n > limit) {
-                return Err(too_large());
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::MalformedJson(format!("the body could not be read: {e}"))
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let value: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {e}")))?;
-            let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
-                let path = e.path().to_string();
-                let field = if path == "." { String::new() } else { path };
-                ApiError::Invalid(vec![FieldError::new(
-                    field,
-                    "invalid_type",
-                    e.into_inner().to_string(),
-                )])
-            })?;
-            Ok(JsonBody(parsed))
+            let sheet = tokio::task::spawn_blocking(move || {
+                crate::import::read_upload(&body, format, "the file")
+            })
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("file reader: {e}")))?
+            .map_err(|e| ApiError::invalid("file", "unreadable_file", format!("{e:#}")))?;
+            Ok(CodesBody(Codes::File(sheet)))
         })
     }
 }

@@ -4,7 +4,7 @@
 use actix_web::{delete, get, post, put, web, HttpResponse};
 
 use super::error::{ApiError, Problem};
-use super::extract::{Auth, JsonBody, QueryArgs};
+use super::extract::{Auth, CodesBody, JsonBody, QueryArgs};
 use super::AppState;
 use crate::service::watchlists::deliveries::{DeliveryList, DeliveryQuery, DeliveryView};
 use crate::service::watchlists::{
@@ -91,9 +91,9 @@ async fn subjects(
     caller: crate::domain::Caller,
     id: &str,
     op: SubjectsOp,
-    body: SubjectsInput,
+    body: CodesBody,
 ) -> Result<HttpResponse, ApiError> {
-    let change = watchlists::change_subjects(&state.ctx, &caller, id, op, body).await?;
+    let change = watchlists::change_subjects(&state.ctx, &caller, id, op, body.0).await?;
     Ok(HttpResponse::Ok().json(change))
 }
 
@@ -101,7 +101,14 @@ async fn subjects(
 #[utoipa::path(
     tag = "watchlists",
     params(("id" = String, Path, description = "Watch list id, `wl_…`")),
-    request_body = SubjectsInput,
+    request_body(
+        description = "The codes: JSON, or a CSV (UTF-8) or XLSX file whose first row names the column `uscc` (errors then name the file's line, `line[n]`)",
+        content(
+            (SubjectsInput = "application/json"),
+            (String = "text/csv", example = "uscc\n91110000MA00000152\n"),
+            (FileBytes = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )
+    ),
     responses(
         (status = 200, description = "The list's subjects now, and the difference", body = SubjectsChange),
         (status = 404, description = "No such list, or another organisation's", body = Problem, content_type = "application/problem+json"),
@@ -114,7 +121,7 @@ pub async fn replace_subjects(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
-    JsonBody(body): JsonBody<SubjectsInput>,
+    body: CodesBody,
 ) -> Result<HttpResponse, ApiError> {
     subjects(state, caller, &id, SubjectsOp::Replace, body).await
 }
@@ -123,7 +130,14 @@ pub async fn replace_subjects(
 #[utoipa::path(
     tag = "watchlists",
     params(("id" = String, Path, description = "Watch list id, `wl_…`")),
-    request_body = SubjectsInput,
+    request_body(
+        description = "The codes: JSON, or a CSV (UTF-8) or XLSX file whose first row names the column `uscc` (errors then name the file's line, `line[n]`)",
+        content(
+            (SubjectsInput = "application/json"),
+            (String = "text/csv", example = "uscc\n91110000MA00000152\n"),
+            (FileBytes = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )
+    ),
     responses(
         (status = 200, description = "The list's subjects now, and how many were added", body = SubjectsChange),
         (status = 404, description = "No such list, or another organisation's", body = Problem, content_type = "application/problem+json"),
@@ -136,7 +150,7 @@ pub async fn add_subjects(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
-    JsonBody(body): JsonBody<SubjectsInput>,
+    body: CodesBody,
 ) -> Result<HttpResponse, ApiError> {
     subjects(state, caller, &id, SubjectsOp::Add, body).await
 }
@@ -145,7 +159,14 @@ pub async fn add_subjects(
 #[utoipa::path(
     tag = "watchlists",
     params(("id" = String, Path, description = "Watch list id, `wl_…`")),
-    request_body = SubjectsInput,
+    request_body(
+        description = "The codes: JSON, or a CSV (UTF-8) or XLSX file whose first row names the column `uscc` (errors then name the file's line, `line[n]`)",
+        content(
+            (SubjectsInput = "application/json"),
+            (String = "text/csv", example = "uscc\n91110000MA00000152\n"),
+            (FileBytes = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )
+    ),
     responses(
         (status = 200, description = "The list's subjects now, and how many were removed", body = SubjectsChange),
         (status = 404, description = "No such list, or another organisation's", body = Problem, content_type = "application/problem+json"),
@@ -158,7 +179,7 @@ pub async fn remove_subjects(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
-    JsonBody(body): JsonBody<SubjectsInput>,
+    body: CodesBody,
 ) -> Result<HttpResponse, ApiError> {
     subjects(state, caller, &id, SubjectsOp::Remove, body).await
 }
@@ -211,6 +232,11 @@ pub async fn redeliver(
     let v = watchlists::deliveries::redeliver(&state.ctx, &caller, &id, &event).await?;
     Ok(HttpResponse::Accepted().json(v))
 }
+
+/// A file's bytes, as an upload is documented.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBytes(#[allow(dead_code)] Vec<u8>);
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create)

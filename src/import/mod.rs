@@ -36,7 +36,7 @@ mod sheet;
 
 use columns::column_of;
 pub use columns::{detect_layout, map_categories, normalise_date, row_to_record, Layout};
-pub use sheet::{read_sheet, Sheet};
+pub use sheet::{read_sheet, read_upload, Format, Sheet};
 
 pub struct ImportReport {
     pub rows: usize,

@@ -20,9 +20,16 @@ pub fn read_sheet(path: &Path) -> anyhow::Result<Sheet> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
+    let label = path.display().to_string();
+    let open = || std::fs::File::open(path).with_context(|| format!("cannot read {label}"));
     match ext.as_str() {
-        "csv" | "txt" => read_csv(path),
-        "xlsx" | "xlsm" => read_xlsx(path),
+        "csv" | "txt" => {
+            let file = open()?;
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            check_csv_size(size, &label)?;
+            read_csv(file, &label)
+        }
+        "xlsx" | "xlsm" => read_xlsx(std::io::BufReader::new(open()?), &label),
         other => anyhow::bail!(
             "{}: unsupported file type '.{other}': use .csv or .xlsx (an old .xls: save it as .xlsx)",
             path.display()
@@ -34,16 +41,36 @@ pub fn read_sheet(path: &Path) -> anyhow::Result<Sheet> {
 /// line breaks, or a quote never closed) is refused when this much of it has been read.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
-fn read_csv(path: &Path) -> anyhow::Result<Sheet> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+/// The kind of an uploaded file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+/// Reads an uploaded file held in memory, under the same bounds as a file on disk; `label`
+/// names it in errors.
+pub fn read_upload(bytes: &[u8], format: Format, label: &str) -> anyhow::Result<Sheet> {
+    match format {
+        Format::Csv => {
+            check_csv_size(bytes.len() as u64, label)?;
+            read_csv(bytes, label)
+        }
+        Format::Xlsx => read_xlsx(std::io::Cursor::new(bytes), label),
+    }
+}
+
+fn check_csv_size(size: u64, label: &str) -> anyhow::Result<()> {
     if size > MAX_UNPACKED_BYTES {
         anyhow::bail!(
-            "{}: the file is {size} bytes; a CSV may hold at most {MAX_UNPACKED_BYTES}              (256 MiB): split it into several files",
-            path.display()
+            "{label}: the file is {size} bytes; a CSV may hold at most {MAX_UNPACKED_BYTES} \
+             (256 MiB): split it into several files"
         );
     }
+    Ok(())
+}
+
+fn read_csv(file: impl std::io::Read, label: &str) -> anyhow::Result<Sheet> {
     // The csv reader drops a UTF-8 byte order mark itself.
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -57,12 +84,12 @@ fn read_csv(path: &Path) -> anyhow::Result<Sheet> {
             csv::ErrorKind::Utf8 { .. } => anyhow::anyhow!(
                 "{}{at}: not UTF-8 (a GBK or ANSI export?); save the CSV as UTF-8 (Excel: \
                  CSV UTF-8) and import it again",
-                path.display()
+                label
             ),
             csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-                anyhow::anyhow!("{}{at}: {io}", path.display())
+                anyhow::anyhow!("{label}{at}: {io}")
             }
-            _ => anyhow::anyhow!("{}{at}: {e}", path.display()),
+            _ => anyhow::anyhow!("{label}{at}: {e}"),
         }
     };
     let header: Vec<String> = reader
@@ -76,7 +103,7 @@ fn read_csv(path: &Path) -> anyhow::Result<Sheet> {
         anyhow::bail!(
             "{}: the header has {width} columns; a 双公示 file has about 30 and at most \
              {MAX_COLUMNS} are read",
-            path.display()
+            label
         );
     }
     let (mut rows, mut numbers, mut refused) = (Vec::new(), Vec::new(), Vec::new());
@@ -90,7 +117,7 @@ fn read_csv(path: &Path) -> anyhow::Result<Sheet> {
         if rows.len() + refused.len() >= MAX_ROWS as usize {
             anyhow::bail!(
                 "{}: more than {MAX_ROWS} rows; split the file into several",
-                path.display()
+                label
             );
         }
         if rec.iter().all(|c| c.trim().is_empty()) {
@@ -236,23 +263,27 @@ pub const MAX_ROWS: u32 = 1_000_000;
 /// Reads the first sheet of an XLSX with bounded memory: the unpacked size is measured (not
 /// taken from the zip's own headers, which can lie) before the workbook is opened, and the
 /// cells are streamed one by one, so only the cells that hold a value are kept.
-fn read_xlsx(path: &Path) -> anyhow::Result<Sheet> {
+fn read_xlsx<R: std::io::Read + std::io::Seek>(
+    mut source: R,
+    label: &str,
+) -> anyhow::Result<Sheet> {
     use calamine::{Reader, Xlsx};
-    check_unpacked(path)?;
-    let mut wb: Xlsx<_> = calamine::open_workbook(path)
-        .map_err(|e| anyhow::anyhow!("{}: not a readable XLSX workbook: {e}", path.display()))?;
+    check_unpacked(&mut source, label)?;
+    source.seek(std::io::SeekFrom::Start(0))?;
+    let mut wb: Xlsx<_> = Xlsx::new(source)
+        .map_err(|e| anyhow::anyhow!("{label}: not a readable XLSX workbook: {e}"))?;
     let name = wb
         .sheet_names()
         .first()
         .cloned()
-        .ok_or_else(|| anyhow::anyhow!("{}: the workbook has no sheet", path.display()))?;
+        .ok_or_else(|| anyhow::anyhow!("{label}: the workbook has no sheet"))?;
     let mut reader = wb
         .worksheet_cells_reader(&name)
-        .map_err(|e| anyhow::anyhow!("{}: sheet '{name}' cannot be read: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("{label}: sheet '{name}' cannot be read: {e}"))?;
     let mut cells: Vec<(u32, u32, String)> = Vec::new();
     while let Some(cell) = reader
         .next_cell()
-        .map_err(|e| anyhow::anyhow!("{}: sheet '{name}' cannot be read: {e}", path.display()))?
+        .map_err(|e| anyhow::anyhow!("{label}: sheet '{name}' cannot be read: {e}"))?
     {
         let (row, col) = cell.get_position();
         let text = cell_text(cell.get_value());
@@ -261,10 +292,9 @@ fn read_xlsx(path: &Path) -> anyhow::Result<Sheet> {
         }
         if col >= MAX_COLUMNS || row >= MAX_ROWS {
             anyhow::bail!(
-                "{}: cell {} holds a value, beyond the {MAX_COLUMNS} columns and {MAX_ROWS} rows \
+                "{label}: cell {} holds a value, beyond the {MAX_COLUMNS} columns and {MAX_ROWS} rows \
                  a sheet may use here; delete what lies outside the data (select the columns \
                  right of it and the rows below it, Delete) and save again",
-                path.display(),
                 cell_name(row, col)
             );
         }
@@ -356,22 +386,18 @@ fn cell_name(row: u32, col: u32) -> String {
 
 /// Refuses a workbook that unpacks to more than [`MAX_UNPACKED_BYTES`], counting the bytes as
 /// they come out of each part (a fixed buffer: memory stays flat whatever the file claims).
-fn check_unpacked(path: &Path) -> anyhow::Result<()> {
+fn check_unpacked<R: std::io::Read + std::io::Seek>(source: R, label: &str) -> anyhow::Result<()> {
     use std::io::Read;
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
+    let mut zip = zip::ZipArchive::new(source).map_err(|e| {
         anyhow::anyhow!(
-            "{}: not an XLSX workbook (an XLSX is a zip of XML parts: {e}); save it from the \
-             spreadsheet as .xlsx, or as CSV UTF-8",
-            path.display()
+            "{label}: not an XLSX workbook (an XLSX is a zip of XML parts: {e}); save it from the \
+             spreadsheet as .xlsx, or as CSV UTF-8"
         )
     })?;
     let too_big = || {
         anyhow::anyhow!(
-            "{}: unpacks to more than {} MiB, more than a 双公示 workbook holds; split it into \
-             several files, or save it as CSV UTF-8",
-            path.display(),
+            "{label}: unpacks to more than {} MiB, more than a 双公示 workbook holds; split it \
+             into several files, or save it as CSV UTF-8",
             MAX_UNPACKED_BYTES >> 20
         )
     };
@@ -380,11 +406,11 @@ fn check_unpacked(path: &Path) -> anyhow::Result<()> {
     for i in 0..zip.len() {
         let mut part = zip
             .by_index(i)
-            .map_err(|e| anyhow::anyhow!("{}: a damaged workbook part: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{label}: a damaged workbook part: {e}"))?;
         loop {
             let n = part
                 .read(&mut buf)
-                .map_err(|e| anyhow::anyhow!("{}: a damaged workbook part: {e}", path.display()))?;
+                .map_err(|e| anyhow::anyhow!("{label}: a damaged workbook part: {e}"))?;
             if n == 0 {
                 break;
             }
@@ -427,21 +453,16 @@ mod tests {
 
     #[test]
     fn rows_are_numbered_by_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.csv");
-        std::fs::write(&p, "a,b\n\n1,2\n\n\r\n3,4\n\"5\n5\",6\n7,8\n").unwrap();
-        let s = read_csv(&p).unwrap();
+        let read = |text: &str| read_csv(text.as_bytes(), "x.csv").unwrap();
+        let s = read("a,b\n\n1,2\n\n\r\n3,4\n\"5\n5\",6\n7,8\n");
         assert_eq!(s.numbers, [3, 6, 7, 9]);
         assert_eq!(s.rows[2], ["5\n5", "6"]);
         // As Excel on Windows writes it: CRLF, and a blank line.
-        std::fs::write(&p, "a,b\r\n1,2\r\n\r\n3,4\r\n").unwrap();
-        assert_eq!(read_csv(&p).unwrap().numbers, [2, 4]);
+        assert_eq!(read("a,b\r\n1,2\r\n\r\n3,4\r\n").numbers, [2, 4]);
         // Lines ended by CR alone.
-        std::fs::write(&p, "a,b\r1,2\r\r3,4\r").unwrap();
-        assert_eq!(read_csv(&p).unwrap().numbers, [2, 4]);
+        assert_eq!(read("a,b\r1,2\r\r3,4\r").numbers, [2, 4]);
         // No newline after the last row.
-        std::fs::write(&p, "a,b\n1,2\n3,4").unwrap();
-        assert_eq!(read_csv(&p).unwrap().numbers, [2, 3]);
+        assert_eq!(read("a,b\n1,2\n3,4").numbers, [2, 3]);
         assert_eq!(s.header, ["A", "B"]);
     }
 }

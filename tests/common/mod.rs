@@ -282,11 +282,24 @@ impl TestApp {
         key: Option<&str>,
         body: Vec<u8>,
     ) -> Answer {
+        self.send_typed(method, path, key, body, "application/json")
+            .await
+    }
+
+    /// A body of the media type given (a CSV or XLSX upload).
+    pub async fn send_typed(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Answer {
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.base))
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body);
         if let Some(k) = key {
             req = req.bearer_auth(k);

@@ -92,6 +92,66 @@ pub struct SubjectsChange {
     pub removed: usize,
 }
 
+/// The codes of a change of subjects, as sent: a JSON array, or the `uscc` column of an
+/// uploaded CSV or XLSX file (a header row naming it; errors then name the file's line).
+pub enum Codes {
+    Json(SubjectsInput),
+    File(crate::import::Sheet),
+}
+
+impl Codes {
+    /// The codes, and the name of the `i`-th in errors; or what is wrong with the file.
+    fn values(self) -> Result<(Vec<String>, Vec<String>), Vec<FieldError>> {
+        match self {
+            Codes::Json(input) => {
+                let codes = input.uscc.unwrap_or_default();
+                let names = (0..codes.len()).map(|i| format!("uscc[{i}]")).collect();
+                Ok((codes, names))
+            }
+            Codes::File(sheet) => {
+                let Some(col) = sheet.header.iter().position(|h| h == "USCC") else {
+                    let found = sheet.header.join(", ");
+                    return Err(vec![invalid(
+                        "file",
+                        "no_uscc_column",
+                        format!(
+                            "the first row names the columns, one of them `uscc`; found: {found}"
+                        ),
+                    )]);
+                };
+                let mut errors: Vec<FieldError> = sheet
+                    .refused
+                    .iter()
+                    .take(MAX_ERRORS)
+                    .map(|(n, why)| invalid(&format!("line[{n}]"), "bad_row", why.clone()))
+                    .collect();
+                let mut codes = Vec::with_capacity(sheet.rows.len());
+                let mut names = Vec::with_capacity(sheet.rows.len());
+                for (row, n) in sheet.rows.iter().zip(&sheet.numbers) {
+                    let code = row.get(col).map(|c| c.trim()).unwrap_or_default();
+                    if code.is_empty() {
+                        if errors.len() < MAX_ERRORS {
+                            errors.push(invalid(
+                                &format!("line[{n}]"),
+                                "required",
+                                "no code in the uscc column",
+                            ));
+                        }
+                        continue;
+                    }
+                    codes.push(code.to_string());
+                    names.push(format!("line[{n}]"));
+                }
+                if errors.is_empty() {
+                    Ok((codes, names))
+                } else {
+                    Err(errors)
+                }
+            }
+        }
+    }
+}
+
 /// What a change of subjects does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubjectsOp {
@@ -319,14 +379,15 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<()> {
 }
 
 /// The storage keys of the codes given, or the errors of those that are not codes.
-fn subject_keys(ctx: &Ctx, input: &SubjectsInput) -> Result<Vec<String>, Vec<FieldError>> {
-    let Some(codes) = input.uscc.as_ref().filter(|c| !c.is_empty()) else {
+fn subject_keys(ctx: &Ctx, codes: Codes) -> Result<Vec<String>, Vec<FieldError>> {
+    let (codes, names) = codes.values()?;
+    if codes.is_empty() {
         return Err(vec![invalid(
             "uscc",
             "required",
             "give 1 to 100,000 unified social credit codes",
         )]);
-    };
+    }
     if codes.len() > MAX_SUBJECTS {
         return Err(vec![invalid(
             "uscc",
@@ -346,7 +407,7 @@ fn subject_keys(ctx: &Ctx, input: &SubjectsInput) -> Result<Vec<String>, Vec<Fie
             Err(e) => {
                 bad += 1;
                 if errors.len() < MAX_ERRORS {
-                    errors.push(invalid(&format!("uscc[{i}]"), e.code(), e.to_string()));
+                    errors.push(invalid(&names[i], e.code(), e.to_string()));
                 }
             }
         }
@@ -375,11 +436,11 @@ pub async fn change_subjects(
     caller: &Caller,
     id: &str,
     op: SubjectsOp,
-    input: SubjectsInput,
+    input: Codes,
 ) -> ServiceResult<SubjectsChange> {
     access::CHANGE_WATCHLIST.require(caller)?;
     let row = owned(ctx, caller, id).await?;
-    let keys = subject_keys(ctx, &input).map_err(ServiceError::Invalid)?;
+    let keys = subject_keys(ctx, input).map_err(ServiceError::Invalid)?;
     let actor = Actor::new(ctx, caller);
     let outcome = ctx
         .db
