@@ -73,6 +73,7 @@ pub fn build_ctx(config: &Config, clock: Clock) -> anyhow::Result<Ctx> {
         rate_limit_per_minute: config.rate_limit_per_minute,
         failed_auth_per_minute: config.failed_auth_per_minute,
         webhook_allow: Arc::new(config.webhook_allow.clone()),
+        bulk_retention_days: config.bulk_retention_days,
         local_counters: Arc::new(MemoryCache::new(1)),
         registration_sources: Arc::new(config.registration_sources.clone()),
         memos: Arc::new(crate::service::signals::Memos::new(
@@ -193,6 +194,8 @@ pub struct Application {
     worker: Option<tokio::task::JoinHandle<()>>,
     /// The watch-list delivery worker, stopped with the sync worker.
     deliverer: tokio::task::JoinHandle<()>,
+    /// The bulk-check runner, stopped likewise (a chunk in its transaction is finished).
+    bulk: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -240,6 +243,8 @@ impl Application {
             Default::default(),
             stop.subscribe(),
         );
+        // Bulk-check jobs; one runner at a time across instances.
+        let bulk = crate::service::bulk_checks::worker::spawn(ctx.clone(), stop.subscribe());
         let pdf_font = crate::console::pdf::ReportFont::load(config.pdf_font.as_deref())
             .map_err(anyhow::Error::msg)
             .context("CREDITGATE_PDF_FONT")?;
@@ -270,6 +275,7 @@ impl Application {
             stop,
             worker,
             deliverer,
+            bulk,
         })
     }
 
@@ -295,6 +301,12 @@ impl Application {
             .is_err()
         {
             tracing::warn!("the webhook delivery worker did not stop within 15 s");
+        }
+        if tokio::time::timeout(Duration::from_secs(15), self.bulk)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the bulk-check runner did not stop within 15 s");
         }
         r
     }

@@ -78,6 +78,9 @@ pub struct Config {
     /// `CREDITGATE_WEBHOOK_ALLOW` (host patterns a webhook may be sent to; none by default) and
     /// `CREDITGATE_WEBHOOK_INSECURE` (`1`: `http://` targets too).
     pub webhook_allow: crate::domain::webhook::AllowList,
+    /// `CREDITGATE_BULK_RETENTION_DAYS`: days a bulk-check job and its result are kept after
+    /// submission (1 to 366; the reports of its lines are kept as any report).
+    pub bulk_retention_days: u32,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/creditgate.db";
@@ -114,6 +117,7 @@ impl Default for Config {
             pdf_font: None,
             trusted_proxies: Default::default(),
             webhook_allow: Default::default(),
+            bulk_retention_days: 7,
         }
     }
 }
@@ -217,6 +221,15 @@ impl Config {
             insecure,
         )
         .map_err(|e| format!("CREDITGATE_WEBHOOK_ALLOW: {e}"))?;
+        if let Some(v) = var("CREDITGATE_BULK_RETENTION_DAYS") {
+            c.bulk_retention_days = v
+                .parse()
+                .ok()
+                .filter(|d| (1..=366).contains(d))
+                .ok_or_else(|| {
+                    format!("CREDITGATE_BULK_RETENTION_DAYS must be a number of days from 1 to 366, found '{v}'")
+                })?;
+        }
         if let Some(v) = var("CREDITGATE_TRUSTED_PROXIES") {
             c.trusted_proxies = crate::api::client::TrustedProxies::parse(&v)?;
         }

@@ -12,6 +12,8 @@ use crate::service::{FieldErrorDoc, ServiceError};
 pub enum ApiError {
     /// The body is not JSON.
     MalformedJson(String),
+    /// A body that is not of the form its media type says (a broken multipart body).
+    Malformed(String),
     /// Valid JSON that fails validation.
     Invalid(Vec<FieldError>),
     Unauthorized(String),
@@ -38,6 +40,11 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "malformed_json",
                 "The body is not valid JSON",
+            ),
+            ApiError::Malformed(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed_body",
+                "The body cannot be read",
             ),
             ApiError::Invalid(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -164,6 +171,7 @@ impl ResponseError for ApiError {
                 )
             }
             ApiError::MalformedJson(d)
+            | ApiError::Malformed(d)
             | ApiError::Unauthorized(d)
             | ApiError::Forbidden(d)
             | ApiError::NotFound(d)

@@ -119,6 +119,18 @@ pub const ROUTES: &[(&str, &str, &Operation)] = &[
         "/api/v1/watchlists/{id}/deliveries/{event}/redeliver",
         &ops::CHANGE_WATCHLIST,
     ),
+    ("POST", "/api/v1/bulk-checks", &ops::RUN_BULK_CHECKS),
+    ("GET", "/api/v1/bulk-checks/{id}", &ops::READ_BULK_CHECKS),
+    (
+        "GET",
+        "/api/v1/bulk-checks/{id}/result.csv",
+        &ops::READ_BULK_CHECKS,
+    ),
+    (
+        "GET",
+        "/api/v1/bulk-checks/{id}/result.xlsx",
+        &ops::READ_BULK_CHECKS,
+    ),
 ];
 
 /// The operation a request is for, by its method and its path as the router sees it:

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod bulk_checks;
 pub mod checks;
 pub mod client;
 mod contract;
@@ -186,6 +187,7 @@ impl Modify for BearerAuth {
         (name = "access", description = "Applications for conditional data and special grants"),
         (name = "objections", description = "Objections to records (异议): filed, reviewed by the centre, answered by the provider"),
         (name = "watchlists", description = "Watch lists (自动比对): subjects watched for changes, told by signed webhooks"),
+        (name = "bulk-checks", description = "Bulk comparison (批量比对): a roster checked line by line in the background, with a report per line"),
         (name = "repairs", description = "Credit repair (信用修复): applied for after the minimum publicity period, decided by the department that made the finding"),
     )
 )]
@@ -204,6 +206,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     objections::routes(cfg);
     repairs::routes(cfg);
     watchlists::routes(cfg);
+    bulk_checks::routes(cfg);
 }
 
 /// The OpenAPI document: [`ApiDoc`] (info, schemas, tags) with the paths of [`routes`].

@@ -216,6 +216,18 @@ pub const DECIDE_REPAIR: Operation = Operation {
 };
 /// Who keeps watch lists: systems and partners (partners within their agreements' scenarios),
 /// and admins.
+/// Bulk comparison: whoever runs single checks (a partner within its agreements).
+pub const RUN_BULK_CHECKS: Operation = Operation {
+    action: "bulk_check.submit",
+    what: "run bulk checks",
+    roles: &[Admin, Officer, System, Partner],
+};
+/// A job and its result: of one's own organisation (admins: any).
+pub const READ_BULK_CHECKS: Operation = Operation {
+    action: "bulk_check.read",
+    what: "read bulk checks",
+    roles: &[Admin, Officer, System, Partner],
+};
 const WATCHERS: &[Role] = &[Admin, System, Partner];
 pub const CREATE_WATCHLIST: Operation = Operation {
     action: "watchlist.create",

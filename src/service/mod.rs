@@ -4,6 +4,7 @@ pub mod access;
 pub mod admin;
 pub mod agreements;
 pub mod audit;
+pub mod bulk_checks;
 pub mod checks;
 pub mod commit;
 pub mod demo;
@@ -23,6 +24,7 @@ pub mod signals;
 pub mod sync;
 pub mod upgrade;
 pub mod watchlists;
+pub mod worker_lock;
 
 use std::sync::{Arc, RwLock};
 
@@ -237,6 +239,8 @@ pub struct Ctx {
     pub memos: Arc<signals::Memos>,
     /// Where webhooks may be sent (`Config::webhook_allow`).
     pub webhook_allow: Arc<crate::domain::webhook::AllowList>,
+    /// Days a bulk-check job is kept (`Config::bulk_retention_days`).
+    pub bulk_retention_days: u32,
     pub clock: Clock,
 }
 

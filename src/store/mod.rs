@@ -4,6 +4,7 @@
 pub mod agreements;
 pub mod audit;
 pub mod bulk;
+pub mod bulk_checks;
 pub mod checks;
 pub mod grants;
 pub mod keys;
@@ -312,6 +313,7 @@ pub fn analyze_write_keys(conn: &mut DbConn) -> StoreResult<()> {
 /// instances (the sealer's is 7354110042).
 pub const SYNC_RUNNER_LOCK: i64 = 7_354_110_043;
 pub const DELIVERY_LOCK: i64 = 7_354_110_044;
+pub const BULK_LOCK: i64 = 7_354_110_045;
 
 /// Takes the session lock `key` on PostgreSQL if free (it ends with the session, so a killed
 /// worker frees it); on SQLite always true (the caller's in-process lock guards).

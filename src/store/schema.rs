@@ -350,7 +350,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bulk_jobs (id) {
+        id -> Text,
+        org_code -> Text,
+        created_by -> Text,
+        owner_role -> Text,
+        scenario -> Text,
+        purpose -> Text,
+        reference -> Nullable<Text>,
+        authorization_ref -> Nullable<Text>,
+        id_kind -> Text,
+        status -> Text,
+        total -> Integer,
+        cursor -> Integer,
+        clear -> Integer,
+        review -> Integer,
+        restricted -> Integer,
+        prohibited -> Integer,
+        rejected -> Integer,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bulk_lines (job_id, seq) {
+        job_id -> Text,
+        seq -> Integer,
+        line -> Integer,
+        shown -> Text,
+        input_enc -> Nullable<Text>,
+        scenario -> Nullable<Text>,
+        authorization_ref -> Nullable<Text>,
+        verdict -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        measures -> Nullable<Text>,
+        report_no -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(watchlist_subjects -> watchlists (watchlist_id));
+diesel::joinable!(bulk_lines -> bulk_jobs (job_id));
 diesel::joinable!(webhook_events -> watchlists (watchlist_id));
 diesel::joinable!(console_sessions -> people (person_id));
 diesel::joinable!(credit_records -> subjects (subject_id));
@@ -379,4 +423,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     watchlists,
     watchlist_subjects,
     webhook_events,
+    bulk_jobs,
+    bulk_lines,
 );

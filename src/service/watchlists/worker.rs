@@ -22,10 +22,11 @@ use rand::Rng;
 use super::events::{self, Watch};
 use crate::domain::webhook;
 use crate::hooks::Sender;
+use crate::service::worker_lock::WorkerLock;
 use crate::service::Ctx;
 use crate::store::watchlists::{self as lists, WatchlistRow};
 use crate::store::webhook_events::{self as store, Attempt, EventRow, DELIVERED, FAILED, PENDING};
-use crate::store::{self as db, DbConn, StoreError};
+use crate::store::{self as db, StoreError};
 
 /// How the worker paces itself.
 #[derive(Debug, Clone)]
@@ -71,47 +72,6 @@ pub fn backoff(s: &Settings, failed: i32, jitter: f64) -> TimeDelta {
     TimeDelta::milliseconds(ms.max(1))
 }
 
-/// The lock that makes this instance the one deliverer: a connection of its own holding the
-/// session lock on PostgreSQL; nothing on SQLite, whose file serves one instance.
-struct DeliveryLock {
-    conn: Option<DbConn>,
-}
-
-impl DeliveryLock {
-    async fn try_acquire(ctx: &Ctx) -> Result<Option<DeliveryLock>, StoreError> {
-        if ctx.db.backend() == db::Backend::Sqlite {
-            return Ok(Some(DeliveryLock { conn: None }));
-        }
-        let pool = ctx.db.clone();
-        tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let mut conn = pool.dedicated()?;
-            Ok(db::try_session_lock(&mut conn, db::DELIVERY_LOCK)?
-                .then_some(DeliveryLock { conn: Some(conn) }))
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("lock task failed: {e}")))?
-    }
-
-    /// Whether the lock's connection still answers (the lock lives as long as it does).
-    async fn alive(&mut self) -> bool {
-        let Some(mut conn) = self.conn.take() else {
-            return true;
-        };
-        let pinged = tokio::task::spawn_blocking(move || {
-            let ok = db::ping(&mut conn).is_ok();
-            (conn, ok)
-        })
-        .await;
-        match pinged {
-            Ok((conn, true)) => {
-                self.conn = Some(conn);
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
 /// Runs the worker beside the server until `stop` turns true.
 pub fn spawn(
     ctx: Ctx,
@@ -120,10 +80,10 @@ pub fn spawn(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut lock: Option<DeliveryLock> = None;
+        let mut lock: Option<WorkerLock> = None;
         loop {
             if lock.is_none() {
-                match DeliveryLock::try_acquire(&ctx).await {
+                match WorkerLock::try_acquire(&ctx, db::DELIVERY_LOCK).await {
                     Ok(l) => lock = l,
                     Err(e) => tracing::warn!(error = %e, "delivery lock unavailable"),
                 }

@@ -1,0 +1,2 @@
+DROP TABLE bulk_lines;
+DROP TABLE bulk_jobs;
