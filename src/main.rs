@@ -95,6 +95,16 @@ fn main() -> ExitCode {
                 let tls = tls_cert.zip(tls_key);
                 provincial_sim(&bind, seed, size, key_id, &secret, plan, tls)
             }),
+        Command::Watch { command } => watch_command(&config, command),
+        Command::Bulk { command } => {
+            return match bulk_command(&config, command) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Sync {
             once,
             page_size,

@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 on_both_backends!(
     a_roster_is_checked_line_by_line,
+    a_partners_lines_count_against_its_quota,
+    a_revoked_keys_job_stops,
     bad_forms_are_refused_with_what_to_fix,
     officers_check_persons_and_the_result_masks_them,
     a_job_survives_a_kill_of_its_server,
@@ -326,27 +328,38 @@ async fn officers_check_persons_and_the_result_masks_them(b: Backend) {
     let app = spawn_app(b).await;
     let officer = app.key("ZWFW", "officer").await;
     let id = "110101199003070011";
-    let r = submit(
-        &app.base,
-        &officer,
-        roster_form(&format!("ID_NUMBER\n{id}\n110101199003070012\n")),
-    )
-    .await;
+    // A valid number, one with a wrong check character, one a digit short, and a name.
+    let csv = format!("ID_NUMBER\n{id}\n110101199003070012\n11010119900307001\n张三\n");
+    let r = submit(&app.base, &officer, roster_form(&csv)).await;
     assert_eq!(r.status, 202, "{}", r.text);
     let job_id = r.body["id"].as_str().unwrap().to_string();
     assert_eq!(r.body["column"], "id_number", "{}", r.text);
     let job = finished(&app.base, &officer, &job_id, Duration::from_secs(30)).await;
     assert_eq!(job["counts"]["clear"], 1, "{job}");
-    assert_eq!(job["counts"]["rejected"], 1, "{job}");
+    assert_eq!(job["counts"]["rejected"], 3, "{job}");
     let rows = result_rows(&app, &officer, &job_id).await;
-    assert_eq!(rows[0]["id_number"], "110101********0011");
-    assert_eq!(rows[1]["verdict"], "rejected");
-    // No full ID number in the result nor in the database once checked.
-    let all = format!("{rows:?}");
-    assert!(
-        !all.contains(id) && !all.contains("110101199003070012"),
-        "{all}"
+    let shown: Vec<&str> = rows.iter().map(|r| r["id_number"].as_str()).collect();
+    assert_eq!(
+        shown,
+        [
+            "110101********0011",
+            "110101********0012",
+            "110101*******7001",
+            "**"
+        ]
     );
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r["verdict"] == "rejected" && !r["reason"].is_empty()),
+        "{rows:?}"
+    );
+    // No ID number or name in the result (its reasons included), nor in the database once
+    // checked.
+    let all = format!("{rows:?}");
+    for secret in [id, "110101199003070012", "11010119900307001", "张三"] {
+        assert!(!all.contains(secret), "{secret} in {all}");
+    }
     let pool = creditgate::store::connect(&app.db_url, 1).unwrap();
     let mut conn = pool.get().unwrap();
     let lines = creditgate::store::bulk_checks::lines(&mut conn, &job_id, 0, 10).unwrap();
@@ -354,6 +367,16 @@ async fn officers_check_persons_and_the_result_masks_them(b: Backend) {
         lines.iter().all(|l| l.input_enc.is_none()),
         "the ID numbers are forgotten once checked"
     );
+    // An ID number put in the code column by mistake is not shown either.
+    let system = app.key("ZFCG-SYS", "system").await;
+    let r = submit(&app.base, &system, roster_form(&format!("uscc\n{id}\n"))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let job_id = r.body["id"].as_str().unwrap().to_string();
+    finished(&app.base, &system, &job_id, Duration::from_secs(30)).await;
+    let rows = result_rows(&app, &system, &job_id).await;
+    assert_eq!(rows[0]["uscc"], "110101********0011", "{rows:?}");
+    assert_eq!(rows[0]["verdict"], "rejected", "{rows:?}");
+    assert!(!format!("{rows:?}").contains(id), "{rows:?}");
 }
 
 /// `creditgate serve` on `db_url` (the test key and rules), and the address it listens on.
@@ -448,4 +471,91 @@ async fn a_job_survives_a_kill_of_its_server(b: Backend) {
         "killed at line {} of {n}; resumed and finished",
         at_kill.cursor
     );
+}
+
+async fn a_revoked_keys_job_stops(b: Backend) {
+    let app = spawn_app(b).await;
+    let admin = app.admin_key.clone();
+    let made = app
+        .post(
+            "/api/v1/admin/keys",
+            Some(&admin),
+            &json!({"org_code": "ZFCG-SYS", "role": "system"}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let (key_id, system) = (
+        made.body["id"].as_str().unwrap().to_string(),
+        made.body["key"].as_str().unwrap().to_string(),
+    );
+    let csv: String = std::iter::once("uscc".to_string())
+        .chain((0..3000).map(|i| code(20_000 + i)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let r = submit(&app.base, &system, roster_form(&csv)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let revoked = app
+        .post(
+            &format!("/api/v1/admin/keys/{key_id}/revoke"),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    let job = finished(&app.base, &admin, &id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("revoked"), "{job}");
+    assert!(job["done"].as_i64().unwrap() < 3000, "{job}");
+}
+
+async fn a_partners_lines_count_against_its_quota(b: Backend) {
+    let app = spawn_app(b).await;
+    let bank = app.key("BANK", "partner").await;
+    let a = app
+        .post(
+            "/api/v1/admin/agreements",
+            Some(&app.admin_key),
+            &json!({"org_code": "BANK", "scenarios": ["procurement"], "record_kinds": ["penalty"],
+                    "valid_from": "2026-01-01", "valid_to": "2026-12-31", "daily_quota": 2}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    // The authorisation for all lines, or per line in its own column.
+    let csv = format!(
+        "uscc,authorization_ref\n{},\n{},SQ-2026-9\n{},\n",
+        code(851),
+        code(852),
+        code(853)
+    );
+    let body = form(
+        &[
+            ("scenario", "procurement"),
+            ("purpose", "授信审查"),
+            ("authorization_ref", "SQ-2026-1"),
+        ],
+        Some(("roster.csv", "text/csv", csv.as_bytes())),
+    );
+    let r = submit(&app.base, &bank, body).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let job = finished(&app.base, &bank, &id, Duration::from_secs(30)).await;
+    assert_eq!(job["counts"]["clear"], 2, "{job}");
+    assert_eq!(job["counts"]["rejected"], 1, "{job}");
+    // Lines are checked a few at once: which one found the quota used up may vary.
+    let rows = result_rows(&app, &bank, &id).await;
+    let rejected: Vec<_> = rows.iter().filter(|r| r["verdict"] == "rejected").collect();
+    assert_eq!(rejected.len(), 1, "{rows:?}");
+    assert!(rejected[0]["reason"].contains("quota"), "{rows:?}");
+    // Outside its agreements, a partner's roster is refused whole.
+    let body = form(
+        &[("scenario", "bidding"), ("purpose", "授信审查")],
+        Some((
+            "roster.csv",
+            "text/csv",
+            format!("uscc\n{}\n", code(854)).as_bytes(),
+        )),
+    );
+    let r = submit(&app.base, &bank, body).await;
+    assert_eq!(r.status, 403, "{}", r.text);
 }

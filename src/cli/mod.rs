@@ -16,6 +16,7 @@ mod keys;
 mod rules;
 mod serve;
 mod sync;
+mod watch;
 
 pub(crate) use audit::*;
 pub(crate) use gen::*;
@@ -23,6 +24,7 @@ pub(crate) use keys::*;
 pub(crate) use rules::*;
 pub(crate) use serve::*;
 pub(crate) use sync::*;
+pub(crate) use watch::*;
 
 #[derive(Parser)]
 #[command(
@@ -122,6 +124,16 @@ pub(crate) enum Command {
         /// provincial records (compare with the simulator's `GET /stats`), and exit.
         #[arg(long, conflicts_with = "once")]
         status: bool,
+    },
+    /// Watch lists: their deliveries, and sending events again.
+    Watch {
+        #[command(subcommand)]
+        command: WatchCommand,
+    },
+    /// Bulk checks: run a roster with a progress bar, a job's status and result.
+    Bulk {
+        #[command(subcommand)]
+        command: BulkCommand,
     },
     /// Print the OpenAPI document the server serves (or the simulator's, with --provincial-sim).
     Openapi {

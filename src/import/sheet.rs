@@ -26,10 +26,10 @@ pub fn read_sheet(path: &Path) -> anyhow::Result<Sheet> {
         "csv" | "txt" => {
             let file = open()?;
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            check_csv_size(size, &label)?;
-            read_csv(file, &label)
+            check_csv_size(size, &label, Limits::IMPORT)?;
+            read_csv(file, &label, Limits::IMPORT)
         }
-        "xlsx" | "xlsm" => read_xlsx(std::io::BufReader::new(open()?), &label),
+        "xlsx" | "xlsm" => read_xlsx(std::io::BufReader::new(open()?), &label, Limits::IMPORT),
         other => anyhow::bail!(
             "{}: unsupported file type '.{other}': use .csv or .xlsx (an old .xls: save it as .xlsx)",
             path.display()
@@ -51,26 +51,54 @@ pub enum Format {
 /// Reads an uploaded file held in memory, under the same bounds as a file on disk; `label`
 /// names it in errors.
 pub fn read_upload(bytes: &[u8], format: Format, label: &str) -> anyhow::Result<Sheet> {
+    let limits = Limits::UPLOAD;
     match format {
         Format::Csv => {
-            check_csv_size(bytes.len() as u64, label)?;
-            read_csv(bytes, label)
+            check_csv_size(bytes.len() as u64, label, limits)?;
+            read_csv(bytes, label, limits)
         }
-        Format::Xlsx => read_xlsx(std::io::Cursor::new(bytes), label),
+        Format::Xlsx => read_xlsx(std::io::Cursor::new(bytes), label, limits),
     }
 }
 
-fn check_csv_size(size: u64, label: &str) -> anyhow::Result<()> {
-    if size > MAX_UNPACKED_BYTES {
+/// How much of a sheet is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes a CSV, or an XLSX unpacked, may hold.
+    pub unpacked: u64,
+    pub columns: u32,
+    pub rows: u32,
+}
+
+impl Limits {
+    /// A 双公示 file an operator imports.
+    pub const IMPORT: Limits = Limits {
+        unpacked: MAX_UNPACKED_BYTES,
+        columns: MAX_COLUMNS,
+        rows: MAX_ROWS,
+    };
+    /// A roster or list of codes sent over the API by any caller that may: a few columns, at
+    /// most 100,000 lines and the header (every row is made as wide as the widest, so the
+    /// columns bound the memory a sparse workbook can make the reader take).
+    pub const UPLOAD: Limits = Limits {
+        unpacked: 64 * 1024 * 1024,
+        columns: 26,
+        rows: 100_001,
+    };
+}
+
+fn check_csv_size(size: u64, label: &str, limits: Limits) -> anyhow::Result<()> {
+    if size > limits.unpacked {
         anyhow::bail!(
-            "{label}: the file is {size} bytes; a CSV may hold at most {MAX_UNPACKED_BYTES} \
-             (256 MiB): split it into several files"
+            "{label}: the file is {size} bytes; a CSV may hold at most {} MiB here: split it \
+             into several files",
+            limits.unpacked >> 20
         );
     }
     Ok(())
 }
 
-fn read_csv(file: impl std::io::Read, label: &str) -> anyhow::Result<Sheet> {
+fn read_csv(file: impl std::io::Read, label: &str, limits: Limits) -> anyhow::Result<Sheet> {
     // The csv reader drops a UTF-8 byte order mark itself.
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -99,11 +127,12 @@ fn read_csv(file: impl std::io::Read, label: &str) -> anyhow::Result<Sheet> {
         .map(header_name)
         .collect();
     let width = header.len();
-    if width > MAX_COLUMNS as usize {
+    if width > limits.columns as usize {
         anyhow::bail!(
             "{}: the header has {width} columns; a 双公示 file has about 30 and at most \
-             {MAX_COLUMNS} are read",
-            label
+             {} are read",
+            label,
+            limits.columns
         );
     }
     let (mut rows, mut numbers, mut refused) = (Vec::new(), Vec::new(), Vec::new());
@@ -114,10 +143,11 @@ fn read_csv(file: impl std::io::Read, label: &str) -> anyhow::Result<Sheet> {
         let row_no = rec
             .position()
             .map_or(0, |p| reader.get_mut().line_at(p.byte()));
-        if rows.len() + refused.len() >= MAX_ROWS as usize {
+        if rows.len() + refused.len() >= limits.rows as usize {
             anyhow::bail!(
-                "{}: more than {MAX_ROWS} rows; split the file into several",
-                label
+                "{}: more than {} rows; split the file into several",
+                label,
+                limits.rows
             );
         }
         if rec.iter().all(|c| c.trim().is_empty()) {
@@ -266,9 +296,10 @@ pub const MAX_ROWS: u32 = 1_000_000;
 fn read_xlsx<R: std::io::Read + std::io::Seek>(
     mut source: R,
     label: &str,
+    limits: Limits,
 ) -> anyhow::Result<Sheet> {
     use calamine::{Reader, Xlsx};
-    check_unpacked(&mut source, label)?;
+    check_unpacked(&mut source, label, limits.unpacked)?;
     source.seek(std::io::SeekFrom::Start(0))?;
     let mut wb: Xlsx<_> = Xlsx::new(source)
         .map_err(|e| anyhow::anyhow!("{label}: not a readable XLSX workbook: {e}"))?;
@@ -290,12 +321,14 @@ fn read_xlsx<R: std::io::Read + std::io::Seek>(
         if text.is_empty() {
             continue;
         }
-        if col >= MAX_COLUMNS || row >= MAX_ROWS {
+        if col >= limits.columns || row >= limits.rows {
             anyhow::bail!(
-                "{label}: cell {} holds a value, beyond the {MAX_COLUMNS} columns and {MAX_ROWS} rows \
+                "{label}: cell {} holds a value, beyond the {} columns and {} rows \
                  a sheet may use here; delete what lies outside the data (select the columns \
                  right of it and the rows below it, Delete) and save again",
-                cell_name(row, col)
+                cell_name(row, col),
+                limits.columns,
+                limits.rows
             );
         }
         cells.push((row, col, text));
@@ -386,7 +419,11 @@ fn cell_name(row: u32, col: u32) -> String {
 
 /// Refuses a workbook that unpacks to more than [`MAX_UNPACKED_BYTES`], counting the bytes as
 /// they come out of each part (a fixed buffer: memory stays flat whatever the file claims).
-fn check_unpacked<R: std::io::Read + std::io::Seek>(source: R, label: &str) -> anyhow::Result<()> {
+fn check_unpacked<R: std::io::Read + std::io::Seek>(
+    source: R,
+    label: &str,
+    max: u64,
+) -> anyhow::Result<()> {
     use std::io::Read;
     let mut zip = zip::ZipArchive::new(source).map_err(|e| {
         anyhow::anyhow!(
@@ -398,7 +435,7 @@ fn check_unpacked<R: std::io::Read + std::io::Seek>(source: R, label: &str) -> a
         anyhow::anyhow!(
             "{label}: unpacks to more than {} MiB, more than a 双公示 workbook holds; split it \
              into several files, or save it as CSV UTF-8",
-            MAX_UNPACKED_BYTES >> 20
+            max >> 20
         )
     };
     let mut total: u64 = 0;
@@ -415,7 +452,7 @@ fn check_unpacked<R: std::io::Read + std::io::Seek>(source: R, label: &str) -> a
                 break;
             }
             total += n as u64;
-            if total > MAX_UNPACKED_BYTES {
+            if total > max {
                 return Err(too_big());
             }
         }
@@ -453,7 +490,7 @@ mod tests {
 
     #[test]
     fn rows_are_numbered_by_line() {
-        let read = |text: &str| read_csv(text.as_bytes(), "x.csv").unwrap();
+        let read = |text: &str| read_csv(text.as_bytes(), "x.csv", Limits::IMPORT).unwrap();
         let s = read("a,b\n\n1,2\n\n\r\n3,4\n\"5\n5\",6\n7,8\n");
         assert_eq!(s.numbers, [3, 6, 7, 9]);
         assert_eq!(s.rows[2], ["5\n5", "6"]);

@@ -214,8 +214,6 @@ pub const DECIDE_REPAIR: Operation = Operation {
     what: "decide repairs",
     roles: &[Admin, Provider],
 };
-/// Who keeps watch lists: systems and partners (partners within their agreements' scenarios),
-/// and admins.
 /// Bulk comparison: whoever runs single checks (a partner within its agreements).
 pub const RUN_BULK_CHECKS: Operation = Operation {
     action: "bulk_check.submit",
@@ -228,6 +226,8 @@ pub const READ_BULK_CHECKS: Operation = Operation {
     what: "read bulk checks",
     roles: &[Admin, Officer, System, Partner],
 };
+/// Who keeps watch lists: systems and partners (partners within their agreements' scenarios),
+/// and admins.
 const WATCHERS: &[Role] = &[Admin, System, Partner];
 pub const CREATE_WATCHLIST: Operation = Operation {
     action: "watchlist.create",

@@ -165,6 +165,12 @@ pub fn set_status(
     error: Option<&str>,
 ) -> StoreResult<()> {
     let finished = matches!(status, DONE | FAILED).then_some(at);
+    if status == FAILED {
+        // What was not checked is not kept: the ID numbers go with the job's failure.
+        diesel::update(bulk_lines::table.filter(bulk_lines::job_id.eq(job)))
+            .set(bulk_lines::input_enc.eq(None::<String>))
+            .execute(conn)?;
+    }
     diesel::update(bulk_jobs::table.find(job))
         .set((
             bulk_jobs::status.eq(status),
@@ -184,10 +190,12 @@ pub fn set_status(
     Ok(())
 }
 
-/// Deletes the jobs (and their lines) that expired by `now`; returns how many.
+/// Deletes the finished jobs (and their lines) that expired by `now`; returns how many. A job
+/// still queued or running is left to finish first. The caller's transaction holds both deletes.
 pub fn delete_expired(conn: &mut DbConn, now: NaiveDateTime) -> StoreResult<usize> {
     let ids: Vec<String> = bulk_jobs::table
         .filter(bulk_jobs::expires_at.le(now))
+        .filter(bulk_jobs::status.eq_any([DONE, FAILED]))
         .select(bulk_jobs::id)
         .limit(100)
         .load(conn)?;

@@ -321,6 +321,7 @@ diesel::table! {
         created_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
         swept_on -> Nullable<Date>,
+        sweep_to -> Nullable<Date>,
         sweep_after -> Nullable<Text>,
     }
 }

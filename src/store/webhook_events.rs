@@ -52,11 +52,18 @@ pub fn insert(conn: &mut DbConn, rows: &[EventRow]) -> StoreResult<usize> {
     Ok(n)
 }
 
-/// Pending events due by `now`, the earliest first, of lists not deleted.
-pub fn due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> StoreResult<Vec<EventRow>> {
+/// Pending events due by `now`, the earliest first, of lists other than `busy` (those being
+/// sent to).
+pub fn due(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    busy: &[String],
+    limit: i64,
+) -> StoreResult<Vec<EventRow>> {
     Ok(webhook_events::table
         .filter(webhook_events::state.eq(PENDING))
         .filter(webhook_events::next_attempt_at.le(now))
+        .filter(webhook_events::watchlist_id.ne_all(busy))
         .order((webhook_events::next_attempt_at, webhook_events::id))
         .limit(limit)
         .select(EventRow::as_select())
@@ -152,6 +159,21 @@ pub fn redeliver(conn: &mut DbConn, list: &str, id: &str, now: NaiveDateTime) ->
     Ok(n == 1)
 }
 
+/// Makes every failed event of a list pending again, due at `now`; returns how many.
+pub fn redeliver_failed(conn: &mut DbConn, list: &str, now: NaiveDateTime) -> StoreResult<usize> {
+    Ok(diesel::update(
+        webhook_events::table
+            .filter(webhook_events::watchlist_id.eq(list))
+            .filter(webhook_events::state.eq(FAILED)),
+    )
+    .set((
+        webhook_events::state.eq(PENDING),
+        webhook_events::next_attempt_at.eq(now),
+        webhook_events::created_at.eq(now),
+    ))
+    .execute(conn)?)
+}
+
 /// Fails a deleted list's pending events with `why`.
 pub fn fail_pending(
     conn: &mut DbConn,
@@ -207,6 +229,7 @@ pub fn watchers_of(
 pub type Behind = (
     super::watchlists::WatchlistRow,
     Option<NaiveDate>,
+    Option<NaiveDate>,
     Option<String>,
 );
 
@@ -223,6 +246,7 @@ pub fn behind_sweep(conn: &mut DbConn, today: NaiveDate) -> StoreResult<Option<B
         .select((
             super::watchlists::WatchlistRow::as_select(),
             watchlists::swept_on,
+            watchlists::sweep_to,
             watchlists::sweep_after,
         ))
         .first(conn)
@@ -248,19 +272,42 @@ pub fn subjects_after(
     Ok(q.load(conn)?)
 }
 
-/// Moves a list's sweep on: `after` the last key done (a sweep under way), or `None` with the
-/// day swept (a sweep finished).
+/// Moves a list's sweep on: under way, compared from `swept_on` to `to`, done up to the key
+/// `after`; or finished (`to` and `after` none) with the day swept.
 pub fn set_sweep(
     conn: &mut DbConn,
     list: &str,
     swept_on: Option<NaiveDate>,
+    to: Option<NaiveDate>,
     after: Option<&str>,
 ) -> StoreResult<()> {
     diesel::update(watchlists::table.find(list))
         .set((
             watchlists::swept_on.eq(swept_on),
+            watchlists::sweep_to.eq(to),
             watchlists::sweep_after.eq(after),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The time a list's held events wait until (the next attempt of one that failed), if any: a
+/// new event of the list waits behind them, so that the list's events go out in order.
+pub fn held_until(conn: &mut DbConn, list: &str) -> StoreResult<Option<NaiveDateTime>> {
+    Ok(webhook_events::table
+        .filter(webhook_events::watchlist_id.eq(list))
+        .filter(webhook_events::state.eq(PENDING))
+        .filter(webhook_events::attempts.gt(0))
+        .select(diesel::dsl::max(webhook_events::next_attempt_at))
+        .first(conn)?)
+}
+
+/// Deletes delivered and failed events queued before `before`; returns how many.
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> StoreResult<usize> {
+    Ok(diesel::delete(
+        webhook_events::table
+            .filter(webhook_events::state.ne(PENDING))
+            .filter(webhook_events::created_at.lt(before)),
+    )
+    .execute(conn)?)
 }

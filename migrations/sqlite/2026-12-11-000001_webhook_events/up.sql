@@ -20,6 +20,9 @@ CREATE UNIQUE INDEX webhook_events_dedupe ON webhook_events (watchlist_id, dedup
 CREATE INDEX webhook_events_due ON webhook_events (state, next_attempt_at);
 CREATE INDEX webhook_events_by_list ON webhook_events (watchlist_id, id);
 -- The daily sweep's place per list: the day its subjects were last compared (null: not yet,
--- the list starts from the day it is first swept), and the last subject key of a sweep under way.
+-- the list starts from the day it is first swept), and of a sweep under way the day it compares
+-- with (fixed when it starts, so that a sweep across midnight compares one pair of days) and the
+-- last subject key done.
 ALTER TABLE watchlists ADD COLUMN swept_on DATE;
+ALTER TABLE watchlists ADD COLUMN sweep_to DATE;
 ALTER TABLE watchlists ADD COLUMN sweep_after TEXT;

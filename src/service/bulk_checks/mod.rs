@@ -177,13 +177,15 @@ fn lines_of(ctx: &Ctx, job: &str, cols: &Columns, sheet: &Sheet) -> Vec<LineRow>
         .map(|(row, n)| {
             let value = cell(row, Some(cols.subject)).unwrap_or_default();
             let (shown, input_enc) = if cols.id_kind == "id_number" {
+                // Whatever the cell holds (a mistyped number, a name), it is shown masked.
                 let shown = match IdNumber::parse(&value) {
                     Ok(id) => id.masked(),
-                    Err(_) => id_number::masked(&value),
+                    Err(_) => id_number::mask(&value),
                 };
                 (shown, Some(ctx.keys.encrypt(&value)))
             } else {
-                (value.to_uppercase(), None)
+                // An ID number typed into the code column is neither kept nor shown as it is.
+                (id_number::masked(&value.to_uppercase()), None)
             };
             LineRow {
                 job_id: job.to_string(),

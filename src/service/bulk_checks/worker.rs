@@ -13,7 +13,9 @@ use crate::domain::{id_number, Caller, Role};
 use crate::service::checks::{self, CheckRequest, CheckSubjectInput};
 use crate::service::worker_lock::WorkerLock;
 use crate::service::{Ctx, ServiceError};
-use crate::store::bulk_checks::{self as store, JobRow, LineRow, Outcome, DONE, QUEUED, RUNNING};
+use crate::store::bulk_checks::{
+    self as store, JobRow, LineRow, Outcome, DONE, FAILED, QUEUED, RUNNING,
+};
 use crate::store::{self as db, StoreError};
 
 /// Lines read and recorded at a time.
@@ -46,7 +48,7 @@ pub fn spawn(
                     let now = ctx.clock.stamp();
                     match ctx
                         .db
-                        .run_write(move |c| store::delete_expired(c, now))
+                        .run_write(move |c| c.transaction(|c| store::delete_expired(c, now)))
                         .await
                     {
                         Ok(n) if n > 0 => {
@@ -194,6 +196,20 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
         org_code: job.org_code.clone(),
         role,
     };
+    // A job goes on only while the key that submitted it is in force.
+    let key_id = job.created_by.clone();
+    let key = ctx
+        .db
+        .run(move |c| crate::store::keys::find(c, &key_id))
+        .await?;
+    if key.is_some_and(|k| k.revoked_at.is_some()) {
+        let id = job.id.clone();
+        let why = "the key that submitted the job was revoked; the lines not yet checked were not";
+        ctx.db
+            .run_write(move |c| store::set_status(c, &id, FAILED, at, Some(why)))
+            .await?;
+        return Ok(true);
+    }
     // The lines to check, a few at once; the results in input order.
     let todo: Vec<LineRow> = lines
         .iter()
@@ -201,37 +217,50 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
         .cloned()
         .collect();
     let mut results: Vec<(i32, Checked)> = Vec::with_capacity(todo.len());
-    let mut failed = None;
+    // The first line (by seq) that could not be checked, and why.
+    let mut failed: Option<(i32, String)> = None;
+    let mut fail = |seq: i32, why: String| {
+        if failed.as_ref().is_none_or(|(s, _)| seq < *s) {
+            failed = Some((seq, why));
+        }
+    };
     for group in todo.chunks(AT_ONCE) {
         let mut tasks = tokio::task::JoinSet::new();
+        let mut seqs = std::collections::HashMap::new();
         for line in group.iter().cloned() {
             let (ctx, caller, job) = (ctx.clone(), caller.clone(), job.clone());
-            tasks.spawn(async move {
-                let r = check_line(&ctx, &caller, &job, &line).await;
-                (line.seq, r)
-            });
+            let seq = line.seq;
+            let handle = tasks.spawn(async move { check_line(&ctx, &caller, &job, &line).await });
+            seqs.insert(handle.id(), seq);
         }
-        while let Some(done) = tasks.join_next().await {
+        let mut stop = false;
+        while let Some(done) = tasks.join_next_with_id().await {
             match done {
-                Ok((seq, Ok(c))) => results.push((seq, c)),
-                Ok((seq, Err(e))) => failed = Some((seq, e.to_string())),
-                Err(e) => failed = Some((i32::MAX, e.to_string())),
+                Ok((id, Ok(c))) => results.push((seqs[&id], c)),
+                Ok((id, Err(e))) => {
+                    fail(seqs[&id], e.to_string());
+                    stop = true;
+                }
+                Err(e) => {
+                    fail(seqs[&e.id()], format!("the check stopped: {e}"));
+                    stop = true;
+                }
             }
         }
-        if failed.is_some() {
+        if stop {
             break;
         }
     }
     results.sort_by_key(|(seq, _)| *seq);
-    // Recorded up to the first line that could not be checked (it is tried again).
-    let stop_at = failed.as_ref().map_or(i32::MAX, |(seq, _)| *seq);
-    results.retain(|(seq, _)| *seq < stop_at);
+    // Recorded up to the first line that could not be checked: every line before it was checked
+    // (or rejected when the file was read); it and the lines after it are tried again.
     let last = lines.last().map_or(from, |l| l.seq + 1);
-    let cursor = if failed.is_some() {
-        results.last().map_or(from, |(seq, _)| seq + 1).min(stop_at)
-    } else {
-        last
+    let cursor = match &failed {
+        Some((stop_at, _)) => *stop_at,
+        None => last,
     };
+    results.retain(|(seq, _)| *seq < cursor);
+    let total = job.total;
     let mut counts = [0i32; 5];
     for (_, c) in &results {
         let i = match c.verdict.as_str() {
@@ -244,7 +273,7 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
         counts[i] += 1;
     }
     let outcomes: Vec<(i32, Checked)> = results;
-    let (id, total) = (job.id.clone(), job.total);
+    let id = job.id.clone();
     let finished = cursor >= total && failed.is_none();
     let end = ctx.clock.stamp();
     ctx.db
@@ -267,10 +296,50 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
             })
         })
         .await?;
-    if let Some((_, why)) = failed {
+    if let Some((seq, why)) = failed {
+        let tries = note_failure(&job.id, seq);
+        if tries >= GIVE_UP_AFTER {
+            // A line that fails every time must not hold up this job and every job after it.
+            let reason = format!("could not be checked after {tries} tries: {why}");
+            let (id, at) = (job.id.clone(), ctx.clock.stamp());
+            ctx.db
+                .run_write(move |c| {
+                    c.transaction(|c| {
+                        let o = Outcome {
+                            seq,
+                            verdict: "rejected",
+                            reason: Some(&reason),
+                            measures: None,
+                            report_no: None,
+                        };
+                        let moved = store::record(c, &id, seq, seq + 1, &[o], [0, 0, 0, 0, 1])?;
+                        if moved && seq + 1 >= total {
+                            store::set_status(c, &id, DONE, at, None)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
+            return Ok(true);
+        }
         return Err(StoreError::Unavailable(format!(
-            "a line could not be checked: {why}"
+            "line {seq} could not be checked: {why}"
         )));
     }
     Ok(true)
+}
+
+/// Tries of a line that failed, before it is rejected.
+const GIVE_UP_AFTER: u32 = 5;
+
+/// Counts a failure of line `seq` of `job` in this process; returns how many in a row.
+fn note_failure(job: &str, seq: i32) -> u32 {
+    static LAST: std::sync::Mutex<Option<(String, i32, u32)>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let n = match last.as_ref() {
+        Some((j, s, n)) if j == job && *s == seq => n + 1,
+        _ => 1,
+    };
+    *last = Some((job.to_string(), seq, n));
+    n
 }

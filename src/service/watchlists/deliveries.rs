@@ -157,3 +157,23 @@ pub async fn redeliver(
         .map(|r| view(&r))
         .ok_or_else(|| ServiceError::NotFound(format!("event {event} of watch list {id}")))
 }
+
+/// Sends every failed event of the list again (the command line's `watch redeliver --failed`,
+/// after a receiver was down past the 24 hours of retries); returns how many.
+pub async fn redeliver_failed(ctx: &Ctx, caller: &Caller, id: &str) -> ServiceResult<usize> {
+    access::CHANGE_WATCHLIST.require(caller)?;
+    let row = owned(ctx, caller, id).await?;
+    let actor = audit::Actor::new(ctx, caller);
+    let list_id = row.id.clone();
+    Ok(ctx
+        .db
+        .run_write(move |c| {
+            diesel::Connection::transaction(c, |c| {
+                let n = store::redeliver_failed(c, &list_id, actor.at)?;
+                let detail = json!({"id": list_id, "redeliver_failed": n});
+                audit::log_change(c, &actor, access::CHANGE_WATCHLIST.action, detail)?;
+                Ok(n)
+            })
+        })
+        .await?)
+}

@@ -203,6 +203,22 @@ pub fn after(
             rows.extend(told.events(seen, None));
         }
     }
+    insert_in_order(conn, rows)
+}
+
+/// Writes events, each due no earlier than its list's held events (see
+/// [`store::held_until`]), so that a list's events go out in the order they were made.
+fn insert_in_order(conn: &mut DbConn, mut rows: Vec<EventRow>) -> StoreResult<usize> {
+    let mut held: HashMap<String, Option<NaiveDateTime>> = HashMap::new();
+    for r in &mut rows {
+        if !held.contains_key(&r.watchlist_id) {
+            let until = store::held_until(conn, &r.watchlist_id)?;
+            held.insert(r.watchlist_id.clone(), until);
+        }
+        if let Some(Some(until)) = held.get(&r.watchlist_id) {
+            r.next_attempt_at = r.next_attempt_at.max(*until);
+        }
+    }
     store::insert(conn, &rows)
 }
 
@@ -256,7 +272,7 @@ pub fn sweep_page(
             rows.extend(told.events(seen, Some(dedupe)));
         }
     }
-    store::insert(conn, &rows)?;
+    insert_in_order(conn, rows)?;
     Ok(if (keys.len() as i64) < limit {
         None
     } else {

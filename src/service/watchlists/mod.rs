@@ -110,7 +110,7 @@ impl Codes {
             }
             Codes::File(sheet) => {
                 let Some(col) = sheet.header.iter().position(|h| h == "USCC") else {
-                    let found = sheet.header.join(", ");
+                    let found = crate::domain::id_number::masked(&sheet.header.join(", "));
                     return Err(vec![invalid(
                         "file",
                         "no_uscc_column",
@@ -297,7 +297,7 @@ pub async fn create(
                 store::insert(conn, &stored)?;
                 // Its first sweep compares tomorrow with today.
                 let today = crate::domain::calendar::shanghai_day(stored.created_at.and_utc());
-                crate::store::webhook_events::set_sweep(conn, &stored.id, Some(today), None)?;
+                crate::store::webhook_events::set_sweep(conn, &stored.id, Some(today), None, None)?;
                 let detail = json!({"id": stored.id, "name": stored.name, "webhook_url": stored.webhook_url, "scenarios": c.scenarios});
                 audit::log_change(conn, &actor, access::CREATE_WATCHLIST.action, detail)
             })

@@ -12,7 +12,8 @@
 //! fails, the list's later events wait behind the failed one (one attempt per backoff, not one
 //! per event), and go out in order once it answers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, TimeDelta};
@@ -81,6 +82,8 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut lock: Option<WorkerLock> = None;
+        let sending = Sending::new(&settings);
+        let mut rounds: u64 = 0;
         loop {
             if lock.is_none() {
                 match WorkerLock::try_acquire(&ctx, db::DELIVERY_LOCK).await {
@@ -93,7 +96,15 @@ pub fn spawn(
                 None => false,
             };
             if holding {
-                if let Err(e) = round(&ctx, &sender, &settings).await {
+                rounds += 1;
+                if rounds.is_multiple_of(3000) {
+                    // Delivered and failed events are kept 30 days, then deleted.
+                    let before = ctx.clock.stamp() - chrono::TimeDelta::days(30);
+                    if let Err(e) = ctx.db.run_write(move |c| store::purge(c, before)).await {
+                        tracing::warn!(error = %e, "webhook events purge failed");
+                    }
+                }
+                if let Err(e) = round(&ctx, &sender, &settings, &sending).await {
                     tracing::warn!(error = %e, "webhook delivery round failed; the next one tries again");
                 }
                 if let Err(e) = sweep_step(&ctx, &settings).await {
@@ -116,36 +127,78 @@ pub fn spawn(
     })
 }
 
-/// Sends the events due now; returns how many were attempted.
-pub async fn round(ctx: &Ctx, sender: &Sender, s: &Settings) -> Result<usize, StoreError> {
-    let now = ctx.clock.stamp();
-    let batch = s.batch;
-    let due = ctx.db.run(move |c| store::due(c, now, batch)).await?;
-    if due.is_empty() {
-        return Ok(0);
+/// The lists being sent to now, and how many may be at once: a list's sending runs on its own,
+/// so that a receiver that is slow to answer holds up only its own list.
+#[derive(Clone)]
+pub struct Sending {
+    busy: Arc<Mutex<HashSet<String>>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl Sending {
+    pub fn new(s: &Settings) -> Sending {
+        Sending {
+            busy: Default::default(),
+            permits: Arc::new(tokio::sync::Semaphore::new(s.concurrency.max(1))),
+        }
     }
+
+    fn busy(&self) -> Vec<String> {
+        self.busy
+            .lock()
+            .map(|b| b.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Marks the list busy; false when it already was.
+    fn start(&self, list: &str) -> bool {
+        self.busy
+            .lock()
+            .map(|mut b| b.insert(list.to_string()))
+            .unwrap_or(false)
+    }
+
+    fn end(&self, list: &str) {
+        if let Ok(mut b) = self.busy.lock() {
+            b.remove(list);
+        }
+    }
+}
+
+/// Starts sending the events due now, a task per list not already being sent to; returns how
+/// many lists were started.
+pub async fn round(
+    ctx: &Ctx,
+    sender: &Sender,
+    s: &Settings,
+    sending: &Sending,
+) -> Result<usize, StoreError> {
+    let now = ctx.clock.stamp();
+    let (batch, busy) = (s.batch, sending.busy());
+    let due = ctx
+        .db
+        .run(move |c| store::due(c, now, &busy, batch))
+        .await?;
     let mut by_list: BTreeMap<String, Vec<EventRow>> = BTreeMap::new();
     for e in due {
         by_list.entry(e.watchlist_id.clone()).or_default().push(e);
     }
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(s.concurrency.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut started = 0;
     for (list_id, events) in by_list {
-        let (ctx, sender, s, permits) = (ctx.clone(), sender.clone(), s.clone(), permits.clone());
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            deliver_list(&ctx, &sender, &s, &list_id, events).await
+        if !sending.start(&list_id) {
+            continue;
+        }
+        started += 1;
+        let (ctx, sender, s, sending) = (ctx.clone(), sender.clone(), s.clone(), sending.clone());
+        tokio::spawn(async move {
+            let _permit = sending.permits.clone().acquire_owned().await;
+            if let Err(e) = deliver_list(&ctx, &sender, &s, &list_id, events).await {
+                tracing::warn!(error = %e, list = %list_id, "webhook delivery to a list failed");
+            }
+            sending.end(&list_id);
         });
     }
-    let mut sent = 0;
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Ok(n)) => sent += n,
-            Ok(Err(e)) => tracing::warn!(error = %e, "webhook delivery to a list failed"),
-            Err(e) => tracing::warn!(error = %e, "webhook delivery task failed"),
-        }
-    }
-    Ok(sent)
+    Ok(started)
 }
 
 /// Sends a list's due events in order, stopping at the first that fails (the rest wait behind).
@@ -254,24 +307,33 @@ async fn send(
         .await
 }
 
-/// Compares one page of the subjects of a list behind on its sweep (see `events::sweep_page`).
+/// Compares one page of the subjects of a list behind on its sweep (see `events::sweep_page`):
+/// from the day it was last swept to the day fixed when its sweep started.
 pub async fn sweep_step(ctx: &Ctx, s: &Settings) -> Result<(), StoreError> {
-    let w = Watch::of(ctx);
+    let mut w = Watch::of(ctx);
     let now = ctx.clock.stamp();
     let page = s.sweep_page;
     ctx.db
         .run_write(move |conn| {
             conn.transaction(|conn| {
-                let Some((list, swept_on, after)) = store::behind_sweep(conn, w.today)? else {
+                let Some((list, swept_on, to, after)) = store::behind_sweep(conn, w.today)? else {
                     return Ok(());
                 };
                 let Some(from) = swept_on else {
                     // A list from before sweeps were kept starts from today.
-                    return store::set_sweep(conn, &list.id, Some(w.today), None);
+                    return store::set_sweep(conn, &list.id, Some(w.today), None, None);
                 };
+                // A sweep under way keeps the day it started with.
+                let to = match (to, &after) {
+                    (Some(to), Some(_)) => to,
+                    _ => w.today,
+                };
+                w.today = to;
                 match events::sweep_page(conn, &w, &list, from, after.as_deref(), page, now)? {
-                    Some(last) => store::set_sweep(conn, &list.id, Some(from), Some(&last)),
-                    None => store::set_sweep(conn, &list.id, Some(w.today), None),
+                    Some(last) => {
+                        store::set_sweep(conn, &list.id, Some(from), Some(to), Some(&last))
+                    }
+                    None => store::set_sweep(conn, &list.id, Some(to), None, None),
                 }
             })
         })
