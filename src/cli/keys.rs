@@ -12,23 +12,25 @@ pub(crate) fn create_key(
     let role = Role::parse(role)
         .ok_or_else(|| anyhow::anyhow!("unknown role '{role}': use one of {}", Role::allowed()))?;
     let (mut conn, operator) = open(config)?;
-    let created = diesel::Connection::transaction::<_, anyhow::Error, _>(&mut *conn, |conn| {
-        let k = creditgate::service::keys::create_key_blocking(
-            conn,
-            org,
-            name,
-            role,
-            label,
-            operator.at,
-        )
-        .map_err(anyhow::Error::msg)?;
-        creditgate::service::audit::log_change(
-            conn,
-            &operator,
-            "key.create",
-            serde_json::json!({"key_id": k.id, "org_code": k.org_code, "role": k.role.as_str()}),
-        )?;
-        Ok(k)
+    let created = retry_busy(|| {
+        diesel::Connection::transaction::<_, anyhow::Error, _>(&mut *conn, |conn| {
+            let k = creditgate::service::keys::create_key_blocking(
+                conn,
+                org,
+                name,
+                role,
+                label,
+                operator.at,
+            )
+            .map_err(anyhow::Error::msg)?;
+            creditgate::service::audit::log_change(
+                conn,
+                &operator,
+                "key.create",
+                serde_json::json!({"key_id": k.id, "org_code": k.org_code, "role": k.role.as_str()}),
+            )?;
+            Ok(k)
+        })
     })?;
     eprintln!(
         "created {} key {} for {}",
@@ -50,11 +52,12 @@ pub(crate) fn create_user(
     let role = Role::parse(role)
         .ok_or_else(|| anyhow::anyhow!("unknown role '{role}': use officer, admin or auditor"))?;
     let (mut conn, operator) = open(config)?;
-    let (person, password) =
+    let (person, password) = retry_busy(|| {
         diesel::Connection::transaction::<_, anyhow::Error, _>(&mut *conn, |conn| {
             creditgate::service::people::create_blocking(conn, &operator, org, login, role)
                 .map_err(anyhow::Error::msg)
-        })?;
+        })
+    })?;
     eprintln!(
         "created {} account '{}' ({}) for {}; the first sign-in at /console/ must change this password",
         person.role.as_str(),
@@ -64,6 +67,23 @@ pub(crate) fn create_user(
     );
     println!("{password}");
     Ok(())
+}
+
+/// Runs a write transaction again when SQLite answers "database is locked" at once: a
+/// transaction that read first and then writes cannot wait for a server that wrote to the same
+/// file meanwhile (WAL's snapshot rule; the busy timeout does not apply). The transaction is all
+/// or nothing, so it is simply tried again, up to 5 times.
+pub(crate) fn retry_busy<T>(mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let mut tries = 0;
+    loop {
+        match f() {
+            Err(e) if tries < 5 && format!("{e:#}").contains("database is locked") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50 * tries));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The data keys of the configured database (the access log's chain key derives from them).
@@ -79,7 +99,9 @@ pub(crate) fn open(config: &Config) -> anyhow::Result<(store::PooledConn, Actor)
     let pool = store::connect(&config.database_url, 1).map_err(anyhow::Error::msg)?;
     let mut conn = pool.get()?;
     let at = Clock::system().stamp();
-    creditgate::service::upgrade::migrate(&mut conn, &keys, at).map_err(anyhow::Error::msg)?;
+    retry_busy(|| {
+        creditgate::service::upgrade::migrate(&mut conn, &keys, at).map_err(anyhow::Error::msg)
+    })?;
     let operator = Actor {
         keys: std::sync::Arc::new(keys),
         who: creditgate::service::admin::operator(),
