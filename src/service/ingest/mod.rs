@@ -15,6 +15,7 @@ use crate::store::{DbConn, StoreError};
 
 mod input;
 mod mask;
+mod rows;
 pub mod write;
 
 pub use input::{parse_item, AuthorityInput, PersonInput, RecordInput, SubjectInput};
