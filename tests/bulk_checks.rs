@@ -19,6 +19,7 @@ on_both_backends!(
     bad_forms_are_refused_with_what_to_fix,
     officers_check_persons_and_the_result_masks_them,
     a_job_survives_a_kill_of_its_server,
+    lines_checked_together_keep_their_own_persons,
 );
 
 const BOUNDARY: &str = "----creditgate-test-boundary-7MA4YWxkTrZu0gW";
@@ -414,7 +415,7 @@ async fn a_job_survives_a_kill_of_its_server(b: Backend) {
         .output()
         .unwrap();
     let system = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let n = 1500;
+    let n = 4000;
     let csv: String = std::iter::once("uscc".to_string())
         .chain((0..n).map(|i| code(10_000 + i)))
         .collect::<Vec<_>>()
@@ -467,6 +468,12 @@ async fn a_job_survives_a_kill_of_its_server(b: Backend) {
         .filter_map(|l| l.report_no.as_deref())
         .collect();
     assert_eq!(nos.len(), n as usize, "a report per line");
+    // Nothing of the chunk cut short by the kill was stored: exactly one report per line.
+    assert_eq!(
+        creditgate::store::checks::count_reports(&mut conn).unwrap(),
+        n as i64,
+        "reports stored"
+    );
     println!(
         "killed at line {} of {n}; resumed and finished",
         at_kill.cursor
@@ -558,4 +565,88 @@ async fn a_partners_lines_count_against_its_quota(b: Backend) {
     );
     let r = submit(&app.base, &bank, body).await;
     assert_eq!(r.status, 403, "{}", r.text);
+}
+
+/// Lines are checked in groups whose records are read together: each line still gets its own
+/// subject's records and its own legal representative's, as a single check of it would.
+async fn lines_checked_together_keep_their_own_persons(b: Backend) {
+    let app = spawn_app(b).await;
+    let court = app.key("FY", "provider").await;
+    let scjg = app.key("SCJG", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    // 张三 is on the dishonest-debtor list; firm A has him as legal representative, firm B
+    // someone else, C has no record at all.
+    let person = json!({
+        "source_record_id": "FY-P-31", "kind": "list_entry", "list_code": "court.dishonest_debtor",
+        "subject": {"kind": "natural_person", "name": "张三", "id_number": "110101199003070011"},
+        "decision_date": "2026-02-01", "valid_from": "2026-02-01",
+        "sharing_class": "unconditional", "open_class": "open"
+    });
+    let r = app.batch(&court, vec![person]).await;
+    assert_eq!(r.body["summary"]["created"], 1, "{}", r.text);
+    let (a, bb, c) = (code(931), code(932), code(933));
+    let small = |id: &str, uscc: &str, rep: (&str, &str)| {
+        let mut p = penalty(id, uscc);
+        p["fine_amount"] = json!("100.00");
+        p["subject"]["legal_rep"] = json!({"name": rep.0, "id_number": rep.1});
+        p
+    };
+    let r = app
+        .batch(
+            &scjg,
+            vec![
+                small("CF-931", &a, ("张三", "110101199003070011")),
+                small("CF-932", &bb, ("李四", "11010119800101007X")),
+            ],
+        )
+        .await;
+    assert_eq!(r.body["summary"]["created"], 2, "{}", r.text);
+    let roster = [&a, &c, &bb, &a];
+    let csv = format!(
+        "uscc\n{}\n",
+        roster
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let body = form(
+        &[("scenario", "market_entry"), ("purpose", "设立登记审查")],
+        Some(("roster.csv", "text/csv", csv.as_bytes())),
+    );
+    let r = submit(&app.base, &officer, body).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let job = finished(&app.base, &officer, &id, Duration::from_secs(30)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    let rows = result_rows(&app, &officer, &id).await;
+    assert_eq!(rows.len(), roster.len());
+    for (row, uscc) in rows.iter().zip(roster) {
+        assert_eq!(&row["uscc"], uscc);
+        let single = app
+            .check(
+                &officer,
+                json!({"scenario": "market_entry", "subject": {"uscc": uscc}, "purpose": "设立登记审查"}),
+            )
+            .await;
+        assert_eq!(single.status, 201, "{}", single.text);
+        let measures: Vec<&str> = single.body["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["measure_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            row["verdict"],
+            single.body["verdict"].as_str().unwrap(),
+            "{uscc}: {row:?}"
+        );
+        assert_eq!(row["measures"], measures.join(";"), "{uscc}: {row:?}");
+        let via_rep = measures.contains(&"market_entry.officer_dishonest_debtor");
+        assert_eq!(via_rep, *uscc == a, "{uscc}: {}", single.text);
+    }
+    assert_ne!(
+        rows[0]["report_no"], rows[3]["report_no"],
+        "a report per line"
+    );
 }

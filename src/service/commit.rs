@@ -55,6 +55,31 @@ pub async fn durable(ctx: &Ctx, what: Durable) -> Result<(), String> {
     done.await.map_err(|_| "its writer stopped".to_string())?
 }
 
+/// Writes several, each in the next group, at once; returns once all are committed (or why the
+/// first that is not, is not).
+pub async fn durable_all(ctx: &Ctx, whats: Vec<Durable>) -> Result<(), String> {
+    let sender = ctx.writer.sender(&ctx.db);
+    let mut waits = Vec::with_capacity(whats.len());
+    for what in whats {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        sender
+            .send((what, reply))
+            .await
+            .map_err(|_| "its writer stopped".to_string())?;
+        waits.push(done);
+    }
+    for done in waits {
+        done.await.map_err(|_| "its writer stopped".to_string())??;
+    }
+    Ok(())
+}
+
+/// Writes `group` in the caller's own transaction (a bulk job's chunk, with its cursor): one
+/// commit for the chunk's reports, their entries and the job's progress.
+pub fn write_in(conn: &mut DbConn, group: &[Durable]) -> Result<(), StoreError> {
+    write(conn, &group.iter().collect::<Vec<_>>())
+}
+
 fn write(conn: &mut DbConn, group: &[&Durable]) -> Result<(), StoreError> {
     conn.transaction::<_, StoreError, _>(|conn| {
         let reports: Vec<ReportRow> = group

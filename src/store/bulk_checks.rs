@@ -142,6 +142,31 @@ pub fn record(
     if moved != 1 {
         return Ok(false);
     }
+    if let DbConn::Pg(c) = conn {
+        // One statement for the chunk: an `UPDATE` per line was a round trip each, most of a
+        // chunk's time on PostgreSQL (SQLite, in process, takes them one by one below).
+        use diesel::sql_types::{Array, Integer, Nullable, Text};
+        let seqs: Vec<i32> = outcomes.iter().map(|o| o.seq).collect();
+        let verdicts: Vec<&str> = outcomes.iter().map(|o| o.verdict).collect();
+        let reasons: Vec<Option<&str>> = outcomes.iter().map(|o| o.reason).collect();
+        let measures: Vec<Option<&str>> = outcomes.iter().map(|o| o.measures).collect();
+        let numbers: Vec<Option<&str>> = outcomes.iter().map(|o| o.report_no).collect();
+        diesel::sql_query(
+            "UPDATE bulk_lines AS l SET verdict = v.verdict, reason = v.reason, \
+             measures = v.measures, report_no = v.report_no, input_enc = NULL \
+             FROM unnest($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+             AS v(seq, verdict, reason, measures, report_no) \
+             WHERE l.job_id = $1 AND l.seq = v.seq",
+        )
+        .bind::<Text, _>(job)
+        .bind::<Array<Integer>, _>(seqs)
+        .bind::<Array<Text>, _>(verdicts)
+        .bind::<Array<Nullable<Text>>, _>(reasons)
+        .bind::<Array<Nullable<Text>>, _>(measures)
+        .bind::<Array<Nullable<Text>>, _>(numbers)
+        .execute(c)?;
+        return Ok(true);
+    }
     for o in outcomes {
         diesel::update(bulk_lines::table.find((job, o.seq)))
             .set((

@@ -126,6 +126,33 @@ pub fn of_subject_key(
     Ok(Some((subject, records.collect())))
 }
 
+/// The subjects held under these keys, each with its records (by record id), in one query
+/// per 500 keys; keys no subject is held under are absent.
+pub fn of_subject_keys(
+    conn: &mut DbConn,
+    keys: &[String],
+) -> StoreResult<std::collections::HashMap<String, (SubjectRow, Vec<RecordRow>)>> {
+    use super::schema::subjects;
+    let mut out: std::collections::HashMap<String, (SubjectRow, Vec<RecordRow>)> =
+        std::collections::HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        // As in `by_sources`: one array parameter on PostgreSQL, not 500.
+        let rows: Vec<(SubjectRow, Option<RecordRow>)> = on_backend!(conn, |c| subjects::table
+            .left_join(credit_records::table)
+            .filter(subjects::subject_key.eq_any(chunk))
+            .order((subjects::subject_key.asc(), credit_records::id.asc()))
+            .select((SubjectRow::as_select(), Option::<RecordRow>::as_select()))
+            .load(c))?;
+        for (subject, record) in rows {
+            let entry = out
+                .entry(subject.subject_key.clone())
+                .or_insert_with(|| (subject, Vec::new()));
+            entry.1.extend(record);
+        }
+    }
+    Ok(out)
+}
+
 /// A record with its subject, in one query.
 pub fn with_subject(conn: &mut DbConn, id: &str) -> StoreResult<Option<(RecordRow, SubjectRow)>> {
     use super::schema::subjects;
@@ -137,16 +164,29 @@ pub fn with_subject(conn: &mut DbConn, id: &str) -> StoreResult<Option<(RecordRo
         .optional()?)
 }
 
-/// Records that name this person (by the keyed hash of the ID number) as the legal
-/// representative of their subject, with the subject's name.
-pub fn naming_legal_rep(conn: &mut DbConn, id_hash: &str) -> StoreResult<Vec<(RecordRow, String)>> {
+/// Records that name these persons (by the keyed hash of the ID number) as the legal
+/// representative of their subject, with the subject's name: by hash, in record id order; one
+/// query per 500 hashes.
+pub fn naming_legal_reps(
+    conn: &mut DbConn,
+    id_hashes: &[String],
+) -> StoreResult<std::collections::HashMap<String, Vec<(RecordRow, String)>>> {
     use super::schema::subjects;
-    Ok(credit_records::table
-        .inner_join(subjects::table)
-        .filter(credit_records::legal_rep_id_hash.eq(id_hash))
-        .order(credit_records::id.asc())
-        .select((RecordRow::as_select(), subjects::name))
-        .load(conn)?)
+    let mut out: std::collections::HashMap<String, Vec<(RecordRow, String)>> = Default::default();
+    for chunk in id_hashes.chunks(500) {
+        let rows: Vec<(RecordRow, String)> = on_backend!(conn, |c| credit_records::table
+            .inner_join(subjects::table)
+            .filter(credit_records::legal_rep_id_hash.eq_any(chunk))
+            .order(credit_records::id.asc())
+            .select((RecordRow::as_select(), subjects::name))
+            .load(c))?;
+        for (record, name) in rows {
+            if let Some(hash) = record.legal_rep_id_hash.clone() {
+                out.entry(hash).or_default().push((record, name));
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub fn count(conn: &mut DbConn) -> StoreResult<i64> {

@@ -1,27 +1,29 @@
 //! The bulk-check runner: one across instances (a PostgreSQL session advisory lock), checking
 //! the oldest job's lines a chunk at a time, each line through the check use case itself
-//! (`checks::check`, as `POST /api/v1/checks`: the same validation, admission, report and
-//! access-log entry), a few at once. A chunk's results and the job's cursor are written in one
-//! transaction, so a job whose runner was killed resumes after the last chunk written (the lines
-//! of a chunk cut short are checked again: their first reports stay stored, unreferenced).
+//! (`checks::check_unstored`: as `POST /api/v1/checks`, the same validation, admission, report
+//! and access-log entry), in groups whose facts are read together. A chunk's reports with their
+//! entries, its results and the job's cursor are written in one transaction, so a job whose
+//! runner was killed resumes after the last chunk written, and a report is stored exactly when
+//! its line is recorded (the lines of a chunk cut short are checked again under new numbers).
 
 use std::time::Duration;
 
 use diesel::Connection;
 
 use crate::domain::{id_number, Caller, Role};
-use crate::service::checks::{self, CheckRequest, CheckSubjectInput};
+use crate::service::checks::{self, CheckRequest, CheckSubjectInput, Unstored};
+use crate::service::commit::{self, Durable};
 use crate::service::worker_lock::WorkerLock;
-use crate::service::{Ctx, ServiceError};
+use crate::service::{Ctx, ServiceError, ServiceResult};
 use crate::store::bulk_checks::{
     self as store, JobRow, LineRow, Outcome, DONE, FAILED, QUEUED, RUNNING,
 };
 use crate::store::{self as db, StoreError};
 
-/// Lines read and recorded at a time.
-const CHUNK: i64 = 100;
-/// Lines checked at once.
-const AT_ONCE: usize = 4;
+/// Lines read, checked and recorded (one commit) at a time.
+const CHUNK: i64 = 200;
+/// Lines checked together (their facts read in one session); a chunk's groups run at once.
+const GROUP: usize = 50;
 
 /// Runs the runner beside the server until `stop` turns true.
 pub fn spawn(
@@ -94,21 +96,16 @@ fn rejected(reason: String) -> Checked {
     }
 }
 
-/// The check of one line, as `POST /api/v1/checks` with the job's scenario, purpose and
-/// reference (and the line's own scenario and authorisation where the file gives them). `Err`:
-/// a dependency failed; the line is checked again later.
-async fn check_line(
-    ctx: &Ctx,
-    caller: &Caller,
-    job: &JobRow,
-    line: &LineRow,
-) -> Result<Checked, ServiceError> {
+/// The check request of one line, as `POST /api/v1/checks` with the job's scenario, purpose and
+/// reference (and the line's own scenario and authorisation where the file gives them); or the
+/// line rejected, when its ID number cannot be read.
+fn request_of(ctx: &Ctx, job: &JobRow, line: &LineRow) -> Result<CheckRequest, Checked> {
     let mut subject = CheckSubjectInput::default();
     if job.id_kind == "id_number" {
         match line.input_enc.as_deref().map(|e| ctx.keys.decrypt(e)) {
             Some(Ok(id)) => subject.id_number = Some(id),
             _ => {
-                return Ok(rejected(
+                return Err(rejected(
                     "the line's ID number cannot be read with this data key".into(),
                 ))
             }
@@ -116,7 +113,7 @@ async fn check_line(
     } else {
         subject.uscc = Some(line.shown.clone());
     }
-    let req = CheckRequest {
+    Ok(CheckRequest {
         scenario: Some(
             line.scenario
                 .clone()
@@ -131,41 +128,100 @@ async fn check_line(
             .authorization_ref
             .clone()
             .or_else(|| job.authorization_ref.clone()),
-    };
-    match checks::check(ctx, caller, req).await {
-        Ok(report) => Ok(Checked {
-            measures: Some(
-                report
-                    .findings
+    })
+}
+
+/// What a line's check came to: its result and the report to store with it; `Err`: a dependency
+/// failed, and the line is checked again later.
+type LineOutcome = Result<(Checked, Option<Durable>), String>;
+
+fn outcome(checked: ServiceResult<Unstored>) -> LineOutcome {
+    match checked {
+        Ok(made) => {
+            let (report, durable) = made.into_parts();
+            let checked = Checked {
+                measures: Some(
+                    report
+                        .findings
+                        .iter()
+                        .map(|f| f.measure_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                ),
+                report_no: Some(report.report_no),
+                verdict: report.verdict,
+                reason: None,
+            };
+            Ok((checked, Some(durable)))
+        }
+        Err(ServiceError::Invalid(errors)) => Ok((
+            rejected(
+                errors
                     .iter()
-                    .map(|f| f.measure_id.as_str())
+                    .map(|e| {
+                        let field = e.field.strip_prefix("subject.").unwrap_or(&e.field);
+                        format!("{field}: {}", e.message)
+                    })
                     .collect::<Vec<_>>()
-                    .join(";"),
+                    .join("; "),
             ),
-            report_no: Some(report.report_no),
-            verdict: report.verdict,
-            reason: None,
-        }),
-        Err(ServiceError::Invalid(errors)) => Ok(rejected(
-            errors
-                .iter()
-                .map(|e| {
-                    let field = e.field.strip_prefix("subject.").unwrap_or(&e.field);
-                    format!("{field}: {}", e.message)
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
+            None,
         )),
         Err(ServiceError::Forbidden(why))
         | Err(ServiceError::RateLimited(why, _))
         | Err(ServiceError::NotFound(why))
-        | Err(ServiceError::Conflict(why, _)) => Ok(rejected(why)),
-        Err(e) => Err(e),
+        | Err(ServiceError::Conflict(why, _)) => Ok((rejected(why), None)),
+        Err(e) => Err(e.to_string()),
     }
+}
+
+/// Checks a group of lines together (`checks::check_unstored`: each line as a single check, the
+/// facts of all read at once): each line's seq and outcome.
+async fn check_group(
+    ctx: &Ctx,
+    caller: &Caller,
+    job: &JobRow,
+    group: &[LineRow],
+) -> Vec<(i32, LineOutcome)> {
+    let mut out: Vec<(i32, Option<LineOutcome>)> = Vec::with_capacity(group.len());
+    let mut reqs = Vec::new();
+    for line in group {
+        match request_of(ctx, job, line) {
+            Ok(req) => {
+                reqs.push(req);
+                out.push((line.seq, None));
+            }
+            Err(r) => out.push((line.seq, Some(Ok((r, None))))),
+        }
+    }
+    let mut made = match checks::check_unstored(ctx, caller, reqs).await {
+        Ok(made) => made
+            .into_iter()
+            .map(outcome)
+            .collect::<Vec<_>>()
+            .into_iter(),
+        Err(e) => {
+            let why = e.to_string();
+            return out
+                .into_iter()
+                .map(|(seq, o)| (seq, o.unwrap_or_else(|| Err(why.clone()))))
+                .collect();
+        }
+    };
+    out.into_iter()
+        .map(|(seq, o)| {
+            let o = o.unwrap_or_else(|| {
+                made.next()
+                    .unwrap_or_else(|| Err("a line was not checked".into()))
+            });
+            (seq, o)
+        })
+        .collect()
 }
 
 /// Checks the next chunk of the oldest job to run; true when there was one.
 pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
+    let t_all = std::time::Instant::now(); // for the chunk's debug line
     let Some(job) = ctx.db.run(store::next_to_run).await? else {
         return Ok(false);
     };
@@ -185,9 +241,7 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
         let id = job.id.clone();
         let why = format!("unknown role '{}'", job.owner_role);
         ctx.db
-            .run_write(move |c| {
-                store::set_status(c, &id, crate::store::bulk_checks::FAILED, at, Some(&why))
-            })
+            .run_write(move |c| store::set_status(c, &id, FAILED, at, Some(&why)))
             .await?;
         return Ok(true);
     };
@@ -210,13 +264,23 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
             .await?;
         return Ok(true);
     }
-    // The lines to check, a few at once; the results in input order.
+    // The lines to check, in groups checked at once (the two cores both evaluate); the results
+    // in input order.
     let todo: Vec<LineRow> = lines
         .iter()
         .filter(|l| l.verdict.is_none())
         .cloned()
         .collect();
-    let mut results: Vec<(i32, Checked)> = Vec::with_capacity(todo.len());
+    let t_check = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut firsts = std::collections::HashMap::new();
+    for group in todo.chunks(GROUP) {
+        let (ctx, caller, job, group) = (ctx.clone(), caller.clone(), job.clone(), group.to_vec());
+        let first = group[0].seq;
+        let handle = tasks.spawn(async move { check_group(&ctx, &caller, &job, &group).await });
+        firsts.insert(handle.id(), first);
+    }
+    let mut results: Vec<(i32, Checked, Option<Durable>)> = Vec::with_capacity(todo.len());
     // The first line (by seq) that could not be checked, and why.
     let mut failed: Option<(i32, String)> = None;
     let mut fail = |seq: i32, why: String| {
@@ -224,45 +288,34 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
             failed = Some((seq, why));
         }
     };
-    for group in todo.chunks(AT_ONCE) {
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut seqs = std::collections::HashMap::new();
-        for line in group.iter().cloned() {
-            let (ctx, caller, job) = (ctx.clone(), caller.clone(), job.clone());
-            let seq = line.seq;
-            let handle = tasks.spawn(async move { check_line(&ctx, &caller, &job, &line).await });
-            seqs.insert(handle.id(), seq);
-        }
-        let mut stop = false;
-        while let Some(done) = tasks.join_next_with_id().await {
-            match done {
-                Ok((id, Ok(c))) => results.push((seqs[&id], c)),
-                Ok((id, Err(e))) => {
-                    fail(seqs[&id], e.to_string());
-                    stop = true;
-                }
-                Err(e) => {
-                    fail(seqs[&e.id()], format!("the check stopped: {e}"));
-                    stop = true;
+    while let Some(done) = tasks.join_next_with_id().await {
+        match done {
+            Ok((_, outcomes)) => {
+                for (seq, o) in outcomes {
+                    match o {
+                        Ok((c, d)) => results.push((seq, c, d)),
+                        Err(why) => fail(seq, why),
+                    }
                 }
             }
-        }
-        if stop {
-            break;
+            Err(e) => fail(firsts[&e.id()], format!("the check stopped: {e}")),
         }
     }
-    results.sort_by_key(|(seq, _)| *seq);
+    let check_ms = t_check.elapsed().as_millis();
+    let t_write = std::time::Instant::now();
+    results.sort_by_key(|(seq, _, _)| *seq);
     // Recorded up to the first line that could not be checked: every line before it was checked
-    // (or rejected when the file was read); it and the lines after it are tried again.
+    // (or rejected when the file was read); it and the lines after it are tried again, and the
+    // reports made for them are not stored (their numbers are skipped).
     let last = lines.last().map_or(from, |l| l.seq + 1);
     let cursor = match &failed {
         Some((stop_at, _)) => *stop_at,
         None => last,
     };
-    results.retain(|(seq, _)| *seq < cursor);
+    results.retain(|(seq, _, _)| *seq < cursor);
     let total = job.total;
     let mut counts = [0i32; 5];
-    for (_, c) in &results {
+    for (_, c, _) in &results {
         let i = match c.verdict.as_str() {
             "clear" => 0,
             "review" => 1,
@@ -272,10 +325,15 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
         };
         counts[i] += 1;
     }
-    let outcomes: Vec<(i32, Checked)> = results;
+    let (outcomes, reports): (Vec<(i32, Checked)>, Vec<Option<Durable>>) =
+        results.into_iter().map(|(seq, c, d)| ((seq, c), d)).unzip();
+    let reports: Vec<Durable> = reports.into_iter().flatten().collect();
+    let stored = reports.len();
     let id = job.id.clone();
     let finished = cursor >= total && failed.is_none();
     let end = ctx.clock.stamp();
+    // The chunk's reports with their access-log entries, its results and the job's cursor: one
+    // commit, so a report is stored exactly when its line is recorded.
     ctx.db
         .run_write(move |c| {
             c.transaction(|c| {
@@ -289,13 +347,26 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
                         report_no: k.report_no.as_deref(),
                     })
                     .collect();
-                if store::record(c, &id, from, cursor, &o, counts)? && finished {
-                    store::set_status(c, &id, DONE, end, None)?;
+                if store::record(c, &id, from, cursor, &o, counts)? {
+                    commit::write_in(c, &reports)?;
+                    if finished {
+                        store::set_status(c, &id, DONE, end, None)?;
+                    }
                 }
                 Ok(())
             })
         })
         .await?;
+    tracing::debug!(
+        job = %job.id,
+        from,
+        to = cursor,
+        reports = stored,
+        check_ms = check_ms as u64,
+        write_ms = t_write.elapsed().as_millis() as u64,
+        chunk_ms = t_all.elapsed().as_millis() as u64,
+        "bulk-check lines recorded"
+    );
     if let Some((seq, why)) = failed {
         let tries = note_failure(&job.id, seq);
         if tries >= GIVE_UP_AFTER {

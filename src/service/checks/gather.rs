@@ -1,4 +1,4 @@
-//! The facts of a plan, read from the store: the subject's records and the records that name
+//! The facts of plans, read from the store: each subject's records and the records that name
 //! its related persons.
 
 use super::*;
@@ -71,13 +71,101 @@ pub(super) struct Gathered {
     pub(super) warnings: Vec<String>,
 }
 
-/// Reads everything the measures may look at: the subject's records, and each related
-/// person's own records and the records that name the person as legal representative.
-pub(super) fn gather(
+/// Reads everything the measures may look at, for several plans in one session with a few
+/// queries for all of them (a bulk job's chunk, a batch, or one check): each plan's subject's
+/// records, and each related person's own records and the records that name the person as
+/// legal representative. In the order of `plans`.
+pub(super) fn gather_all(
     conn: &mut crate::store::DbConn,
     set: &RuleSet,
     keys: &crate::crypto::DataKeys,
+    plans: &[&Plan],
+) -> Result<Vec<Gathered>, StoreError> {
+    let subject_keys: Vec<String> = plans
+        .iter()
+        .map(|p| p.key.storage_key(&|i| keys.lookup_hash(i)))
+        .collect();
+    let subjects = records::of_subject_keys(conn, &subject_keys)?;
+    // (role, name, keyed hash of the ID number, masked ID number) of each plan's persons.
+    type Person = (AppliesTo, String, Option<String>, Option<String>);
+    let persons: Vec<Vec<Person>> = plans
+        .iter()
+        .zip(&subject_keys)
+        .map(|(plan, key)| {
+            let mut persons: Vec<Person> = plan
+                .persons
+                .iter()
+                .map(|p| {
+                    (
+                        p.role,
+                        p.name.clone(),
+                        p.id.as_ref().map(|i| keys.lookup_hash(i)),
+                        p.id.as_ref().map(|i| i.masked()),
+                    )
+                })
+                .collect();
+            // Without a legal representative in the request, the one recorded on the subject
+            // is checked.
+            if !persons.iter().any(|p| p.0 == AppliesTo::LegalRep) {
+                if let Some((s, _)) = subjects.get(key) {
+                    if let Some(hash) = &s.legal_rep_id_hash {
+                        persons.push((
+                            AppliesTo::LegalRep,
+                            s.legal_rep_name.clone().unwrap_or_default(),
+                            Some(hash.clone()),
+                            s.legal_rep_id_masked.clone(),
+                        ));
+                    }
+                }
+            }
+            persons
+        })
+        .collect();
+    let hashes: Vec<String> = persons
+        .iter()
+        .flatten()
+        .filter_map(|p| p.2.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let person_keys: Vec<String> = hashes.iter().map(|h| format!("pid:{h}")).collect();
+    let own = records::of_subject_keys(conn, &person_keys)?;
+    let named = records::naming_legal_reps(conn, &hashes)?;
+    let record_ids: Vec<String> = subjects
+        .values()
+        .chain(own.values())
+        .flat_map(|(_, rows)| rows.iter().map(|r| r.id.clone()))
+        .chain(named.values().flatten().map(|(r, _)| r.id.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let repaired = crate::store::repairs::repaired_on(conn, &record_ids)?;
+    let mut out = Vec::with_capacity(plans.len());
+    for ((plan, key), persons) in plans.iter().zip(&subject_keys).zip(persons) {
+        // A key given twice (a roster that lists a code twice) is read once.
+        let held = subjects.get(key).cloned();
+        let own_of = |hash: &str| {
+            own.get(&format!("pid:{hash}"))
+                .map(|(_, rows)| rows.as_slice())
+                .unwrap_or_default()
+        };
+        let named_of = |hash: &str| named.get(hash).map(Vec::as_slice).unwrap_or_default();
+        out.push(assemble(
+            set, plan, held, persons, &own_of, &named_of, &repaired,
+        )?);
+    }
+    Ok(out)
+}
+
+/// One plan's facts from what [`gather_all`] read.
+fn assemble<'a>(
+    set: &RuleSet,
     plan: &Plan,
+    held: Option<(crate::store::subjects::SubjectRow, Vec<RecordRow>)>,
+    persons: Vec<(AppliesTo, String, Option<String>, Option<String>)>,
+    own_of: &dyn Fn(&str) -> &'a [RecordRow],
+    named_of: &dyn Fn(&str) -> &'a [(RecordRow, String)],
+    repaired: &BTreeMap<String, NaiveDate>,
 ) -> Result<Gathered, StoreError> {
     let mut provenance = BTreeMap::new();
     let mut note = |r: &RecordRow| {
@@ -91,16 +179,10 @@ pub(super) fn gather(
             },
         );
     };
-    let subject_key = plan.key.storage_key(&|i| keys.lookup_hash(i));
-    let (subject, records) = match records::of_subject_key(conn, &subject_key)? {
+    let (subject, records) = match held {
         Some((s, records)) => (Some(s), records),
         None => (None, vec![]),
     };
-    let repaired_of = |conn: &mut crate::store::DbConn, rows: &[&RecordRow]| {
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        crate::store::repairs::repaired_on(conn, &ids)
-    };
-    let repaired = repaired_of(conn, &records.iter().collect::<Vec<_>>())?;
     let name = subject
         .as_ref()
         .map(|s| s.name.clone())
@@ -128,32 +210,6 @@ pub(super) fn gather(
         },
         records: subject_records,
     });
-    // (role, name, keyed hash of the ID number, masked ID number)
-    let mut persons: Vec<(AppliesTo, String, Option<String>, Option<String>)> = plan
-        .persons
-        .iter()
-        .map(|p| {
-            (
-                p.role,
-                p.name.clone(),
-                p.id.as_ref().map(|i| keys.lookup_hash(i)),
-                p.id.as_ref().map(|i| i.masked()),
-            )
-        })
-        .collect();
-    // Without a legal representative in the request, the one recorded on the subject is checked.
-    if !persons.iter().any(|p| p.0 == AppliesTo::LegalRep) {
-        if let Some(s) = &subject {
-            if let Some(hash) = &s.legal_rep_id_hash {
-                persons.push((
-                    AppliesTo::LegalRep,
-                    s.legal_rep_name.clone().unwrap_or_default(),
-                    Some(hash.clone()),
-                    s.legal_rep_id_masked.clone(),
-                ));
-            }
-        }
-    }
     let mut warnings = Vec::new();
     if subject.as_ref().is_some_and(|s| s.checksum_warning) {
         warnings.push(
@@ -169,18 +225,12 @@ pub(super) fn gather(
                 role.label_zh()
             )),
             Some(hash) => {
-                let own = records::of_subject_key(conn, &format!("pid:{hash}"))?
-                    .map(|(_, own)| own)
-                    .unwrap_or_default();
-                let named = records::naming_legal_rep(conn, hash)?;
-                let all: Vec<&RecordRow> = own.iter().chain(named.iter().map(|(r, _)| r)).collect();
-                let repaired = repaired_of(conn, &all)?;
-                for r in &own {
+                for r in own_of(hash) {
                     note(r);
                     let fixed = repaired.contains_key(&r.id);
                     recs.push(record_fact(set, r, fixed, RecordOf::Subject, &pname)?);
                 }
-                for (r, subject_name) in &named {
+                for (r, subject_name) in named_of(hash) {
                     note(r);
                     let fixed = repaired.contains_key(&r.id);
                     recs.push(record_fact(

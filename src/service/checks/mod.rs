@@ -327,8 +327,8 @@ mod watched;
 use gather::*;
 pub use list::{recent_reports, ReportQuery, ReportSummary, LIST_LIMIT};
 use plan::*;
-pub use report::NumberBlock;
 use report::*;
+pub use report::{NumberBlock, Unstored};
 use view::basis_views;
 pub use view::{
     feedback, get_report, issuer_name, keep_rule_set, reevaluate, rules_view, verify,
@@ -350,12 +350,61 @@ async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> Serv
 #[tracing::instrument(skip_all, fields(role = %caller.role))]
 pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResult<Report> {
     let set = ctx.rules();
+    let admitted = admit(ctx, caller, &set, req).await?;
+    let made = evaluate(ctx, caller, set, vec![admitted]).await?;
+    let mut reports = store_all(ctx, made).await?;
+    reports
+        .pop()
+        .ok_or_else(|| ServiceError::Unavailable("the check made no report".into()))
+}
+
+/// Checks of many requests, each as [`check`] checks it (the same validation, admission and
+/// report), with their facts read together: in the order of `reqs`, each line's report or why
+/// it was refused; `Err` when the reports could not be made at all. Nothing is stored: the
+/// caller stores each report with its entry ([`Unstored::into_parts`]) before it shows one.
+pub async fn check_unstored(
+    ctx: &Ctx,
+    caller: &Caller,
+    reqs: Vec<CheckRequest>,
+) -> ServiceResult<Vec<ServiceResult<Unstored>>> {
+    let set = ctx.rules();
+    let mut refused: Vec<Option<ServiceError>> = Vec::with_capacity(reqs.len());
+    let mut admitted = Vec::new();
+    for req in reqs {
+        match admit(ctx, caller, &set, req).await {
+            Ok(a) => {
+                admitted.push(a);
+                refused.push(None);
+            }
+            Err(e) => refused.push(Some(e)),
+        }
+    }
+    let mut made = evaluate(ctx, caller, set, admitted).await?.into_iter();
+    Ok(refused
+        .into_iter()
+        .map(|r| match r {
+            Some(e) => Err(e),
+            None => made
+                .next()
+                .ok_or_else(|| ServiceError::Unavailable("a check made no report".into())),
+        })
+        .collect())
+}
+
+/// One request validated and admitted, ready to evaluate: the caller's role (or a partner's
+/// agreement and quota) admits it, and its subject is one a check may look up.
+async fn admit(
+    ctx: &Ctx,
+    caller: &Caller,
+    set: &RuleSet,
+    req: CheckRequest,
+) -> ServiceResult<(Option<PartnerScope>, Plan)> {
     let today = ctx.clock.today();
     // A partner checks within its agreement (the scenario, the subject's authorisation, the
     // day's quota), and its request is validated first so that bad input costs no quota;
     // anyone else's role is checked first.
     let early = match caller.role {
-        Role::Partner => Some(plan(&set, today, &req).map_err(ServiceError::Invalid)?),
+        Role::Partner => Some(plan(set, today, &req).map_err(ServiceError::Invalid)?),
         _ => None,
     };
     let asked = audit::Entry {
@@ -374,14 +423,14 @@ pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResu
         agreements::admit_request(ctx, caller, &access::RUN_CHECK, scenario, auth, asked).await?;
     let plan = match early {
         Some(p) => p,
-        None => plan(&set, today, &req).map_err(ServiceError::Invalid)?,
+        None => plan(set, today, &req).map_err(ServiceError::Invalid)?,
     };
     // After admission: whether a subject is held under a code is told to no one the operation
     // does not admit.
     let plan = vouch(ctx, caller, plan)
         .await?
         .map_err(ServiceError::Invalid)?;
-    run_plan(ctx, caller, scope, set, plan).await
+    Ok((scope, plan))
 }
 
 /// A code that fails its check character is checked only when a subject is held under it with
@@ -450,10 +499,8 @@ pub async fn check_batch(
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
-    let mut out = BatchReports {
-        reports: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut planned_all = Vec::new();
+    let mut errors = Vec::new();
     for (index, s) in req.subjects.into_iter().enumerate() {
         let single = CheckRequest {
             scenario: req.scenario.clone(),
@@ -469,10 +516,8 @@ pub async fn check_batch(
             Err(errs) => Err(errs),
         };
         match planned {
-            Ok(p) => out
-                .reports
-                .push(run_plan(ctx, caller, None, set.clone(), p).await?),
-            Err(errs) => out.errors.push(BatchItemError {
+            Ok(p) => planned_all.push((None, p)),
+            Err(errs) => errors.push(BatchItemError {
                 index,
                 errors: errs
                     .into_iter()
@@ -488,5 +533,10 @@ pub async fn check_batch(
             }),
         }
     }
-    Ok(out)
+    // The batch's facts read together, its reports committed together.
+    let made = evaluate(ctx, caller, set, planned_all).await?;
+    Ok(BatchReports {
+        reports: store_all(ctx, made).await?,
+        errors,
+    })
 }

@@ -2,6 +2,7 @@
 //! the report number, and the stored report with its digest.
 
 use super::*;
+use crate::store::audit::AccessRow;
 
 pub(super) fn digest_of(report: &Value) -> String {
     let mut h = Sha256::new();
@@ -185,167 +186,267 @@ pub struct NumberBlock {
     pub(super) last: i64,
 }
 
-/// The next report number, `CR-YYYYMMDD-NNNNNN` (the day in China Standard Time).
-pub(super) async fn next_report_no(ctx: &Ctx) -> ServiceResult<String> {
+/// `count` report numbers in order, `CR-YYYYMMDD-NNNNNN` (the day in China Standard Time).
+pub(super) async fn next_report_nos(ctx: &Ctx, count: usize) -> ServiceResult<Vec<String>> {
     let day = day_of(ctx);
     let mut block = ctx.report_numbers.lock().await;
-    if block.day != day || block.next > block.last {
-        let d = day.clone();
-        let last = ctx
-            .db
-            .run(move |conn| store_checks::reserve_report_numbers(conn, &d, NUMBER_BLOCK))
-            .await?;
-        *block = NumberBlock {
-            day: day.clone(),
-            next: last - NUMBER_BLOCK + 1,
-            last,
-        };
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        if block.day != day || block.next > block.last {
+            let want = NUMBER_BLOCK.max((count - out.len()) as i64);
+            let d = day.clone();
+            let last = ctx
+                .db
+                .run(move |conn| store_checks::reserve_report_numbers(conn, &d, want))
+                .await?;
+            *block = NumberBlock {
+                day: day.clone(),
+                next: last - want + 1,
+                last,
+            };
+        }
+        out.push(format!("CR-{day}-{:06}", block.next));
+        block.next += 1;
     }
-    let n = block.next;
-    block.next += 1;
-    Ok(format!("CR-{day}-{n:06}"))
+    Ok(out)
 }
 
-/// Evaluates and stores one planned check.
-pub(super) async fn run_plan(
+/// A check evaluated and not yet stored: its report, and the rows that store it (the report
+/// and the check's access-log entry, committed together or not at all).
+pub struct Unstored {
+    pub report: Report,
+    row: ReportRow,
+    entry: AccessRow,
+}
+
+impl Unstored {
+    /// The report, and what stores it: through `commit::durable` (a request's answer waits for
+    /// it), or `commit::write_in` in a caller's own transaction. A report is shown to no one
+    /// before it is stored.
+    pub fn into_parts(self) -> (Report, commit::Durable) {
+        (
+            self.report,
+            commit::Durable::Report(Box::new(self.row), self.entry),
+        )
+    }
+}
+
+/// When a group of checks is made: the instant (the access log's), the report's whole second,
+/// and the day in China Standard Time.
+struct Moment {
+    at: chrono::NaiveDateTime,
+    now: chrono::DateTime<chrono::Utc>,
+    checked_at: String,
+    today: NaiveDate,
+}
+
+/// Evaluates planned checks into reports, with their facts read in one session: one check, a
+/// batch, or a bulk job's chunk (in the order of `items`). Nothing is stored.
+pub(super) async fn evaluate(
     ctx: &Ctx,
     caller: &Caller,
-    partner: Option<PartnerScope>,
     set: Arc<RuleSet>,
-    plan: Plan,
-) -> ServiceResult<Report> {
+    items: Vec<(Option<PartnerScope>, Plan)>,
+) -> ServiceResult<Vec<Unstored>> {
+    if items.is_empty() {
+        return Ok(vec![]);
+    }
     // The report shows whole seconds; the stored time is the same instant. Its access-log
     // entry carries the instant itself.
     let at = ctx.clock.stamp();
     let now = chrono::DurationRound::duration_trunc(at.and_utc(), chrono::TimeDelta::seconds(1))
         .unwrap_or_else(|_| at.and_utc());
-    let checked_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let today = ctx.clock.today();
-    let report_no = next_report_no(ctx).await?;
+    let moment = Moment {
+        at,
+        now,
+        checked_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        today: ctx.clock.today(),
+    };
+    let numbers = next_report_nos(ctx, items.len()).await?;
     let caller = caller.clone();
     let keys = ctx.keys.clone();
-    let subject_key = ctx.subject_key(&plan.key);
+    let subject_keys: Vec<String> = items.iter().map(|(_, p)| ctx.subject_key(&p.key)).collect();
     let grants = crate::service::grants::in_force(ctx, &caller).await?;
-    let (report, row, entry) = ctx
+    let made = ctx
         .db
         .run(move |conn| {
-            let g = gather(conn, &set, &keys, &plan)?;
-            let scenario = set.scenario(&plan.scenario).ok_or_else(|| {
-                StoreError::Corrupt(format!("scenario {} vanished", plan.scenario))
-            })?;
-            let ev = eval::evaluate(scenario, &g.stored.facts, plan.as_of);
-            let mut warnings = g.warnings.clone();
-            if plan.as_of > today {
-                warnings.push(format!(
-                    "核查日 {} 晚于今日：按今日已知的记录推算（公示期计至核查日），不含此后新增、变更或修复的记录",
-                    plan.as_of
-                ));
-            }
-            let mut report = Report {
-                report_no: report_no.clone(),
-                scenario: plan.scenario.clone(),
-                subject: {
-                    // Known: a record in effect on the as-of date, or one a measure still counts.
-                    let counted = ev
-                        .findings
-                        .iter()
-                        .chain(&ev.incentives)
-                        .any(|f| f.applies_to == AppliesTo::Subject);
-                    let mut s =
-                        report_subject(&plan.key, g.subject_name.clone(), g.known || counted);
-                    if let SubjectKey::Person(_) = plan.key {
-                        s.name = s.name.map(|n| policy::person_name(&caller, &n));
-                        if policy::hides_ids(&caller) {
-                            s.id_number = None;
-                        }
-                    }
-                    s
-                },
-                verdict: ev.verdict.as_str().into(),
-                findings: ev
-                    .findings
-                    .iter()
-                    .map(|f| finding_view(f, &g.stored, &caller, (partner.as_ref(), &grants), today))
-                    .collect(),
-                incentives: ev
-                    .incentives
-                    .iter()
-                    .map(|f| finding_view(f, &g.stored, &caller, (partner.as_ref(), &grants), today))
-                    .collect(),
-                rule_set: RuleSetRef {
-                    version: set.version.clone(),
-                    digest: set.digest.clone(),
-                },
-                as_of: plan.as_of,
-                checked_at: checked_at.clone(),
-                purpose: plan.purpose.clone(),
-                reference: plan.reference.clone(),
-                requested_by: RequesterView {
-                    org_code: caller.org_code.clone(),
-                    role: caller.role.as_str().into(),
-                },
-                warnings,
-                digest: String::new(),
-                later_changes: None,
+            let plans: Vec<&Plan> = items.iter().map(|(_, p)| p).collect();
+            let gathered = gather_all(conn, &set, &keys, &plans)?;
+            let who = Who {
+                caller: &caller,
+                grants: &grants,
+                keys: &keys,
             };
-            let mut body = serde_json::to_value(&report)
-                .map_err(|e| StoreError::Corrupt(format!("report: {e}")))?;
-            if let Some(o) = body.as_object_mut() {
-                o.remove("digest");
-            }
-            report.digest = digest_of(&body);
-            let facts = serde_json::to_string(&g.stored)
-                .map_err(|e| StoreError::Corrupt(format!("facts: {e}")))?;
-            let used: Vec<String> = g.stored.provenance.keys().cloned().collect();
-            let row = ReportRow {
-                report_no,
-                scenario: plan.scenario.clone(),
-                subject_key: subject_key.clone(),
-                verdict: report.verdict.clone(),
-                rule_set_digest: set.digest.clone(),
-                requester_org: caller.org_code.clone(),
-                requester_role: caller.role.as_str().into(),
-                requester_key_id: caller.key_id.clone(),
-                purpose: plan.purpose.clone(),
-                reference: plan.reference.clone(),
-                as_of: plan.as_of,
-                checked_at: now.naive_utc(),
-                report: canonical_json(&body),
-                facts,
-                digest: report.digest.clone(),
-            };
-            let entry = audit::build(
-                &keys,
-                &caller,
-                at,
-                &audit::Entry {
-                    action: "check.run",
-                    subject_key: Some(row.subject_key.clone()),
-                    records: used,
-                    purpose: Some(row.purpose.clone()),
-                    reference: row.reference.clone(),
-                    outcome: "ok",
-                    detail: Some(json!({
-                        "report_no": row.report_no,
-                        "scenario": row.scenario,
-                        "verdict": row.verdict,
-                    })),
-                },
-            );
-            Ok((report, row, entry))
+            items
+                .iter()
+                .zip(gathered)
+                .zip(numbers)
+                .zip(subject_keys)
+                .map(|((((scope, plan), g), report_no), subject_key)| {
+                    let made = Made {
+                        plan,
+                        gathered: g,
+                        report_no,
+                        subject_key,
+                    };
+                    build(&set, &who, scope.as_ref(), made, &moment)
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
         })
         .await?;
-    // The report and its access-log entry in one commit, shared with concurrent requests; the
-    // answer waits until both are durable.
-    commit::durable(ctx, commit::Durable::Report(Box::new(row), entry))
+    Ok(made)
+}
+
+/// Who asks: the caller, its grants in force, and the keys that write its log entry.
+struct Who<'a> {
+    caller: &'a Caller,
+    grants: &'a [Grant],
+    keys: &'a crate::crypto::DataKeys,
+}
+
+/// One plan with its facts read, and the number and key its report is stored under.
+struct Made<'a> {
+    plan: &'a Plan,
+    gathered: Gathered,
+    report_no: String,
+    subject_key: String,
+}
+
+/// One evaluated check: the report as the caller may see it, its digest, and its rows.
+fn build(
+    set: &RuleSet,
+    who: &Who,
+    partner: Option<&PartnerScope>,
+    made: Made,
+    moment: &Moment,
+) -> Result<Unstored, StoreError> {
+    let Made {
+        plan,
+        gathered: g,
+        report_no,
+        subject_key,
+    } = made;
+    let (caller, grants, today) = (who.caller, who.grants, moment.today);
+    let scenario = set
+        .scenario(&plan.scenario)
+        .ok_or_else(|| StoreError::Corrupt(format!("scenario {} vanished", plan.scenario)))?;
+    let ev = eval::evaluate(scenario, &g.stored.facts, plan.as_of);
+    let mut warnings = g.warnings.clone();
+    if plan.as_of > today {
+        warnings.push(format!(
+            "核查日 {} 晚于今日：按今日已知的记录推算（公示期计至核查日），不含此后新增、变更或修复的记录",
+            plan.as_of
+        ));
+    }
+    let mut report = Report {
+        report_no: report_no.clone(),
+        scenario: plan.scenario.clone(),
+        subject: {
+            // Known: a record in effect on the as-of date, or one a measure still counts.
+            let counted = ev
+                .findings
+                .iter()
+                .chain(&ev.incentives)
+                .any(|f| f.applies_to == AppliesTo::Subject);
+            let mut s = report_subject(&plan.key, g.subject_name.clone(), g.known || counted);
+            if let SubjectKey::Person(_) = plan.key {
+                s.name = s.name.map(|n| policy::person_name(caller, &n));
+                if policy::hides_ids(caller) {
+                    s.id_number = None;
+                }
+            }
+            s
+        },
+        verdict: ev.verdict.as_str().into(),
+        findings: ev
+            .findings
+            .iter()
+            .map(|f| finding_view(f, &g.stored, caller, (partner, grants), today))
+            .collect(),
+        incentives: ev
+            .incentives
+            .iter()
+            .map(|f| finding_view(f, &g.stored, caller, (partner, grants), today))
+            .collect(),
+        rule_set: RuleSetRef {
+            version: set.version.clone(),
+            digest: set.digest.clone(),
+        },
+        as_of: plan.as_of,
+        checked_at: moment.checked_at.clone(),
+        purpose: plan.purpose.clone(),
+        reference: plan.reference.clone(),
+        requested_by: RequesterView {
+            org_code: caller.org_code.clone(),
+            role: caller.role.as_str().into(),
+        },
+        warnings,
+        digest: String::new(),
+        later_changes: None,
+    };
+    let mut body =
+        serde_json::to_value(&report).map_err(|e| StoreError::Corrupt(format!("report: {e}")))?;
+    if let Some(o) = body.as_object_mut() {
+        o.remove("digest");
+    }
+    report.digest = digest_of(&body);
+    let facts =
+        serde_json::to_string(&g.stored).map_err(|e| StoreError::Corrupt(format!("facts: {e}")))?;
+    let used: Vec<String> = g.stored.provenance.keys().cloned().collect();
+    let row = ReportRow {
+        report_no,
+        scenario: plan.scenario.clone(),
+        subject_key,
+        verdict: report.verdict.clone(),
+        rule_set_digest: set.digest.clone(),
+        requester_org: caller.org_code.clone(),
+        requester_role: caller.role.as_str().into(),
+        requester_key_id: caller.key_id.clone(),
+        purpose: plan.purpose.clone(),
+        reference: plan.reference.clone(),
+        as_of: plan.as_of,
+        checked_at: moment.now.naive_utc(),
+        report: canonical_json(&body),
+        facts,
+        digest: report.digest.clone(),
+    };
+    let entry = audit::build(
+        who.keys,
+        caller,
+        moment.at,
+        &audit::Entry {
+            action: "check.run",
+            subject_key: Some(row.subject_key.clone()),
+            records: used,
+            purpose: Some(row.purpose.clone()),
+            reference: row.reference.clone(),
+            outcome: "ok",
+            detail: Some(json!({
+                "report_no": row.report_no,
+                "scenario": row.scenario,
+                "verdict": row.verdict,
+            })),
+        },
+    );
+    Ok(Unstored { report, row, entry })
+}
+
+/// Stores evaluated checks, each report with its access-log entry, and answers the reports once
+/// they are durable (sharing commits with concurrent requests).
+pub(super) async fn store_all(ctx: &Ctx, checks: Vec<Unstored>) -> ServiceResult<Vec<Report>> {
+    let (reports, durables): (Vec<Report>, Vec<commit::Durable>) =
+        checks.into_iter().map(Unstored::into_parts).unzip();
+    commit::durable_all(ctx, durables)
         .await
         .map_err(|why| ServiceError::Unavailable(format!("the report cannot be stored: {why}")))?;
-    tracing::info!(
-        report_no = %report.report_no,
-        scenario = %report.scenario,
-        verdict = %report.verdict,
-        findings = report.findings.len(),
-        "check reported"
-    );
-    Ok(report)
+    for report in &reports {
+        tracing::info!(
+            report_no = %report.report_no,
+            scenario = %report.scenario,
+            verdict = %report.verdict,
+            findings = report.findings.len(),
+            "check reported"
+        );
+    }
+    Ok(reports)
 }

@@ -60,7 +60,9 @@ pub fn watched(
         as_of: *first,
         unverified: None,
     };
-    let g = gather(conn, set, keys, &plan)?;
+    let g = gather_all(conn, set, keys, &[&plan])?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("no facts gathered".into()))?;
     let mut out = Watched::default();
     for name in scenarios {
         let Some(s) = set.scenario(name) else {
