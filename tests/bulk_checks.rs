@@ -20,6 +20,7 @@ on_both_backends!(
     officers_check_persons_and_the_result_masks_them,
     a_job_survives_a_kill_of_its_server,
     lines_checked_together_keep_their_own_persons,
+    a_record_that_cannot_be_read_fails_its_own_line_only,
 );
 
 const BOUNDARY: &str = "----creditgate-test-boundary-7MA4YWxkTrZu0gW";
@@ -649,4 +650,40 @@ async fn lines_checked_together_keep_their_own_persons(b: Backend) {
         rows[0]["report_no"], rows[3]["report_no"],
         "a report per line"
     );
+}
+
+/// A stored record that no longer reads (its JSON damaged in the database) stops the check of
+/// its own subject only: that line is tried again and then rejected with the reason, and the
+/// lines checked in the same group keep their verdicts.
+async fn a_record_that_cannot_be_read_fails_its_own_line_only(b: Backend) {
+    let app = spawn_app(b).await;
+    let scjg = app.key("SCJG", "provider").await;
+    let system = app.key("ZFCG-SYS", "system").await;
+    let (before, broken, after) = (code(941), code(942), code(943));
+    let r = app.batch(&scjg, vec![penalty("CF-942", &broken)]).await;
+    assert_eq!(r.body["summary"]["created"], 1, "{}", r.text);
+    {
+        use diesel::connection::SimpleConnection;
+        let pool = creditgate::store::connect(&app.db_url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        conn.batch_execute(
+            "UPDATE credit_records SET penalty_types = 'not json' WHERE source_record_id = 'CF-942'",
+        )
+        .unwrap();
+    }
+    let csv = format!("uscc\n{before}\n{broken}\n{after}\n");
+    let r = submit(&app.base, &system, roster_form(&csv)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let job = finished(&app.base, &system, &id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    let rows = result_rows(&app, &system, &id).await;
+    let verdicts: Vec<&str> = rows.iter().map(|r| r["verdict"].as_str()).collect();
+    assert_eq!(verdicts, ["clear", "rejected", "clear"], "{rows:?}");
+    assert!(
+        rows[1]["reason"].contains("could not be checked after 5 tries"),
+        "{:?}",
+        rows[1]
+    );
+    assert!(!rows[0]["report_no"].is_empty() && !rows[2]["report_no"].is_empty());
 }

@@ -304,15 +304,14 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
     let check_ms = t_check.elapsed().as_millis();
     let t_write = std::time::Instant::now();
     results.sort_by_key(|(seq, _, _)| *seq);
-    // Recorded up to the first line that could not be checked: every line before it was checked
-    // (or rejected when the file was read); it and the lines after it are tried again, and the
-    // reports made for them are not stored (their numbers are skipped).
+    // Every line checked is recorded with its report, the lines after one that could not be
+    // checked too (so a partner's quota is not charged for them twice); the cursor stops at the
+    // first line that could not be, which is tried again (lines with a result are skipped).
     let last = lines.last().map_or(from, |l| l.seq + 1);
     let cursor = match &failed {
         Some((stop_at, _)) => *stop_at,
         None => last,
     };
-    results.retain(|(seq, _, _)| *seq < cursor);
     let total = job.total;
     let mut counts = [0i32; 5];
     for (_, c, _) in &results {
@@ -403,14 +402,21 @@ pub async fn run_chunk(ctx: &Ctx) -> Result<bool, StoreError> {
 /// Tries of a line that failed, before it is rejected.
 const GIVE_UP_AFTER: u32 = 5;
 
-/// Counts a failure of line `seq` of `job` in this process; returns how many in a row.
+/// Counts a failure of line `seq` of `job` in this process; returns how many in a row. Kept per
+/// job (a process may run the runners of several databases: the tests do).
 fn note_failure(job: &str, seq: i32) -> u32 {
-    static LAST: std::sync::Mutex<Option<(String, i32, u32)>> = std::sync::Mutex::new(None);
+    type Failures = std::collections::HashMap<String, (i32, u32)>;
+    static LAST: std::sync::Mutex<Option<Failures>> = std::sync::Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
-    let n = match last.as_ref() {
-        Some((j, s, n)) if j == job && *s == seq => n + 1,
+    let map = last.get_or_insert_with(Default::default);
+    let n = match map.get(job) {
+        Some((s, n)) if *s == seq => n + 1,
         _ => 1,
     };
-    *last = Some((job.to_string(), seq, n));
+    if n >= GIVE_UP_AFTER {
+        map.remove(job);
+    } else {
+        map.insert(job.to_string(), (seq, n));
+    }
     n
 }

@@ -74,13 +74,14 @@ pub(super) struct Gathered {
 /// Reads everything the measures may look at, for several plans in one session with a few
 /// queries for all of them (a bulk job's chunk, a batch, or one check): each plan's subject's
 /// records, and each related person's own records and the records that name the person as
-/// legal representative. In the order of `plans`.
+/// legal representative. In the order of `plans`, each plan's facts or why they cannot be made
+/// (a stored record that no longer reads, say): one plan's bad record fails that plan only.
 pub(super) fn gather_all(
     conn: &mut crate::store::DbConn,
     set: &RuleSet,
     keys: &crate::crypto::DataKeys,
     plans: &[&Plan],
-) -> Result<Vec<Gathered>, StoreError> {
+) -> Result<Vec<Result<Gathered, StoreError>>, StoreError> {
     let subject_keys: Vec<String> = plans
         .iter()
         .map(|p| p.key.storage_key(&|i| keys.lookup_hash(i)))
@@ -152,7 +153,7 @@ pub(super) fn gather_all(
         let named_of = |hash: &str| named.get(hash).map(Vec::as_slice).unwrap_or_default();
         out.push(assemble(
             set, plan, held, persons, &own_of, &named_of, &repaired,
-        )?);
+        ));
     }
     Ok(out)
 }

@@ -351,7 +351,10 @@ async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> Serv
 pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResult<Report> {
     let set = ctx.rules();
     let admitted = admit(ctx, caller, &set, req).await?;
-    let made = evaluate(ctx, caller, set, vec![admitted]).await?;
+    let made = evaluate(ctx, caller, set, vec![admitted])
+        .await?
+        .into_iter()
+        .collect::<ServiceResult<Vec<_>>>()?;
     let mut reports = store_all(ctx, made).await?;
     reports
         .pop()
@@ -386,7 +389,7 @@ pub async fn check_unstored(
             Some(e) => Err(e),
             None => made
                 .next()
-                .ok_or_else(|| ServiceError::Unavailable("a check made no report".into())),
+                .unwrap_or_else(|| Err(ServiceError::Unavailable("a check made no report".into()))),
         })
         .collect())
 }
@@ -534,7 +537,10 @@ pub async fn check_batch(
         }
     }
     // The batch's facts read together, its reports committed together.
-    let made = evaluate(ctx, caller, set, planned_all).await?;
+    let made = evaluate(ctx, caller, set, planned_all)
+        .await?
+        .into_iter()
+        .collect::<ServiceResult<Vec<_>>>()?;
     Ok(BatchReports {
         reports: store_all(ctx, made).await?,
         errors,

@@ -241,13 +241,14 @@ struct Moment {
 }
 
 /// Evaluates planned checks into reports, with their facts read in one session: one check, a
-/// batch, or a bulk job's chunk (in the order of `items`). Nothing is stored.
+/// batch, or a bulk job's chunk. In the order of `items`, each report or why it cannot be made
+/// (that item only); `Err` when none can (the database, the report numbers). Nothing is stored.
 pub(super) async fn evaluate(
     ctx: &Ctx,
     caller: &Caller,
     set: Arc<RuleSet>,
     items: Vec<(Option<PartnerScope>, Plan)>,
-) -> ServiceResult<Vec<Unstored>> {
+) -> ServiceResult<Vec<ServiceResult<Unstored>>> {
     if items.is_empty() {
         return Ok(vec![]);
     }
@@ -277,7 +278,7 @@ pub(super) async fn evaluate(
                 grants: &grants,
                 keys: &keys,
             };
-            items
+            let made = items
                 .iter()
                 .zip(gathered)
                 .zip(numbers)
@@ -285,13 +286,15 @@ pub(super) async fn evaluate(
                 .map(|((((scope, plan), g), report_no), subject_key)| {
                     let made = Made {
                         plan,
-                        gathered: g,
+                        gathered: g?,
                         report_no,
                         subject_key,
                     };
                     build(&set, &who, scope.as_ref(), made, &moment)
                 })
-                .collect::<Result<Vec<_>, StoreError>>()
+                .map(|r: Result<Unstored, StoreError>| r.map_err(ServiceError::from))
+                .collect::<Vec<_>>();
+            Ok(made)
         })
         .await?;
     Ok(made)

@@ -62,7 +62,7 @@ pub fn watched(
     };
     let g = gather_all(conn, set, keys, &[&plan])?
         .pop()
-        .ok_or_else(|| StoreError::Corrupt("no facts gathered".into()))?;
+        .ok_or_else(|| StoreError::Corrupt("no facts gathered".into()))??;
     let mut out = Watched::default();
     for name in scenarios {
         let Some(s) = set.scenario(name) else {
