@@ -207,6 +207,18 @@ impl Application {
     }
 
     pub fn with_ctx(config: &Config, ctx: Ctx) -> anyhow::Result<Application> {
+        // The set this server checks with, in the rule history (nothing new when it is the last
+        // set activated).
+        {
+            let mut conn = ctx.db.pool().get().context("no database connection")?;
+            crate::service::rules::activate(
+                &mut conn,
+                &ctx.rules(),
+                ctx.clock.stamp(),
+                crate::service::rules::Activation::Startup,
+            )
+            .map_err(anyhow::Error::msg)?;
+        }
         let listener = TcpListener::bind(&config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let port = listener.local_addr()?.port();

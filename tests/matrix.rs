@@ -68,6 +68,11 @@ const TABLE: &[Row] = &[
         expect: [200, 200, 200, 200, 200, 200, 401],
     },
     Row {
+        method: "get",
+        path: "/api/v1/rules/history",
+        expect: [200, 200, 200, 200, 200, 200, 401],
+    },
+    Row {
         method: "post",
         path: "/api/v1/admin/rules/reload",
         expect: [200, 403, 403, 403, 403, 403, 401],

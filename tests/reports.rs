@@ -425,19 +425,6 @@ async fn report_numbers_are_unique_across_instances(b: Backend) {
     assert!(numbers.iter().all(|n| n.starts_with("CR-20261124-")));
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 on_both_backends!(
     reports_are_stored_and_verifiable,
     bad_requests_are_named,

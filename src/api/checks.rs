@@ -12,7 +12,7 @@ use crate::service::checks::{
     self, BatchCheckRequest, BatchReports, CheckRequest, FeedbackInput, FeedbackView, Report,
     RulesView, Verification, MAX_BATCH,
 };
-use crate::service::rules::{self as rules_service, ReloadError, ReloadOutcome};
+use crate::service::rules::{self as rules_service, ReloadError, ReloadOutcome, RulesHistory};
 
 /// Check a subject in a scenario (roles officer, system, admin).
 ///
@@ -163,6 +163,26 @@ pub async fn get_rules(
     Ok(HttpResponse::Ok().json(checks::rules_view(&state.ctx.rules())))
 }
 
+/// Every rule set that was in use, oldest first: from when to when, how it was activated and
+/// by whom, its digest, and what changed from the set before it (measures, bases, lists,
+/// periods, calendars).
+#[utoipa::path(
+    tag = "rules",
+    responses(
+        (status = 200, description = "The rule history", body = RulesHistory),
+        (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/rules/history")]
+pub async fn get_rules_history(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+) -> Result<HttpResponse, ApiError> {
+    let history = rules_service::history(&state.ctx, &caller).await?;
+    Ok(HttpResponse::Ok().json(history))
+}
+
 /// Load the rule files again (admin). A set with any error is refused with every error, and
 /// the active set stays.
 #[utoipa::path(
@@ -207,5 +227,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_check)
         .service(create_check)
         .service(get_rules)
+        .service(get_rules_history)
         .service(reload_rules);
 }

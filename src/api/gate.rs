@@ -35,6 +35,7 @@ pub const ROUTES: &[(&str, &str, &Operation)] = &[
         &ops::REPORT_FEEDBACK,
     ),
     ("GET", "/api/v1/rules", &ops::READ_RULES),
+    ("GET", "/api/v1/rules/history", &ops::READ_RULES),
     ("POST", "/api/v1/admin/rules/reload", &ops::RELOAD_RULES),
     ("GET", "/api/v1/admin/sync", &ops::READ_SYNC),
     ("GET", "/api/v1/admin/orgs", &ops::LIST_ORGS),

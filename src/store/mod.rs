@@ -13,6 +13,7 @@ pub mod orgs;
 pub mod people;
 pub mod records;
 pub mod repairs;
+pub mod rule_history;
 pub mod schema;
 pub mod signals;
 pub mod subjects;
@@ -314,6 +315,8 @@ pub fn analyze_write_keys(conn: &mut DbConn) -> StoreResult<()> {
 pub const SYNC_RUNNER_LOCK: i64 = 7_354_110_043;
 pub const DELIVERY_LOCK: i64 = 7_354_110_044;
 pub const BULK_LOCK: i64 = 7_354_110_045;
+/// Held while a rule set is activated, so that instances starting at once write one row.
+pub const ACTIVATION_LOCK: i64 = 7_354_110_046;
 
 /// Takes the session lock `key` on PostgreSQL if free (it ends with the session, so a killed
 /// worker frees it); on SQLite always true (the caller's in-process lock guards).

@@ -145,6 +145,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    rule_activations (id) {
+        id -> Text,
+        digest -> Text,
+        activated_at -> Timestamp,
+        how -> Text,
+        by_org -> Nullable<Text>,
+        by_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     report_counters (day) {
         day -> Text,
         last_no -> BigInt,
@@ -400,6 +411,7 @@ diesel::joinable!(webhook_events -> watchlists (watchlist_id));
 diesel::joinable!(console_sessions -> people (person_id));
 diesel::joinable!(credit_records -> subjects (subject_id));
 diesel::joinable!(credit_record_versions -> credit_records (record_id));
+diesel::joinable!(rule_activations -> rule_sets (digest));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
@@ -408,6 +420,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     credit_records,
     credit_record_versions,
     rule_sets,
+    rule_activations,
     report_counters,
     check_reports,
     check_feedback,

@@ -142,6 +142,12 @@ pub async fn spawn_on(db: &TestDb) -> TestApp {
     start(db.url.clone(), None, Options::default(), test_clock()).await
 }
 
+/// [`spawn_on`] with options (rule files of its own, say).
+pub async fn spawn_on_with(db: &TestDb, opts: Options) -> TestApp {
+    let clock = opts.clock.clone().unwrap_or_else(test_clock);
+    start(db.url.clone(), None, opts, clock).await
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, Options::default()).await
 }
@@ -603,4 +609,18 @@ pub async fn spawn_with_movable_clock(b: Backend) -> (TestApp, Arc<AtomicI64>) {
     )
     .await;
     (app, minutes)
+}
+
+/// Copies a folder and everything in it (the shipped rules, to edit a copy).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
 }
