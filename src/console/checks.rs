@@ -138,6 +138,7 @@ pub async fn run(req: HttpRequest, body: web::Bytes) -> HttpResponse {
         reference: opt("reference"),
         as_of: opt("as_of"),
         authorization_ref: None,
+        as_known_at: None,
     };
     let st = state(&req);
     match checks::check(&st.ctx, &s.person.caller(), input).await {

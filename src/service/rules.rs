@@ -1,6 +1,8 @@
 //! Reloading the rule set without a restart: the new set replaces the old one whole, and a set
 //! with any error never replaces a good one.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -222,4 +224,37 @@ pub async fn history(
         });
     }
     Ok(RulesHistory { sets })
+}
+
+/// The rule set kept under `digest`, built from its kept files; the active set itself when it
+/// has that digest.
+pub async fn kept(ctx: &Ctx, digest: &str) -> super::ServiceResult<Arc<crate::rules::RuleSet>> {
+    let current = ctx.rules();
+    if current.digest == digest {
+        return Ok(current);
+    }
+    let d = digest.to_string();
+    let kept = ctx
+        .db
+        .run(move |conn| crate::store::checks::find_rule_set(conn, &d))
+        .await?
+        .ok_or_else(|| ServiceError::Internal(anyhow::anyhow!("rule set {digest} is not kept")))?;
+    tokio::task::spawn_blocking(move || {
+        let sources: crate::rules::Sources = serde_json::from_str(&kept.sources)
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("kept rule set: {e}")))?;
+        load::build_kept(sources).map(Arc::new).map_err(|e| {
+            ServiceError::Internal(anyhow::anyhow!("kept rule set no longer builds: {e:?}"))
+        })
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?
+}
+
+/// The rule set in use across the deployment: the last one activated (by any instance), or
+/// this process's own when none has been.
+pub async fn in_use(ctx: &Ctx) -> super::ServiceResult<Arc<crate::rules::RuleSet>> {
+    match ctx.db.run(crate::store::rule_history::latest).await? {
+        Some(a) => kept(ctx, &a.digest).await,
+        None => Ok(ctx.rules()),
+    }
 }

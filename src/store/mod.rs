@@ -8,6 +8,7 @@ pub mod bulk_checks;
 pub mod checks;
 pub mod grants;
 pub mod keys;
+pub mod known_at;
 pub mod objections;
 pub mod orgs;
 pub mod people;

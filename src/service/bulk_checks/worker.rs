@@ -128,6 +128,7 @@ fn request_of(ctx: &Ctx, job: &JobRow, line: &LineRow) -> Result<CheckRequest, C
             .authorization_ref
             .clone()
             .or_else(|| job.authorization_ref.clone()),
+        as_known_at: None,
     })
 }
 

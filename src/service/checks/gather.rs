@@ -80,15 +80,51 @@ pub(super) fn gather_all(
     conn: &mut crate::store::DbConn,
     set: &RuleSet,
     keys: &crate::crypto::DataKeys,
+    registration: &[String],
     plans: &[&Plan],
 ) -> Result<Vec<Result<Gathered, StoreError>>, StoreError> {
+    // A replay reads what was received by its time, one plan at a time (a replay is one check).
+    if plans.iter().any(|p| p.known_at.is_some()) {
+        let mut out = Vec::with_capacity(plans.len());
+        for plan in plans {
+            out.push(match plan.known_at {
+                Some(at) => replay::gather(conn, set, keys, registration, plan, at),
+                None => gather_all(conn, set, keys, registration, &[plan])?
+                    .pop()
+                    .unwrap_or_else(|| Err(StoreError::Corrupt("no facts gathered".into()))),
+            });
+        }
+        return Ok(out);
+    }
+    Ok(read_all(conn, keys, plans)?.facts(set, plans))
+}
+
+/// (role, name, keyed hash of the ID number, masked ID number) of a person a check looks at.
+pub(super) type Person = (AppliesTo, String, Option<String>, Option<String>);
+
+/// The rows [`gather_all`] reads for several plans; their facts under a rule set are
+/// [`Read::facts`] (the same rows give the facts under several sets: the impact analysis).
+pub(super) struct Read {
+    subject_keys: Vec<String>,
+    subjects:
+        std::collections::HashMap<String, (crate::store::subjects::SubjectRow, Vec<RecordRow>)>,
+    persons: Vec<Vec<Person>>,
+    own: std::collections::HashMap<String, (crate::store::subjects::SubjectRow, Vec<RecordRow>)>,
+    named: std::collections::HashMap<String, Vec<(RecordRow, String)>>,
+    repaired: BTreeMap<String, NaiveDate>,
+}
+
+/// Reads the rows of several live plans (no replay) with a few queries for all of them.
+pub(super) fn read_all(
+    conn: &mut crate::store::DbConn,
+    keys: &crate::crypto::DataKeys,
+    plans: &[&Plan],
+) -> Result<Read, StoreError> {
     let subject_keys: Vec<String> = plans
         .iter()
         .map(|p| p.key.storage_key(&|i| keys.lookup_hash(i)))
         .collect();
     let subjects = records::of_subject_keys(conn, &subject_keys)?;
-    // (role, name, keyed hash of the ID number, masked ID number) of each plan's persons.
-    type Person = (AppliesTo, String, Option<String>, Option<String>);
     let persons: Vec<Vec<Person>> = plans
         .iter()
         .zip(&subject_keys)
@@ -141,25 +177,54 @@ pub(super) fn gather_all(
         .into_iter()
         .collect();
     let repaired = crate::store::repairs::repaired_on(conn, &record_ids)?;
-    let mut out = Vec::with_capacity(plans.len());
-    for ((plan, key), persons) in plans.iter().zip(&subject_keys).zip(persons) {
-        // A key given twice (a roster that lists a code twice) is read once.
-        let held = subjects.get(key).cloned();
+    Ok(Read {
+        subject_keys,
+        subjects,
+        persons,
+        own,
+        named,
+        repaired,
+    })
+}
+
+impl Read {
+    /// The facts of `plans` (the plans read, in the same order) under `set`: each plan's facts
+    /// or why they cannot be made (that plan only).
+    pub(super) fn facts(
+        &self,
+        set: &RuleSet,
+        plans: &[&Plan],
+    ) -> Vec<Result<Gathered, StoreError>> {
         let own_of = |hash: &str| {
-            own.get(&format!("pid:{hash}"))
+            self.own
+                .get(&format!("pid:{hash}"))
                 .map(|(_, rows)| rows.as_slice())
                 .unwrap_or_default()
         };
-        let named_of = |hash: &str| named.get(hash).map(Vec::as_slice).unwrap_or_default();
-        out.push(assemble(
-            set, plan, held, persons, &own_of, &named_of, &repaired,
-        ));
+        let named_of = |hash: &str| self.named.get(hash).map(Vec::as_slice).unwrap_or_default();
+        plans
+            .iter()
+            .zip(&self.subject_keys)
+            .zip(&self.persons)
+            .map(|((plan, key), persons)| {
+                // A key given twice (a roster that lists a code twice) is read once.
+                let held = self.subjects.get(key).cloned();
+                assemble(
+                    set,
+                    plan,
+                    held,
+                    persons.clone(),
+                    &own_of,
+                    &named_of,
+                    &self.repaired,
+                )
+            })
+            .collect()
     }
-    Ok(out)
 }
 
 /// One plan's facts from what [`gather_all`] read.
-fn assemble<'a>(
+pub(super) fn assemble<'a>(
     set: &RuleSet,
     plan: &Plan,
     held: Option<(crate::store::subjects::SubjectRow, Vec<RecordRow>)>,

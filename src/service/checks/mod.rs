@@ -86,6 +86,11 @@ pub struct CheckRequest {
     pub as_of: Option<String>,
     /// Partners: the reference of the subject's written authorisation for this check.
     pub authorization_ref: Option<String>,
+    /// A replay: evaluate with the record versions received by this time and the rule set
+    /// active then (RFC 3339, not after now); `as_of` defaults to that day (China Standard
+    /// Time). The report says `"replay": true`.
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-11-20T10:00:00+08:00")]
+    pub as_known_at: Option<String>,
 }
 
 /// `POST /api/v1/checks/batch`.
@@ -214,6 +219,13 @@ pub struct Report {
     pub requested_by: RequesterView,
     /// What could not be checked, such as a related person given without an ID number.
     pub warnings: Vec<String>,
+    /// True for a replay (`as_known_at`): evaluated with the records received by that time and
+    /// the rule set active then (`rule_set` names it), not with what is known now.
+    #[serde(default)]
+    pub replay: bool,
+    /// A replay's time, RFC 3339 in UTC; absent for other checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_known_at: Option<String>,
     pub digest: String,
     /// `GET /api/v1/checks/{report_no}` only (not part of the report or its digest): records the
     /// report rests on that were since repaired, revoked, corrected or ended, so that the
@@ -320,6 +332,7 @@ mod gather;
 mod later;
 mod list;
 mod plan;
+mod replay;
 mod report;
 mod view;
 mod watched;
@@ -334,7 +347,7 @@ pub use view::{
     feedback, get_report, issuer_name, keep_rule_set, reevaluate, rules_view, verify,
     verify_public, PublicVerification,
 };
-pub use watched::{watched, Watched, WatchedRecord};
+pub use watched::{outcomes, watched, Outcome, SubjectOutcomes, Watched, WatchedRecord};
 
 /// Refuses (and logs the refusal) unless the caller's role may run checks.
 async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> ServiceResult<()> {
@@ -348,17 +361,40 @@ async fn may_check(ctx: &Ctx, caller: &Caller, purpose: &Option<String>) -> Serv
 
 /// `POST /api/v1/checks`.
 #[tracing::instrument(skip_all, fields(role = %caller.role))]
-pub async fn check(ctx: &Ctx, caller: &Caller, req: CheckRequest) -> ServiceResult<Report> {
-    let set = ctx.rules();
-    let admitted = admit(ctx, caller, &set, req).await?;
-    let made = evaluate(ctx, caller, set, vec![admitted])
+pub async fn check(ctx: &Ctx, caller: &Caller, mut req: CheckRequest) -> ServiceResult<Report> {
+    // A replay is validated and its rule set found before anything else: it decides which
+    // scenarios exist, and bad input costs a partner no quota.
+    let known_at = match req.as_known_at.take() {
+        None => None,
+        Some(s) => {
+            let at = replay::parse_known_at(&s, ctx.clock.now()).map_err(ServiceError::Invalid)?;
+            if req.as_of.is_none() {
+                let day = crate::domain::calendar::shanghai_day(at.and_utc());
+                req.as_of = Some(day.to_string());
+            }
+            Some(at)
+        }
+    };
+    let set = match known_at {
+        Some(at) => replay::rule_set_at(ctx, at).await?,
+        None => ctx.rules(),
+    };
+    let (scope, mut plan) = admit(ctx, caller, &set, req).await?;
+    plan.known_at = known_at;
+    let made = evaluate(ctx, caller, set, vec![(scope, plan)])
         .await?
         .into_iter()
         .collect::<ServiceResult<Vec<_>>>()?;
-    let mut reports = store_all(ctx, made).await?;
-    reports
+    let mut report = store_all(ctx, made)
+        .await?
         .pop()
-        .ok_or_else(|| ServiceError::Unavailable("the check made no report".into()))
+        .ok_or_else(|| ServiceError::Unavailable("the check made no report".into()))?;
+    if known_at.is_some() {
+        // What changed since, in the records the replay used (not part of the report).
+        let row = view::load_report(ctx, &report.report_no).await?;
+        report.later_changes = Some(later::changes(ctx, caller, &row, &report).await?);
+    }
+    Ok(report)
 }
 
 /// Checks of many requests, each as [`check`] checks it (the same validation, admission and
@@ -513,6 +549,7 @@ pub async fn check_batch(
             reference: req.reference.clone(),
             as_of: req.as_of.clone(),
             authorization_ref: None,
+            as_known_at: None,
         };
         let planned = match plan(&set, today, &single) {
             Ok(p) => vouch(ctx, caller, p).await?,

@@ -14,6 +14,8 @@ pub(super) struct Plan {
     /// The subject's code fails its check character: checked only if a subject is held under
     /// it with the checksum warning (`Uscc::parse_lookup`); otherwise this is the answer.
     pub(super) unverified: Option<FieldError>,
+    /// A replay: the facts as received by this time (UTC), not as known now (`replay`).
+    pub(super) known_at: Option<chrono::NaiveDateTime>,
 }
 
 pub(super) struct PersonPlan {
@@ -270,5 +272,6 @@ pub(super) fn plan(
         reference,
         as_of,
         unverified,
+        known_at: None,
     })
 }

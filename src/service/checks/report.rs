@@ -268,11 +268,12 @@ pub(super) async fn evaluate(
     let keys = ctx.keys.clone();
     let subject_keys: Vec<String> = items.iter().map(|(_, p)| ctx.subject_key(&p.key)).collect();
     let grants = crate::service::grants::in_force(ctx, &caller).await?;
+    let registration = ctx.registration_sources.clone();
     let made = ctx
         .db
         .run(move |conn| {
             let plans: Vec<&Plan> = items.iter().map(|(_, p)| p).collect();
-            let gathered = gather_all(conn, &set, &keys, &plans)?;
+            let gathered = gather_all(conn, &set, &keys, &registration, &plans)?;
             let who = Who {
                 caller: &caller,
                 grants: &grants,
@@ -335,7 +336,9 @@ fn build(
         .ok_or_else(|| StoreError::Corrupt(format!("scenario {} vanished", plan.scenario)))?;
     let ev = eval::evaluate(scenario, &g.stored.facts, plan.as_of);
     let mut warnings = g.warnings.clone();
-    if plan.as_of > today {
+    if let Some(at) = plan.known_at {
+        warnings.push(replay::warning(at, set));
+    } else if plan.as_of > today {
         warnings.push(format!(
             "核查日 {} 晚于今日：按今日已知的记录推算（公示期计至核查日），不含此后新增、变更或修复的记录",
             plan.as_of
@@ -384,6 +387,10 @@ fn build(
             role: caller.role.as_str().into(),
         },
         warnings,
+        replay: plan.known_at.is_some(),
+        as_known_at: plan
+            .known_at
+            .map(|t| t.and_utc().to_rfc3339_opts(SecondsFormat::Micros, true)),
         digest: String::new(),
         later_changes: None,
     };

@@ -50,17 +50,8 @@ pub fn watched(
     let Some(first) = days.first() else {
         return Ok(Watched::default());
     };
-    let plan = Plan {
-        scenario: String::new(),
-        key: key.clone(),
-        given_name: None,
-        persons: vec![],
-        purpose: String::new(),
-        reference: None,
-        as_of: *first,
-        unverified: None,
-    };
-    let g = gather_all(conn, set, keys, &[&plan])?
+    let plan = bare_plan(key.clone(), *first);
+    let g = gather_all(conn, set, keys, &[], &[&plan])?
         .pop()
         .ok_or_else(|| StoreError::Corrupt("no facts gathered".into()))??;
     let mut out = Watched::default();
@@ -94,6 +85,92 @@ pub fn watched(
             publicity_until: r.publicity_until,
             status: r.status,
             repaired: r.repaired,
+        });
+    }
+    Ok(out)
+}
+
+/// A check of a subject with no request behind it: its recorded legal representative only.
+fn bare_plan(key: SubjectKey, as_of: NaiveDate) -> Plan {
+    Plan {
+        scenario: String::new(),
+        key,
+        given_name: None,
+        persons: vec![],
+        purpose: String::new(),
+        reference: None,
+        as_of,
+        unverified: None,
+        known_at: None,
+    }
+}
+
+/// A subject's verdict in one scenario and the measures behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// The ids of the measures found (incentives apart), in the order of the findings.
+    pub measures: Vec<String>,
+}
+
+/// What [`outcomes`] gives for one subject: per rule set (in the order given), the outcome in
+/// each scenario asked that the set has; or why the subject's facts cannot be made.
+pub type SubjectOutcomes = Result<Vec<BTreeMap<String, Outcome>>, StoreError>;
+
+/// Several subjects' outcomes under several rule sets on `as_of`, as checks without a request
+/// would give them (the impact analysis of a candidate rule set): the rows are read once, with
+/// a few queries for all the subjects, and the facts are made per set (its periods and lists).
+pub fn outcomes(
+    conn: &mut crate::store::DbConn,
+    sets: &[&RuleSet],
+    keys: &crate::crypto::DataKeys,
+    subjects: &[SubjectKey],
+    scenarios: &[String],
+    as_of: NaiveDate,
+) -> Result<Vec<SubjectOutcomes>, StoreError> {
+    let plans: Vec<Plan> = subjects
+        .iter()
+        .map(|k| bare_plan(k.clone(), as_of))
+        .collect();
+    let refs: Vec<&Plan> = plans.iter().collect();
+    let read = read_all(conn, keys, &refs)?;
+    let mut per_set: Vec<std::vec::IntoIter<Result<Gathered, StoreError>>> = sets
+        .iter()
+        .map(|s| read.facts(s, &refs).into_iter())
+        .collect();
+    let mut out = Vec::with_capacity(subjects.len());
+    for _ in subjects {
+        let mut this = Vec::with_capacity(sets.len());
+        let mut failed = None;
+        for (set, facts) in sets.iter().zip(per_set.iter_mut()) {
+            match facts.next() {
+                Some(Ok(g)) => {
+                    let mut by_scenario = BTreeMap::new();
+                    for name in scenarios {
+                        if let Some(s) = set.scenario(name) {
+                            let ev = eval::evaluate(s, &g.stored.facts, as_of);
+                            by_scenario.insert(
+                                name.clone(),
+                                Outcome {
+                                    verdict: ev.verdict,
+                                    measures: ev
+                                        .findings
+                                        .iter()
+                                        .map(|f| f.measure_id.clone())
+                                        .collect(),
+                                },
+                            );
+                        }
+                    }
+                    this.push(by_scenario);
+                }
+                Some(Err(e)) => failed = Some(e),
+                None => failed = Some(StoreError::Corrupt("no facts made".into())),
+            }
+        }
+        out.push(match failed {
+            Some(e) => Err(e),
+            None => Ok(this),
         });
     }
     Ok(out)
