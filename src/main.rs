@@ -52,10 +52,22 @@ fn main() -> ExitCode {
             offset,
             seed,
         } => gen(&config, subjects, records_per_subject, offset, seed),
+        Command::Rules {
+            command: RulesCommand::Impact { dir, scenario, out },
+        } => {
+            return match impact_command(&config, &dir, scenario.as_deref(), out.as_deref()) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Rules { command } => {
             let (dir, test) = match command {
                 RulesCommand::Check { dir } => (dir, false),
                 RulesCommand::Test { dir } => (dir, true),
+                RulesCommand::Impact { .. } => unreachable!("matched above"),
             };
             let dir = dir.unwrap_or_else(|| config.rules_dir.clone());
             return rules_command(&dir, test);

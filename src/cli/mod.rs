@@ -233,4 +233,18 @@ pub(crate) enum RulesCommand {
         /// CREDITGATE_RULES_DIR, or `rules`).
         dir: Option<std::path::PathBuf>,
     },
+    /// Whose verdicts a candidate rule set would change: every subject held is evaluated under
+    /// the set in use and the candidate (never made active), with a progress bar; prints the
+    /// counts per scenario and the rule-set diff (JSON), and writes the subjects that change.
+    Impact {
+        /// The candidate rules directory (checked by the same loader as `rules check`).
+        dir: std::path::PathBuf,
+        /// Only this scenario (default: every scenario both sets have).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Where the subjects whose verdict changes go: `.csv`, or `.json` (the whole report
+        /// with the subjects). Default: none, the counts only.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }

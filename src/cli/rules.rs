@@ -1,4 +1,4 @@
-//! `creditgate rules check|test`.
+//! `creditgate rules check|test|impact`.
 
 use super::*;
 
@@ -72,4 +72,111 @@ pub(crate) fn rules_command(dir: &std::path::Path, test: bool) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `rules impact DIR`: 0 when the analysis ran (whatever it found), 1 when the candidate does
+/// not load or the scenario is not in both sets, 2 on any other failure.
+pub(crate) fn impact_command(
+    config: &Config,
+    dir: &std::path::Path,
+    scenario: Option<&str>,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use creditgate::service::impact::{self, Engine};
+    use std::io::Write;
+    let candidate = match creditgate::rules::load::load_dir(dir) {
+        Ok(set) => set,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!(
+                "{}: {} problems; the candidate was not evaluated",
+                dir.display(),
+                errors.len()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let (rt, ctx) = context(config)?;
+    rt.block_on(async move {
+        let active = creditgate::service::rules::in_use(&ctx).await?;
+        let engine = match Engine::new(
+            active,
+            std::sync::Arc::new(candidate),
+            scenario,
+            ctx.clock.today(),
+        ) {
+            Ok(e) => std::sync::Arc::new(e),
+            Err(why) => {
+                eprintln!("error: {why}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        let json = out.is_some_and(|p| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        });
+        // The subjects go straight to a temporary file beside the output, renamed into place
+        // once the run is complete: memory holds one page, and a failed run leaves no half file.
+        let mut file = match out {
+            Some(p) => {
+                let tmp = p.with_extension("partial");
+                let f = std::fs::File::create(&tmp)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+                let mut w = std::io::BufWriter::new(f);
+                if json {
+                    w.write_all(b"{\"changed\":[")?;
+                } else {
+                    w.write_all(impact::CSV_HEADER.as_bytes())?;
+                }
+                Some((w, tmp, p.to_path_buf()))
+            }
+            None => None,
+        };
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} impact [{bar:40}] {pos}/{len} subjects, {per_sec}, ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let mut written = 0u64;
+        let mut progress = |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        };
+        let mut sink = |c: &impact::Change| -> std::io::Result<()> {
+            if let Some((w, _, _)) = file.as_mut() {
+                if json {
+                    if written > 0 {
+                        w.write_all(b",")?;
+                    }
+                    serde_json::to_writer(&mut *w, c)?;
+                } else {
+                    w.write_all(impact::csv_line(c).as_bytes())?;
+                }
+            }
+            written += 1;
+            Ok(())
+        };
+        let summary = impact::run(&ctx, engine, &mut progress, &mut sink).await?;
+        bar.finish_and_clear();
+        let summary_json = serde_json::to_string_pretty(&summary)?;
+        if let Some((mut w, tmp, path)) = file {
+            if json {
+                // {"changed": [the subjects, streamed], "summary": the counts and the diff}
+                w.write_all(b"],\"summary\":")?;
+                serde_json::to_writer(&mut w, &summary)?;
+                w.write_all(b"}\n")?;
+            }
+            w.flush()?;
+            drop(w);
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!("{written} changed verdicts written to {}", path.display());
+        }
+        println!("{summary_json}");
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -64,7 +64,9 @@ pub(crate) enum BulkCommand {
     },
 }
 
-fn context(config: &Config) -> anyhow::Result<(tokio::runtime::Runtime, creditgate::service::Ctx)> {
+pub(crate) fn context(
+    config: &Config,
+) -> anyhow::Result<(tokio::runtime::Runtime, creditgate::service::Ctx)> {
     let rt = runtime()?;
     let cfg = config.clone();
     let ctx = rt.block_on(async move {

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod generate;
 pub mod grants;
 pub mod health;
+pub mod impact;
 pub mod ingest;
 pub mod keys;
 pub mod lifecycle;

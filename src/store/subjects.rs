@@ -65,6 +65,25 @@ pub fn count(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(subjects::table.count().get_result(conn)?)
 }
 
+/// The next `limit` subjects after the subject key `after` (from the first when `None`), in
+/// key order: the impact analysis walks every subject this way, a page at a time, and resumes
+/// after the last key it finished.
+pub fn page_after(
+    conn: &mut DbConn,
+    after: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<SubjectRow>> {
+    let mut q = subjects::table
+        .order(subjects::subject_key)
+        .limit(limit)
+        .select(SubjectRow::as_select())
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(subjects::subject_key.gt(a.to_string()));
+    }
+    Ok(q.load(conn)?)
+}
+
 /// Subject keys from `offset` in key order (the load generator picks codes this way).
 pub fn keys_page(conn: &mut DbConn, offset: i64, limit: i64) -> StoreResult<Vec<String>> {
     Ok(subjects::table

@@ -29,7 +29,7 @@ fn cells(l: &LineRow) -> [String; 6] {
 /// A cell a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, a tab or a carriage
 /// return first) is written with a leading `'`: a value from an uploaded file never runs as one
 /// (CSV injection).
-fn inert(v: String) -> String {
+pub(crate) fn inert(v: String) -> String {
     if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{v}")
     } else {

@@ -1,0 +1,220 @@
+//! Impact analysis of a candidate rule set (API.md "Impact analysis and replay"):
+//! `creditgate rules impact DIR [--scenario S] [--out FILE]` evaluates every subject under the
+//! set in use and the candidate, never making the candidate active.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+on_both_backends!(
+    a_lower_fine_threshold_changes_exactly_the_fines_between,
+    a_broken_candidate_is_refused_with_the_loaders_errors
+);
+
+/// A copy of the shipped rules with the procurement fine threshold lowered from 2,000,000 to
+/// 500,000 yuan.
+fn lowered_threshold() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    copy_dir(&shipped, dir.path());
+    let scen = dir.path().join("scenarios/procurement.yaml");
+    let text = std::fs::read_to_string(&scen).unwrap();
+    assert!(text.contains("fine_at_least: \"2000000.00\""));
+    std::fs::write(
+        &scen,
+        text.replace(
+            "fine_at_least: \"2000000.00\"",
+            "fine_at_least: \"500000.00\"",
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn fined(id: &str, uscc: &str, amount: &str, decided: &str) -> Value {
+    let mut p = penalty(id, uscc);
+    p["fine_amount"] = json!(amount);
+    p["decision_date"] = json!(decided);
+    p
+}
+
+fn run(db_url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = creditgate_cli(db_url)
+        .args(["rules", "impact"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn a_lower_fine_threshold_changes_exactly_the_fines_between(b: Backend) {
+    let app = spawn_app(b).await;
+    let market = app.key("SCJG", "provider").await;
+    let court = app.key("FY", "provider").await;
+    let officer = app.key("CGZX", "officer").await;
+    // Fines below, between and above the two thresholds; one between but decided more than
+    // three years ago; one between on a subject already barred by a list.
+    let (small, mid_low, mid_high, large, old, listed) =
+        (code(1), code(2), code(3), code(4), code(5), code(6));
+    let records = vec![
+        fined("F-1", &small, "100000.00", "2026-03-01"),
+        fined("F-2", &mid_low, "500000.00", "2026-03-01"),
+        fined("F-3", &mid_high, "1999999.99", "2026-03-01"),
+        fined("F-4", &large, "2000000.00", "2026-03-01"),
+        fined("F-5", &old, "800000.00", "2022-01-10"),
+        fined("F-6", &listed, "900000.00", "2026-03-01"),
+    ];
+    let r = app.batch(&market, records).await;
+    assert_eq!(statuses(&r.body), ["created"; 6], "{}", r.text);
+    let mut entry = list_entry("FY-1", &listed, "court.dishonest_debtor");
+    entry["valid_to"] = json!("2099-01-01");
+    let person = json!({
+        "source_record_id": "FY-P-1", "kind": "list_entry", "list_code": "court.dishonest_debtor",
+        "subject": {"kind": "natural_person", "name": "李四", "id_number": "11010119800101007X"},
+        "decision_date": "2026-01-05", "valid_from": "2026-01-05",
+        "sharing_class": "unconditional", "open_class": "open"
+    });
+    let r = app.batch(&court, vec![entry, person]).await;
+    assert_eq!(statuses(&r.body), ["created", "created"], "{}", r.text);
+    let before = app.get("/api/v1/rules", Some(&officer)).await.body["digest"].clone();
+
+    let candidate = lowered_threshold();
+    let out = tempfile::tempdir().unwrap();
+    let csv_path = out.path().join("changed.csv");
+    let (ok, stdout, stderr) = run(
+        &app.db_url,
+        &[
+            candidate.path().to_str().unwrap(),
+            "--out",
+            csv_path.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    // Every subject held was evaluated: six firms and one person.
+    assert_eq!(summary["tally"]["subjects"], 7, "{summary}");
+    assert_eq!(summary["tally"]["unreadable"], 0);
+    assert_eq!(summary["active"]["digest"], before);
+    assert_ne!(summary["candidate"]["digest"], before);
+    let proc_tally = &summary["tally"]["scenarios"]["procurement"];
+    assert_eq!(proc_tally["changed"], 2, "{summary}");
+    assert_eq!(
+        proc_tally["transitions"],
+        json!({"clear→prohibited": 2}),
+        "{summary}"
+    );
+    // The listed subject stays prohibited, with one more measure.
+    assert_eq!(proc_tally["measures_only"], 1, "{summary}");
+    assert_eq!(
+        proc_tally["gained"],
+        json!({"procurement.major_violation.large_fine": 3})
+    );
+    assert_eq!(proc_tally["lost"], json!({}));
+    for other in ["market_entry", "bidding", "subsidy"] {
+        let t = &summary["tally"]["scenarios"][other];
+        assert_eq!(t["changed"], 0, "{other}: {summary}");
+        assert_eq!(t["measures_only"], 0, "{other}: {summary}");
+    }
+    // The rule-set diff is part of the report.
+    let changed = summary["diff"]["measures_changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{}", summary["diff"]);
+    assert_eq!(changed[0]["id"], "procurement.major_violation.large_fine");
+
+    // The subjects: exactly the two fines between the thresholds, with the measure responsible.
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.remove(0),
+        "scenario,uscc,reg_no,id_number,name,before,after,added,removed,measures_after"
+    );
+    lines.sort();
+    let mut want = [mid_low.clone(), mid_high.clone()];
+    want.sort();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (line, code) in lines.iter().zip(&want) {
+        assert_eq!(
+            *line,
+            format!(
+                "procurement,{code},,,北京示例科技有限公司,clear,prohibited,procurement.major_violation.large_fine,,procurement.major_violation.large_fine"
+            )
+        );
+    }
+
+    // The same as JSON, for one scenario; no ID number anywhere in what is written.
+    let json_path = out.path().join("changed.json");
+    let (ok, stdout, stderr) = run(
+        &app.db_url,
+        &[
+            candidate.path().to_str().unwrap(),
+            "--scenario",
+            "procurement",
+            "--out",
+            json_path.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let text = std::fs::read_to_string(&json_path).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(doc["changed"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(doc["summary"]["scenarios"], json!(["procurement"]));
+    assert_eq!(doc["changed"][0]["before"], "clear");
+    assert_eq!(doc["changed"][0]["after"], "prohibited");
+    for output in [&text, &stdout, &stderr] {
+        assert!(
+            !output.contains("11010119800101007X") && !output.contains("110101199003070011"),
+            "an ID number in the output: {output}"
+        );
+    }
+
+    // The candidate was never made active.
+    let after = app.get("/api/v1/rules", Some(&officer)).await.body["digest"].clone();
+    assert_eq!(after, before);
+    let h = app.get("/api/v1/rules/history", Some(&officer)).await;
+    assert_eq!(h.body["sets"].as_array().unwrap().len(), 1, "{}", h.text);
+    let check = app.check(&officer, procurement(&mid_low)).await;
+    assert_eq!(check.body["verdict"], "clear", "{}", check.text);
+
+    // A scenario not in the sets is refused.
+    let (ok, _, stderr) = run(
+        &app.db_url,
+        &[candidate.path().to_str().unwrap(), "--scenario", "lottery"],
+    );
+    assert!(!ok && stderr.contains("lottery"), "{stderr}");
+}
+
+async fn a_broken_candidate_is_refused_with_the_loaders_errors(b: Backend) {
+    let app = spawn_app(b).await;
+    let officer = app.key("CGZX", "officer").await;
+    let before = app.get("/api/v1/rules", Some(&officer)).await.body["digest"].clone();
+    let candidate = lowered_threshold();
+    let scen = candidate.path().join("scenarios/procurement.yaml");
+    let text = std::fs::read_to_string(&scen).unwrap();
+    std::fs::write(&scen, text.replace("measure: prohibit", "measure: forbid")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let csv_path = out.path().join("changed.csv");
+    let (ok, stdout, stderr) = run(
+        &app.db_url,
+        &[
+            candidate.path().to_str().unwrap(),
+            "--out",
+            csv_path.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains("procurement.yaml") && stderr.contains("forbid"),
+        "the loader's errors, with the file: {stderr}"
+    );
+    assert!(
+        stderr.contains("the candidate was not evaluated"),
+        "{stderr}"
+    );
+    assert!(!csv_path.exists());
+    let after = app.get("/api/v1/rules", Some(&officer)).await.body["digest"].clone();
+    assert_eq!(after, before);
+}
