@@ -196,6 +196,8 @@ pub struct Application {
     deliverer: tokio::task::JoinHandle<()>,
     /// The bulk-check runner, stopped likewise (a chunk in its transaction is finished).
     bulk: tokio::task::JoinHandle<()>,
+    /// The impact-analysis runner, stopped likewise (a page in its transaction is finished).
+    impact: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -257,6 +259,8 @@ impl Application {
         );
         // Bulk-check jobs; one runner at a time across instances.
         let bulk = crate::service::bulk_checks::worker::spawn(ctx.clone(), stop.subscribe());
+        // Impact analyses of candidate rule sets; one runner at a time across instances.
+        let impact = crate::service::impact::jobs::spawn(ctx.clone(), stop.subscribe());
         let pdf_font = crate::console::pdf::ReportFont::load(config.pdf_font.as_deref())
             .map_err(anyhow::Error::msg)
             .context("CREDITGATE_PDF_FONT")?;
@@ -288,6 +292,7 @@ impl Application {
             worker,
             deliverer,
             bulk,
+            impact,
         })
     }
 
@@ -319,6 +324,12 @@ impl Application {
             .is_err()
         {
             tracing::warn!("the bulk-check runner did not stop within 15 s");
+        }
+        if tokio::time::timeout(Duration::from_secs(15), self.impact)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the impact-analysis runner did not stop within 15 s");
         }
         r
     }

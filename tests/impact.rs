@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 on_both_backends!(
     a_lower_fine_threshold_changes_exactly_the_fines_between,
-    a_broken_candidate_is_refused_with_the_loaders_errors
+    a_broken_candidate_is_refused_with_the_loaders_errors,
+    an_admin_uploads_a_candidate_and_follows_the_job
 );
 
 /// A copy of the shipped rules with the procurement fine threshold lowered from 2,000,000 to
@@ -52,13 +53,12 @@ fn run(db_url: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-async fn a_lower_fine_threshold_changes_exactly_the_fines_between(b: Backend) {
-    let app = spawn_app(b).await;
+/// Subjects with fines below, between and above the two thresholds, one between but decided
+/// more than three years ago, one between on a subject already barred by a list, and a natural
+/// person on a list; the codes of the two fines between.
+async fn fines(app: &TestApp) -> (String, String) {
     let market = app.key("SCJG", "provider").await;
     let court = app.key("FY", "provider").await;
-    let officer = app.key("CGZX", "officer").await;
-    // Fines below, between and above the two thresholds; one between but decided more than
-    // three years ago; one between on a subject already barred by a list.
     let (small, mid_low, mid_high, large, old, listed) =
         (code(1), code(2), code(3), code(4), code(5), code(6));
     let records = vec![
@@ -81,6 +81,13 @@ async fn a_lower_fine_threshold_changes_exactly_the_fines_between(b: Backend) {
     });
     let r = app.batch(&court, vec![entry, person]).await;
     assert_eq!(statuses(&r.body), ["created", "created"], "{}", r.text);
+    (mid_low, mid_high)
+}
+
+async fn a_lower_fine_threshold_changes_exactly_the_fines_between(b: Backend) {
+    let app = spawn_app(b).await;
+    let officer = app.key("CGZX", "officer").await;
+    let (mid_low, mid_high) = fines(&app).await;
     let before = app.get("/api/v1/rules", Some(&officer)).await.body["digest"].clone();
 
     let candidate = lowered_threshold();
@@ -217,4 +224,111 @@ async fn a_broken_candidate_is_refused_with_the_loaders_errors(b: Backend) {
     assert!(!csv_path.exists());
     let after = app.get("/api/v1/rules", Some(&officer)).await.body["digest"].clone();
     assert_eq!(after, before);
+}
+
+async fn an_admin_uploads_a_candidate_and_follows_the_job(b: Backend) {
+    let app = spawn_app(b).await;
+    let officer = app.key("CGZX", "officer").await;
+    let (mid_low, mid_high) = fines(&app).await;
+    let candidate = lowered_threshold();
+    let admin = Some(app.admin_key.as_str());
+    let post = |body: Vec<u8>, key: Option<&str>, query: &str| {
+        let path = format!("/api/v1/admin/rules/impact{query}");
+        let key = key.map(String::from);
+        let app = &app;
+        async move {
+            app.send_typed("post", &path, key.as_deref(), body, "application/zip")
+                .await
+        }
+    };
+
+    // Not an admin: refused, whatever the body.
+    let r = post(zip_dir(candidate.path(), "rules/"), Some(&officer), "").await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    // Not an archive, and a candidate that does not load: every error, naming the file.
+    let r = post(b"ruleset: yes".to_vec(), admin, "").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.content_type, "application/problem+json");
+    assert!(r.text.contains("not a zip or tar"), "{}", r.text);
+    let broken = tempfile::tempdir().unwrap();
+    copy_dir(candidate.path(), broken.path());
+    let scen = broken.path().join("scenarios/procurement.yaml");
+    let text = std::fs::read_to_string(&scen).unwrap();
+    std::fs::write(&scen, text.replace("measure: prohibit", "measure: forbid")).unwrap();
+    let r = post(zip_dir(broken.path(), ""), admin, "").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let errors = r.body["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().all(|e| e["field"] == "file")
+            && errors.iter().any(|e| e["message"]
+                .as_str()
+                .unwrap()
+                .contains("scenarios/procurement.yaml")),
+        "{}",
+        r.text
+    );
+    let r = post(zip_dir(candidate.path(), ""), admin, "?scenario=lottery").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["field"], "scenario", "{}", r.text);
+
+    // The zip and the tar of the same folder give the same analysis.
+    let mut results = Vec::new();
+    for body in [
+        zip_dir(candidate.path(), "rules/"),
+        tar_dir(candidate.path(), "./"),
+    ] {
+        let r = post(body, admin, "").await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        assert!(id.starts_with("imp_"), "{id}");
+        let path = format!("/api/v1/admin/rules/impact/{id}");
+        let done = comes_true(std::time::Duration::from_secs(30), || async {
+            app.get(&path, admin).await.body["status"] == "done"
+        })
+        .await;
+        assert!(done, "{}", app.get(&path, admin).await.text);
+        let job = app.get(&path, admin).await.body;
+        assert_eq!(job["total"], 7, "{job}");
+        assert_eq!(job["done"], 7, "{job}");
+        assert_eq!(job["progress"], 1.0);
+        let t = &job["summary"]["tally"];
+        assert_eq!(t["scenarios"]["procurement"]["changed"], 2, "{job}");
+        assert_eq!(
+            t["scenarios"]["procurement"]["transitions"],
+            json!({"clear→prohibited": 2})
+        );
+        assert_eq!(
+            job["summary"]["diff"]["measures_changed"][0]["id"],
+            "procurement.major_violation.large_fine"
+        );
+        let csv = app.get(&format!("{path}/result.csv"), admin).await;
+        assert_eq!(csv.status, 200, "{}", csv.text);
+        let mut codes: Vec<String> = csv
+            .text
+            .trim_start_matches('\u{feff}')
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().to_string())
+            .collect();
+        codes.sort();
+        let mut want = vec![mid_low.clone(), mid_high.clone()];
+        want.sort();
+        assert_eq!(codes, want, "{}", csv.text);
+        let json = app.get(&format!("{path}/result.json"), admin).await;
+        assert_eq!(json.status, 200, "{}", json.text);
+        assert_eq!(json.body["changed"].as_array().unwrap().len(), 2);
+        assert!(!json.text.contains("11010119800101007X"));
+        results.push(t.clone());
+        // Another role never sees a job.
+        let r = app.get(&path, Some(&officer)).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+    }
+    assert_eq!(results[0], results[1]);
+    // The candidate was never made active.
+    let h = app.get("/api/v1/rules/history", Some(&officer)).await;
+    assert_eq!(h.body["sets"].as_array().unwrap().len(), 1, "{}", h.text);
+    let r = app
+        .get("/api/v1/admin/rules/impact/imp_nothing", admin)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
 }

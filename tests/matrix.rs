@@ -77,6 +77,27 @@ const TABLE: &[Row] = &[
         path: "/api/v1/admin/rules/reload",
         expect: [200, 403, 403, 403, 403, 403, 401],
     },
+    // Impact analyses: admins only (the rows below read a job the admin made).
+    Row {
+        method: "post",
+        path: "/api/v1/admin/rules/impact",
+        expect: [202, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/admin/rules/impact/{id}",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/admin/rules/impact/{id}/result.csv",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
+    Row {
+        method: "get",
+        path: "/api/v1/admin/rules/impact/{id}/result.json",
+        expect: [200, 403, 403, 403, 403, 403, 401],
+    },
     Row {
         method: "get",
         path: "/api/v1/admin/sync",
@@ -293,6 +314,20 @@ fn bulk_form(uscc: &str) -> Vec<u8> {
     }
     b += &format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"r.csv\"\r\nContent-Type: text/csv\r\n\r\nuscc\n{uscc}\n\r\n--{BOUNDARY}--\r\n");
     b.into_bytes()
+}
+
+/// An impact analysis of the shipped rules, as a zip.
+async fn post_impact(w: &World, key: Option<&str>) -> Answer {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    w.app
+        .send_typed(
+            "post",
+            "/api/v1/admin/rules/impact",
+            key,
+            zip_dir(&shipped, "rules/"),
+            "application/zip",
+        )
+        .await
 }
 
 async fn post_bulk(w: &World, key: Option<&str>) -> Answer {
@@ -654,6 +689,23 @@ async fn request(w: &World, row: &Row, n: usize) -> (String, Value) {
             assert!(done, "bulk check {id} did not finish");
             (path.replace("{id}", &id), body)
         }
+        "/api/v1/admin/rules/impact/{id}"
+        | "/api/v1/admin/rules/impact/{id}/result.csv"
+        | "/api/v1/admin/rules/impact/{id}/result.json" => {
+            let made = post_impact(w, admin).await;
+            assert_eq!(made.status, 202, "{}", made.text);
+            let id = made.body["id"].as_str().unwrap().to_string();
+            let done = comes_true(std::time::Duration::from_secs(20), || async {
+                let r = w
+                    .app
+                    .get(&format!("/api/v1/admin/rules/impact/{id}"), admin)
+                    .await;
+                r.body["status"] == "done"
+            })
+            .await;
+            assert!(done, "impact analysis {id} did not finish");
+            (path.replace("{id}", &id), body)
+        }
         "/api/v1/repairs/{id}/decision" => (
             path.replace("{id}", &fresh_repair().await),
             json!({"outcome": "rejected", "reason": "未提交履行义务的证明材料"}),
@@ -672,6 +724,7 @@ async fn every_operation_answers_every_role_as_the_table_says(b: Backend) {
             let got = match row.method {
                 "get" => w.app.get(&path, key).await,
                 "post" if path == "/api/v1/bulk-checks" => post_bulk(&w, key).await,
+                "post" if path == "/api/v1/admin/rules/impact" => post_impact(&w, key).await,
                 "post" => w.app.post(&path, key, &body).await,
                 other => w.app.send(other, &path, key, &body).await,
             };

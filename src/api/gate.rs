@@ -37,6 +37,22 @@ pub const ROUTES: &[(&str, &str, &Operation)] = &[
     ("GET", "/api/v1/rules", &ops::READ_RULES),
     ("GET", "/api/v1/rules/history", &ops::READ_RULES),
     ("POST", "/api/v1/admin/rules/reload", &ops::RELOAD_RULES),
+    ("POST", "/api/v1/admin/rules/impact", &ops::ANALYSE_RULES),
+    (
+        "GET",
+        "/api/v1/admin/rules/impact/{id}",
+        &ops::ANALYSE_RULES,
+    ),
+    (
+        "GET",
+        "/api/v1/admin/rules/impact/{id}/result.csv",
+        &ops::ANALYSE_RULES,
+    ),
+    (
+        "GET",
+        "/api/v1/admin/rules/impact/{id}/result.json",
+        &ops::ANALYSE_RULES,
+    ),
     ("GET", "/api/v1/admin/sync", &ops::READ_SYNC),
     ("GET", "/api/v1/admin/orgs", &ops::LIST_ORGS),
     ("POST", "/api/v1/admin/orgs", &ops::CREATE_ORG),

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod gate;
 pub mod grants;
 pub mod health;
+pub mod impact;
 pub mod objections;
 pub mod records;
 pub mod repairs;
@@ -181,7 +182,7 @@ impl Modify for BearerAuth {
         (name = "records", description = "Credit records from data providers"),
         (name = "subjects", description = "Credit profiles by unified social credit code"),
         (name = "checks", description = "Joint-sanction checks: verdicts, findings with their legal basis, stored verifiable reports"),
-        (name = "rules", description = "The active rule set"),
+        (name = "rules", description = "The active rule set, its history, and the impact analysis of a candidate set"),
         (name = "admin", description = "Organisations and API keys (admin)"),
         (name = "audit", description = "The hash-chained access log (auditors)"),
         (name = "access", description = "Applications for conditional data and special grants"),
@@ -207,6 +208,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     repairs::routes(cfg);
     watchlists::routes(cfg);
     bulk_checks::routes(cfg);
+    impact::routes(cfg);
 }
 
 /// The OpenAPI document: [`ApiDoc`] (info, schemas, tags) with the paths of [`routes`].

@@ -36,10 +36,10 @@ impl fmt::Display for RuleError {
 pub type Sources = BTreeMap<String, String>;
 
 /// The files at the top of a rule set.
-const SET_FILES: &[&str] = &["ruleset.yaml", "periods.yaml"];
+pub(crate) const SET_FILES: &[&str] = &["ruleset.yaml", "periods.yaml"];
 
 /// The folders a rule set is made of (`tests/` holds fixtures, not rules).
-const SET_FOLDERS: &[&str] = &["catalog", "scenarios", "calendar"];
+pub(crate) const SET_FOLDERS: &[&str] = &["catalog", "scenarios", "calendar"];
 
 /// Reads the rule set's files from `dir`: `ruleset.yaml` and the YAML files of its folders.
 pub fn read_dir(dir: &Path) -> Result<Sources, Vec<RuleError>> {

@@ -4,6 +4,7 @@
 //!
 //! Only the loader reads files; the evaluator does no I/O.
 
+pub mod archive;
 pub mod diff;
 pub mod eval;
 pub mod fixtures;

@@ -84,6 +84,12 @@ pub const READ_RULES: Operation = Operation {
     what: "read the rules",
     roles: EVERY_ROLE,
 };
+/// The impact analysis of a candidate rule set: its jobs and their results.
+pub const ANALYSE_RULES: Operation = Operation {
+    action: "rules.impact",
+    what: "analyse the impact of a rule set",
+    roles: &[Admin],
+};
 pub const RELOAD_RULES: Operation = Operation {
     action: "rules.reload",
     what: "reload the rules",

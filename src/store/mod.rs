@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod bulk_checks;
 pub mod checks;
 pub mod grants;
+pub mod impact_jobs;
 pub mod keys;
 pub mod known_at;
 pub mod objections;
@@ -318,6 +319,7 @@ pub const DELIVERY_LOCK: i64 = 7_354_110_044;
 pub const BULK_LOCK: i64 = 7_354_110_045;
 /// Held while a rule set is activated, so that instances starting at once write one row.
 pub const ACTIVATION_LOCK: i64 = 7_354_110_046;
+pub const IMPACT_LOCK: i64 = 7_354_110_047;
 
 /// Takes the session lock `key` on PostgreSQL if free (it ends with the session, so a killed
 /// worker frees it); on SQLite always true (the caller's in-process lock guards).

@@ -405,6 +405,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    impact_jobs (id) {
+        id -> Text,
+        org_code -> Text,
+        created_by -> Text,
+        scenario -> Nullable<Text>,
+        active_digest -> Text,
+        candidate_digest -> Text,
+        candidate_version -> Text,
+        candidate_sources -> Text,
+        as_of -> Date,
+        status -> Text,
+        total -> BigInt,
+        done -> BigInt,
+        cursor -> Nullable<Text>,
+        tally -> Text,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    impact_changes (job_id, seq) {
+        job_id -> Text,
+        seq -> BigInt,
+        scenario -> Text,
+        uscc -> Nullable<Text>,
+        reg_no -> Nullable<Text>,
+        id_number_masked -> Nullable<Text>,
+        name -> Text,
+        verdict_before -> Text,
+        verdict_after -> Text,
+        added -> Text,
+        removed -> Text,
+        measures_after -> Text,
+    }
+}
+
+diesel::joinable!(impact_changes -> impact_jobs (job_id));
 diesel::joinable!(watchlist_subjects -> watchlists (watchlist_id));
 diesel::joinable!(bulk_lines -> bulk_jobs (job_id));
 diesel::joinable!(webhook_events -> watchlists (watchlist_id));
@@ -438,5 +480,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     watchlist_subjects,
     webhook_events,
     bulk_jobs,
+    impact_jobs,
+    impact_changes,
     bulk_lines,
 );

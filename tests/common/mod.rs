@@ -624,3 +624,59 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A folder as a zip archive, its files under `prefix` (the rules folder, as an admin uploads
+/// it for an impact analysis).
+pub fn zip_dir(dir: &std::path::Path, prefix: &str) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut out);
+        for (rel, body) in files_of(dir) {
+            z.start_file(
+                format!("{prefix}{rel}"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            std::io::Write::write_all(&mut z, &body).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    out.into_inner()
+}
+
+/// A folder as an uncompressed tar archive, its files under `prefix`.
+pub fn tar_dir(dir: &std::path::Path, prefix: &str) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (rel, body) in files_of(dir) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, format!("{prefix}{rel}"), body.as_slice())
+            .unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Every file under `dir`, by its path relative to it (`/`-separated), in path order.
+fn files_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -8,6 +8,8 @@
 //! subjects; the subjects that change go to a sink as they are found (a file, or the job's
 //! rows). The candidate is never made active.
 
+pub mod jobs;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -52,7 +54,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, other: Tally) {
+    pub(crate) fn add(&mut self, other: Tally) {
         self.subjects += other.subjects;
         self.unreadable += other.unreadable;
         for (name, t) in other.scenarios {

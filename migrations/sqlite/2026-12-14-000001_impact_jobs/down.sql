@@ -1,0 +1,2 @@
+DROP TABLE impact_changes;
+DROP TABLE impact_jobs;
