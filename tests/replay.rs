@@ -136,6 +136,23 @@ async fn a_replay_sees_what_was_received_and_the_rules_in_force_then(b: Backend)
         ["procurement.dishonest_debtor"],
         "{between}"
     );
+    // The same instant written in Beijing time, with a fraction of a second.
+    let beijing = (test_now() + chrono::TimeDelta::milliseconds(15 * 60_000 + 250))
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .to_rfc3339();
+    assert!(
+        beijing.contains("+08:00") && beijing.contains(".250"),
+        "{beijing}"
+    );
+    let mut body = procurement(&listed);
+    body["as_known_at"] = json!(beijing);
+    let rep = app.check(&officer, body).await;
+    assert_eq!(rep.body["verdict"], "prohibited", "{}", rep.text);
+    assert_eq!(
+        rep.body["as_known_at"], "2026-11-24T08:45:00.250000Z",
+        "{}",
+        rep.text
+    );
     assert_eq!(between["subject"]["known"], true);
     assert_eq!(between["rule_set"]["digest"], first_digest);
     // The record it rests on was revoked later: the answer says so.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, Problem};
-use super::extract::Auth;
+use super::extract::{Auth, QueryArgs};
 use super::watchlists::FileBytes;
 use super::AppState;
 use crate::service::impact;
@@ -43,7 +43,7 @@ pub struct ImpactQuery {
 pub async fn submit(
     state: web::Data<AppState>,
     Auth(caller): Auth,
-    query: web::Query<ImpactQuery>,
+    query: QueryArgs<ImpactQuery>,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let limit = state.max_body_bytes;
@@ -58,7 +58,7 @@ pub async fn submit(
         }
         body.extend_from_slice(&chunk);
     }
-    let job = jobs::submit(&state.ctx, &caller, body, query.into_inner().scenario).await?;
+    let job = jobs::submit(&state.ctx, &caller, body, query.0.scenario).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/api/v1/admin/rules/impact/{}", job.id)))
         .json(job))

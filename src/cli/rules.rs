@@ -160,8 +160,19 @@ pub(crate) fn impact_command(
             written += 1;
             Ok(())
         };
-        let summary = impact::run(&ctx, engine, &mut progress, &mut sink).await?;
+        let ran = impact::run(&ctx, engine, &mut progress, &mut sink).await;
         bar.finish_and_clear();
+        let summary = match ran {
+            Ok(s) => s,
+            Err(e) => {
+                // A failed run leaves no half file.
+                if let Some((w, tmp, _)) = file {
+                    drop(w);
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                return Err(e.into());
+            }
+        };
         let summary_json = serde_json::to_string_pretty(&summary)?;
         if let Some((mut w, tmp, path)) = file {
             if json {

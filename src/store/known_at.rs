@@ -45,18 +45,51 @@ const COLUMNS: Columns = (
     credit_record_versions::recorded_at,
 );
 
-/// Every version received at or before `at` of the records of these subjects (by subject id),
-/// by record and version.
-pub fn versions_of_subjects(
+/// Every version received at or before `at` of the records that are, or were, about this
+/// subject: those whose current row is the subject's (`subject_id`), and those a version of
+/// which named its key (`"key":"…"` in the version's JSON: a record corrected to another
+/// subject was about this one until then). By record and version; the caller keeps a record
+/// only if its last version by then is about the subject.
+pub fn versions_of_subject(
     conn: &mut DbConn,
-    subject_ids: &[String],
+    subject_id: &str,
+    subject_key: &str,
+    at: NaiveDateTime,
+) -> StoreResult<Vec<KnownVersion>> {
+    // The key as the canonical JSON writes it, with LIKE's own characters escaped.
+    let quoted = serde_json::to_string(subject_key).unwrap_or_default();
+    let escaped = quoted
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let pattern = format!("%\"key\":{escaped}%");
+    let mut ids: BTreeSet<String> = credit_records::table
+        .filter(credit_records::subject_id.eq(subject_id))
+        .select(credit_records::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    ids.extend(
+        credit_record_versions::table
+            .filter(credit_record_versions::content.like(pattern).escape('\\'))
+            .filter(credit_record_versions::recorded_at.le(at))
+            .select(credit_record_versions::record_id)
+            .load::<String>(conn)?,
+    );
+    versions_of_records(conn, &ids.into_iter().collect::<Vec<_>>(), at)
+}
+
+/// Every version received at or before `at` of these records, by record and version.
+fn versions_of_records(
+    conn: &mut DbConn,
+    ids: &[String],
     at: NaiveDateTime,
 ) -> StoreResult<Vec<KnownVersion>> {
     let mut out = Vec::new();
-    for chunk in subject_ids.chunks(500) {
+    for chunk in ids.chunks(500) {
         out.extend(on_backend!(conn, |c| credit_record_versions::table
             .inner_join(credit_records::table)
-            .filter(credit_records::subject_id.eq_any(chunk))
+            .filter(credit_record_versions::record_id.eq_any(chunk))
             .filter(credit_record_versions::recorded_at.le(at))
             .order((
                 credit_record_versions::record_id.asc(),
@@ -95,21 +128,7 @@ pub fn versions_naming(
                 .load::<String>(conn)?,
         );
     }
-    let ids: Vec<String> = ids.into_iter().collect();
-    let mut out = Vec::new();
-    for chunk in ids.chunks(500) {
-        out.extend(on_backend!(conn, |c| credit_record_versions::table
-            .inner_join(credit_records::table)
-            .filter(credit_record_versions::record_id.eq_any(chunk))
-            .filter(credit_record_versions::recorded_at.le(at))
-            .order((
-                credit_record_versions::record_id.asc(),
-                credit_record_versions::version.asc()
-            ))
-            .select(COLUMNS)
-            .load::<KnownVersion>(c))?);
-    }
-    Ok(out)
+    versions_of_records(conn, &ids.into_iter().collect::<Vec<_>>(), at)
 }
 
 /// The repairs of these records approved at or before `at`, with the day of the decision. An
@@ -133,13 +152,13 @@ pub fn repaired_by(
     Ok(out)
 }
 
-/// The records among these with an objection filed at or before `at` and not closed by then:
-/// closed on a later day than `day` (objections keep their closing day, not the time).
+/// The records among these with an objection filed at or before `at` and not closed by then. A
+/// closed objection is never changed again, so its `updated_at` is the time it was closed (its
+/// `closed_on` is the day the closing step names, which may be earlier).
 pub fn objected_at(
     conn: &mut DbConn,
     record_ids: &[String],
     at: NaiveDateTime,
-    day: NaiveDate,
 ) -> StoreResult<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     for chunk in record_ids.chunks(500) {
@@ -147,9 +166,9 @@ pub fn objected_at(
             .filter(objections::record_id.eq_any(chunk))
             .filter(objections::created_at.le(at))
             .filter(
-                objections::closed_on
-                    .is_null()
-                    .or(objections::closed_on.gt(day))
+                objections::status
+                    .ne("closed")
+                    .or(objections::updated_at.gt(at))
             )
             .select(objections::record_id)
             .load(c))?;

@@ -8,7 +8,6 @@
 //! records it used.
 
 use super::*;
-use crate::domain::calendar::shanghai_day;
 use crate::domain::{Origin, RecordKind, RecordStatus, Severity};
 use crate::store::known_at::{self, KnownVersion};
 use crate::store::subjects::SubjectRow;
@@ -70,7 +69,24 @@ pub(super) async fn rule_set_at(ctx: &Ctx, at: NaiveDateTime) -> ServiceResult<A
             format!("no rule set was active at that time: {since}; replay a later time"),
         )]));
     };
-    crate::service::rules::kept(ctx, &activation.digest).await
+    crate::service::rules::kept(ctx, &activation.digest)
+        .await
+        .map_err(|e| match e {
+            // Its files are not kept, or no longer load under this version's loader: said to
+            // the caller (a replay of another time may work), and logged for the operator.
+            ServiceError::Internal(why) => {
+                tracing::warn!(digest = %activation.digest, error = %why, "a past rule set cannot be built for a replay");
+                ServiceError::Invalid(vec![invalid(
+                    "as_known_at",
+                    "rule_set_unavailable",
+                    format!(
+                        "the rule set active at that time ({}) cannot be loaded by this version of the service; replay another time, or ask the operator",
+                        activation.digest
+                    ),
+                )])
+            }
+            other => other,
+        })
 }
 
 /// The warning every replay report carries: what it is, and what it is not.
@@ -97,10 +113,9 @@ pub(super) fn gather(
     let held = held_at(conn, &key, at)?;
     let held = match held {
         Some(subject) => {
-            let versions =
-                known_at::versions_of_subjects(conn, std::slice::from_ref(&subject.id), at)?;
+            let versions = known_at::versions_of_subject(conn, &subject.id, &key, at)?;
             let subject = subject_then(subject, &versions, registration);
-            Some((subject, rows_then(&versions)?))
+            Some((subject, rows_then(&versions, &key)?))
         }
         None => None,
     };
@@ -137,9 +152,10 @@ pub(super) fn gather(
         .collect();
     let mut own: BTreeMap<String, Vec<RecordRow>> = BTreeMap::new();
     for hash in &hashes {
-        if let Some(person) = held_at(conn, &format!("pid:{hash}"), at)? {
-            let versions = known_at::versions_of_subjects(conn, &[person.id], at)?;
-            own.insert(hash.clone(), rows_then(&versions)?);
+        let pid = format!("pid:{hash}");
+        if let Some(person) = held_at(conn, &pid, at)? {
+            let versions = known_at::versions_of_subject(conn, &person.id, &pid, at)?;
+            own.insert(hash.clone(), rows_then(&versions, &pid)?);
         }
     }
     let mut named: BTreeMap<String, Vec<(RecordRow, String)>> = BTreeMap::new();
@@ -165,7 +181,7 @@ pub(super) fn gather(
         .into_iter()
         .collect();
     let repaired = known_at::repaired_by(conn, &ids, at)?;
-    let objected = known_at::objected_at(conn, &ids, at, shanghai_day(at.and_utc()))?;
+    let objected = known_at::objected_at(conn, &ids, at)?;
     let mark = |r: &mut RecordRow| r.under_objection = objected.contains(&r.id);
     let held = held.map(|(s, mut rows)| {
         rows.iter_mut().for_each(mark);
@@ -190,23 +206,30 @@ fn held_at(
         .filter(|s| s.created_at <= at))
 }
 
-/// The subject as the versions received by then left it, after the rules of
-/// `ingest::rows`: created from the first record received about it, then its name and legal
-/// representative set by each registering record (`ingest::write::registers_subjects`) in the
-/// order they were received. Its kind, code and checksum mark are the stored row's.
+/// The subject as the versions received by then left it, after the rules of ingestion
+/// (`ingest::write::subject_for`, `ingest::rows::merged_subject`): created by the first record
+/// received about it (its name; its legal representative only from a registering source),
+/// then each record from a registering source (`ingest::write::registers_subjects`, with
+/// today's registration sources) sets the name, and the legal representative's name, masked
+/// number and hash each where it gives one, in the order received. Versions about another
+/// subject (a record corrected to another code) are passed over. Kind, code and checksum mark
+/// are the stored row's.
 fn subject_then(
     mut s: SubjectRow,
     versions: &[KnownVersion],
     registration: &[String],
 ) -> SubjectRow {
     let mut ordered: Vec<&KnownVersion> = versions.iter().collect();
-    ordered.sort_by(|a, b| (a.recorded_at, &a.record_id).cmp(&(b.recorded_at, &b.record_id)));
-    let mut rep: Option<(Option<String>, Option<String>, Option<String>)> = None;
-    for (i, v) in ordered.iter().enumerate() {
+    ordered.sort_by(|a, b| {
+        (a.recorded_at, &a.record_id, a.version).cmp(&(b.recorded_at, &b.record_id, b.version))
+    });
+    let mut then: Option<(String, [Option<String>; 3])> = None;
+    for v in ordered {
         let Ok(content) = serde_json::from_str::<Value>(&v.content) else {
             continue;
         };
-        if content.get("op").is_some() {
+        let subject = &content["subject"];
+        if content.get("op").is_some() || subject["key"].as_str() != Some(s.subject_key.as_str()) {
             continue;
         }
         let origin = content["origin"]
@@ -215,26 +238,30 @@ fn subject_then(
             .unwrap_or(Origin::Local);
         let registers =
             crate::service::ingest::write::registers_subjects(registration, &v.source_code, origin);
-        if i > 0 && !registers {
-            continue;
-        }
-        let subject = &content["subject"];
-        if let Some(name) = subject["name"].as_str() {
-            s.name = name.to_string();
-        }
         let lr = &subject["legal_rep"];
-        if lr.is_object() {
-            rep = Some((
-                lr["name"].as_str().map(String::from),
-                lr["id_number"].as_str().map(String::from),
-                lr["id_key"].as_str().map(String::from),
-            ));
-        } else if i == 0 {
-            rep = Some((None, None, None));
-        }
+        let given = |f: &str| {
+            if registers {
+                lr[f].as_str().map(String::from)
+            } else {
+                None
+            }
+        };
+        let rep = [given("name"), given("id_number"), given("id_key")];
+        let name = subject["name"].as_str().unwrap_or_default().to_string();
+        then = match then {
+            None => Some((name, rep)),
+            Some((_, [n, m, h])) if registers => {
+                let [rn, rm, rh] = rep;
+                Some((name, [rn.or(n), rm.or(m), rh.or(h)]))
+            }
+            kept => kept,
+        };
     }
-    if let Some((name, masked, hash)) = rep {
-        s.legal_rep_name = name;
+    if let Some((name, [rep_name, masked, hash])) = then {
+        if !name.is_empty() {
+            s.name = name;
+        }
+        s.legal_rep_name = rep_name;
         s.legal_rep_id_masked = masked;
         s.legal_rep_id_hash = hash;
         s.legal_rep_id_enc = None;
@@ -242,11 +269,13 @@ fn subject_then(
     s
 }
 
-/// Each record's last version among these, as a row (a record removed by then is left out: a
-/// revoked record has no effect on a check).
-fn rows_then(versions: &[KnownVersion]) -> Result<Vec<RecordRow>, StoreError> {
+/// Each record's last version among these, as a row, when that version is about the subject
+/// `key` (a record removed by then, or corrected to another subject, is left out: a revoked
+/// record has no effect on a check).
+fn rows_then(versions: &[KnownVersion], key: &str) -> Result<Vec<RecordRow>, StoreError> {
     Ok(last_versions(versions)?
         .into_iter()
+        .filter(|(_, c)| c["subject"]["key"].as_str() == Some(key))
         .map(|(r, _)| r)
         .collect())
 }

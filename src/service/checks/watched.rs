@@ -153,11 +153,14 @@ pub fn outcomes(
                                 name.clone(),
                                 Outcome {
                                     verdict: ev.verdict,
-                                    measures: ev
-                                        .findings
-                                        .iter()
-                                        .map(|f| f.measure_id.clone())
-                                        .collect(),
+                                    // One finding per party: a measure found for the
+                                    // subject and its representative is one measure.
+                                    measures: ev.findings.iter().fold(Vec::new(), |mut m, f| {
+                                        if !m.contains(&f.measure_id) {
+                                            m.push(f.measure_id.clone());
+                                        }
+                                        m
+                                    }),
                                 },
                             );
                         }

@@ -188,9 +188,8 @@ pub async fn result(
     id: &str,
 ) -> ServiceResult<(ImpactJobView, Vec<Change>)> {
     let row = owned(ctx, caller, id).await?;
-    let engine = engine_of(ctx, &row).await?;
-    let v = view(&row, Some(&engine));
     if row.status != DONE {
+        let v = view(&row, engine_of(ctx, &row).await.ok().as_ref());
         return Err(ServiceError::Conflict(
             format!(
                 "the analysis is {}: its result is ready when it is done",
@@ -199,6 +198,7 @@ pub async fn result(
             Some(serde_json::to_value(&v).unwrap_or_default()),
         ));
     }
+    let v = view(&row, engine_of(ctx, &row).await.ok().as_ref());
     let jid = row.id.clone();
     let rows = ctx
         .db
@@ -221,7 +221,7 @@ fn change_of(r: ChangeRow) -> Change {
             uscc: r.uscc,
             reg_no: r.reg_no,
             id_number: r.id_number_masked,
-            name: r.name,
+            name: Some(r.name).filter(|n| !n.is_empty()),
         },
         before: r.verdict_before,
         after: r.verdict_after,
@@ -239,7 +239,7 @@ fn row_of(job: &str, seq: i64, c: &Change) -> ChangeRow {
         uscc: c.subject.uscc.clone(),
         reg_no: c.subject.reg_no.clone(),
         id_number_masked: c.subject.id_number.clone(),
-        name: c.subject.name.clone(),
+        name: c.subject.name.clone().unwrap_or_default(),
         verdict_before: c.before.clone(),
         verdict_after: c.after.clone(),
         added: c.added.join(";"),

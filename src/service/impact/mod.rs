@@ -84,7 +84,9 @@ pub struct ChangedSubject {
     /// Natural persons: masked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_number: Option<String>,
-    pub name: String,
+    /// Organisations only: a natural person is named by the masked ID number alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A subject whose verdict in a scenario changes, and the measures responsible.
@@ -326,7 +328,8 @@ fn shown(row: &SubjectRow) -> ChangedSubject {
         uscc: row.uscc.clone(),
         reg_no: row.reg_no.clone(),
         id_number: row.id_number_masked.clone(),
-        name: row.name.clone(),
+        // A natural person's name is personal data the analysis does not need.
+        name: (!row.subject_key.starts_with("pid:")).then(|| row.name.clone()),
     }
 }
 
@@ -344,7 +347,7 @@ pub fn csv_line(c: &Change) -> String {
         c.subject.uscc.clone().unwrap_or_default(),
         c.subject.reg_no.clone().unwrap_or_default(),
         c.subject.id_number.clone().unwrap_or_default(),
-        c.subject.name.clone(),
+        c.subject.name.clone().unwrap_or_default(),
         c.before.clone(),
         c.after.clone(),
         join(&c.added),
@@ -356,41 +359,67 @@ pub fn csv_line(c: &Change) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
+/// Pages evaluated at once by [`run`]: the two cores both evaluate while the database reads.
+const IN_FLIGHT: usize = 2;
+
 /// Runs the analysis over every subject, page by page, in this process: `progress(done,
-/// total)` after each page, `sink` for each change. The counts and the report at the end.
+/// total)` after each page, `sink` for each change, in subject-key order. The counts and the
+/// report at the end. A page's subjects are read in order (the cursor is the last key); up to
+/// [`IN_FLIGHT`] pages are evaluated at once, their results taken in order.
 pub async fn run(
     ctx: &super::Ctx,
     engine: Arc<Engine>,
     progress: &mut (dyn FnMut(u64, u64) + Send),
     sink: &mut (dyn FnMut(&Change) -> std::io::Result<()> + Send),
 ) -> super::ServiceResult<ImpactSummary> {
+    type Evaluated = Result<(usize, Tally, Vec<Change>), StoreError>;
+    type Page = tokio::task::JoinHandle<Evaluated>;
     let total = ctx.db.run(crate::store::subjects::count).await? as u64;
     let mut tally = Tally::default();
     let mut after: Option<String> = None;
     let mut done = 0u64;
+    let mut pages: std::collections::VecDeque<Page> = Default::default();
     progress(0, total);
-    loop {
-        let (engine, keys, from) = (engine.clone(), ctx.keys.clone(), after.clone());
-        let page = ctx
-            .db
-            .run(move |conn| {
-                let rows = crate::store::subjects::page_after(conn, from.as_deref(), PAGE)?;
-                let last = rows.last().map(|r| r.subject_key.clone());
-                let (t, changes) = engine.page(conn, &keys, &rows)?;
-                Ok((rows.len(), last, t, changes))
-            })
-            .await?;
-        let (n, last, t, changes) = page;
-        if n == 0 {
-            break;
-        }
+    let mut take = |result: Result<Evaluated, tokio::task::JoinError>,
+                    tally: &mut Tally,
+                    done: &mut u64|
+     -> super::ServiceResult<()> {
+        let (n, t, changes) =
+            result.map_err(|e| super::ServiceError::Internal(anyhow::anyhow!("{e}")))??;
         tally.add(t);
         for c in &changes {
             sink(c).map_err(|e| super::ServiceError::Unavailable(format!("cannot write: {e}")))?;
         }
-        done += n as u64;
-        progress(done, total.max(done));
-        after = last;
+        *done += n as u64;
+        progress(*done, total.max(*done));
+        Ok(())
+    };
+    loop {
+        let from = after.clone();
+        let rows = ctx
+            .db
+            .run(move |conn| crate::store::subjects::page_after(conn, from.as_deref(), PAGE))
+            .await?;
+        let Some(last) = rows.last().map(|r| r.subject_key.clone()) else {
+            break;
+        };
+        after = Some(last);
+        let (engine, keys, db) = (engine.clone(), ctx.keys.clone(), ctx.db.clone());
+        pages.push_back(tokio::spawn(async move {
+            db.run(move |conn| {
+                let (t, changes) = engine.page(conn, &keys, &rows)?;
+                Ok((rows.len(), t, changes))
+            })
+            .await
+        }));
+        if pages.len() >= IN_FLIGHT {
+            if let Some(p) = pages.pop_front() {
+                take(p.await, &mut tally, &mut done)?;
+            }
+        }
+    }
+    while let Some(p) = pages.pop_front() {
+        take(p.await, &mut tally, &mut done)?;
     }
     Ok(engine.summary(tally))
 }
