@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 on_both_backends!(
     a_replay_sees_what_was_received_and_the_rules_in_force_then,
     a_replay_time_is_checked,
-    a_replay_sees_the_legal_representatives_of_then
+    a_replay_sees_the_legal_representatives_of_then,
+    a_repair_approved_later_does_not_change_a_replay
 );
 
 /// `minutes` after the tests' "now", as RFC 3339.
@@ -334,6 +335,77 @@ async fn a_replay_sees_the_legal_representatives_of_then(b: Backend) {
     for r in [&then, &after, &now] {
         assert!(
             !r.text.contains(WANG) && !r.text.contains(ZHANG),
+            "{}",
+            r.text
+        );
+    }
+}
+
+/// A penalty received at +10 and repaired at +20 (NDRC Order 36: a repaired record is no longer
+/// used): a replay at +15 still finds it, with the repair in `later_changes`; one at +25 does not.
+async fn a_repair_approved_later_does_not_change_a_replay(b: Backend) {
+    let (clock, minutes) = movable_clock();
+    let app = spawn_app_with(
+        b,
+        Options {
+            clock: Some(clock),
+            ..Default::default()
+        },
+    )
+    .await;
+    let market = app.key("SCJG", "provider").await;
+    let officer = app.key("CGZX", "officer").await;
+    let c = code(21);
+    minutes.store(10, Ordering::SeqCst);
+    // A general penalty decided 2026-06-01, repairable from 2026-09-02, with a large fine.
+    let mut p = penalty("CF-R1", &c);
+    p["decision_date"] = json!("2026-06-01");
+    p["severity"] = json!("general");
+    let r = app.batch(&market, vec![p]).await;
+    assert_eq!(statuses(&r.body), ["created"], "{}", r.text);
+    let record_id = r.body["results"][0]["id"].as_str().unwrap().to_string();
+
+    minutes.store(20, Ordering::SeqCst);
+    let a = app
+        .post(
+            "/api/v1/repairs",
+            Some(&market),
+            &json!({"record_id": record_id,
+                    "applicant": {"name": "王小明", "contact": "13800000000"},
+                    "commitment": "XYCN-2026-1124-0087",
+                    "evidence": "罚款已全额缴清，附缴款凭证及整改报告"}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let id = a.body["id"].as_str().unwrap();
+    let d = app
+        .post(
+            &format!("/api/v1/repairs/{id}/decision"),
+            Some(&market),
+            &json!({"outcome": "approved", "reason": "已履行行政处罚决定并提交信用承诺书，准予修复"}),
+        )
+        .await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    minutes.store(30, Ordering::SeqCst);
+
+    let now = app.check(&officer, procurement(&c)).await;
+    assert_eq!(now.body["verdict"], "clear", "{}", now.text);
+    let before = app.check(&officer, replay(&c, 15)).await;
+    assert_eq!(before.body["verdict"], "prohibited", "{}", before.text);
+    let later = before.body["later_changes"].as_array().unwrap();
+    assert!(
+        later
+            .iter()
+            .any(|l| l["change"] == "repaired" && l["record_id"] == record_id.as_str()),
+        "{}",
+        before.text
+    );
+    let after = app.check(&officer, replay(&c, 25)).await;
+    assert_eq!(after.body["verdict"], "clear", "{}", after.text);
+    // The applicant's name and contact are nowhere in the answers.
+    for r in [&before, &after] {
+        assert!(
+            !r.text.contains("王小明") && !r.text.contains("13800000000"),
             "{}",
             r.text
         );
