@@ -139,6 +139,39 @@ async fn a_lower_fine_threshold_changes_exactly_the_fines_between(b: Backend) {
         assert_eq!(t["changed"], 0, "{other}: {summary}");
         assert_eq!(t["measures_only"], 0, "{other}: {summary}");
     }
+    // The scenarios the candidate leaves as they were (with the same lists, periods and
+    // calendar) cannot change and are said not to have been evaluated ...
+    let notes = summary["notes"].as_array().unwrap();
+    for other in ["market_entry", "bidding", "subsidy"] {
+        assert!(
+            notes.iter().any(|n| {
+                let n = n.as_str().unwrap();
+                n.contains(&format!("scenario {other} ")) && n.contains("not evaluated")
+            }),
+            "{other}: {notes:?}"
+        );
+    }
+    // ... and evaluating them anyway (a list renamed makes every scenario's facts differ) finds
+    // the same.
+    let renamed = lowered_threshold();
+    let lists = renamed.path().join("catalog/lists.yaml");
+    let text = std::fs::read_to_string(&lists).unwrap();
+    assert!(text.contains("name: 失信被执行人名单\n"));
+    std::fs::write(
+        &lists,
+        text.replacen(
+            "name: 失信被执行人名单\n",
+            "name: 失信被执行人名单（新）\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let (ok, all_stdout, stderr) = run(&app.db_url, &[renamed.path().to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let all: Value = serde_json::from_str(&all_stdout).unwrap();
+    assert_eq!(all["notes"], json!([]), "{all}");
+    assert_eq!(all["tally"], summary["tally"], "{all}");
+
     // The rule-set diff is part of the report.
     let changed = summary["diff"]["measures_changed"].as_array().unwrap();
     assert_eq!(changed.len(), 1, "{}", summary["diff"]);

@@ -142,9 +142,17 @@ pub(crate) fn impact_command(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let mut written = 0u64;
+        // Without a terminal (a log, a script) the bar is not drawn: a line every 5% instead.
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let mut told = 0u64;
         let mut progress = |done: u64, total: u64| {
             bar.set_length(total);
             bar.set_position(done);
+            let step = (total / 20).max(1);
+            if !tty && (done >= told + step || (done == total && done > told)) {
+                eprintln!("impact: {done}/{total} subjects");
+                told = done;
+            }
         };
         let mut sink = |c: &impact::Change| -> std::io::Result<()> {
             if let Some((w, _, _)) = file.as_mut() {

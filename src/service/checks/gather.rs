@@ -208,16 +208,8 @@ impl Read {
             .zip(&self.persons)
             .map(|((plan, key), persons)| {
                 // A key given twice (a roster that lists a code twice) is read once.
-                let held = self.subjects.get(key).cloned();
-                assemble(
-                    set,
-                    plan,
-                    held,
-                    persons.clone(),
-                    &own_of,
-                    &named_of,
-                    &self.repaired,
-                )
+                let held = self.subjects.get(key).map(|(s, rows)| (s, rows.as_slice()));
+                assemble(set, plan, held, persons, &own_of, &named_of, &self.repaired)
             })
             .collect()
     }
@@ -227,8 +219,8 @@ impl Read {
 pub(super) fn assemble<'a>(
     set: &RuleSet,
     plan: &Plan,
-    held: Option<(crate::store::subjects::SubjectRow, Vec<RecordRow>)>,
-    persons: Vec<(AppliesTo, String, Option<String>, Option<String>)>,
+    held: Option<(&crate::store::subjects::SubjectRow, &[RecordRow])>,
+    persons: &[Person],
     own_of: &dyn Fn(&str) -> &'a [RecordRow],
     named_of: &dyn Fn(&str) -> &'a [(RecordRow, String)],
     repaired: &BTreeMap<String, NaiveDate>,
@@ -247,7 +239,7 @@ pub(super) fn assemble<'a>(
     };
     let (subject, records) = match held {
         Some((s, records)) => (Some(s), records),
-        None => (None, vec![]),
+        None => (None, &[][..]),
     };
     let name = subject
         .as_ref()
@@ -257,9 +249,9 @@ pub(super) fn assemble<'a>(
     let mut parties = Vec::new();
     let mut subject_records = Vec::new();
     for r in records {
-        note(&r);
+        note(r);
         let fixed = repaired.contains_key(&r.id);
-        subject_records.push(record_fact(set, &r, fixed, RecordOf::Subject, &label)?);
+        subject_records.push(record_fact(set, r, fixed, RecordOf::Subject, &label)?);
     }
     // Known: a record about the subject in effect on the as-of date. Records repaired, revoked
     // or past their publicity leave no trace for a check (NDRC Order 36 Art. 3).
@@ -294,7 +286,7 @@ pub(super) fn assemble<'a>(
                 for r in own_of(hash) {
                     note(r);
                     let fixed = repaired.contains_key(&r.id);
-                    recs.push(record_fact(set, r, fixed, RecordOf::Subject, &pname)?);
+                    recs.push(record_fact(set, r, fixed, RecordOf::Subject, pname)?);
                 }
                 for (r, subject_name) in named_of(hash) {
                     note(r);
@@ -310,9 +302,9 @@ pub(super) fn assemble<'a>(
             }
         }
         parties.push(Party {
-            role,
-            name: pname,
-            id_masked: masked,
+            role: *role,
+            name: pname.clone(),
+            id_masked: masked.clone(),
             records: recs,
         });
     }

@@ -191,7 +191,8 @@ pub(super) fn gather(
     named.values_mut().flatten().for_each(|(r, _)| mark(r));
     let own_of = |hash: &str| own.get(hash).map(Vec::as_slice).unwrap_or_default();
     let named_of = |hash: &str| named.get(hash).map(Vec::as_slice).unwrap_or_default();
-    assemble(set, plan, held, persons, &own_of, &named_of, &repaired)
+    let held = held.as_ref().map(|(s, rows)| (s, rows.as_slice()));
+    assemble(set, plan, held, &persons, &own_of, &named_of, &repaired)
 }
 
 /// The subject held under `key`, if it was already held at `at`.

@@ -126,9 +126,23 @@ pub struct ImpactSummary {
 pub struct Engine {
     pub active: Arc<RuleSet>,
     pub candidate: Arc<RuleSet>,
+    /// The scenarios reported on.
     pub scenarios: Vec<String>,
+    /// Those of them evaluated: the others are the same in both sets (see [`unchanged`]).
+    evaluated: Vec<String>,
     pub as_of: NaiveDate,
     notes: Vec<String>,
+}
+
+/// Whether no verdict in scenario `name` can differ between the two sets: the scenario (its
+/// measures, every field) and what facts are made with (the list catalog, the periods, the
+/// working calendar) are the same. Compared in full by their `Debug` forms, which show every
+/// field of these types (ordered maps only): a difference anywhere, even in a title, means the
+/// scenario is evaluated.
+fn unchanged(a: &RuleSet, b: &RuleSet, name: &str) -> bool {
+    let facts = |s: &RuleSet| format!("{:?}|{:?}|{:?}", s.catalog, s.periods, s.calendar);
+    let scenario = |s: &RuleSet| format!("{:?}", s.scenario(name));
+    scenario(a) == scenario(b) && facts(a) == facts(b)
 }
 
 impl Engine {
@@ -174,17 +188,34 @@ impl Engine {
                 .map(|s| s.to_string())
                 .collect(),
         };
+        let evaluated: Vec<String> = scenarios
+            .iter()
+            .filter(|s| !unchanged(&active, &candidate, s))
+            .cloned()
+            .collect();
+        for s in &scenarios {
+            if !evaluated.contains(s) {
+                notes.push(format!(
+                    "scenario {s} is the same in both sets, as are the lists, periods and calendar: no verdict in it can change, and it was not evaluated"
+                ));
+            }
+        }
         Ok(Engine {
             active,
             candidate,
             scenarios,
+            evaluated,
             as_of,
             notes,
         })
     }
 
-    /// The report around a tally.
-    pub fn summary(&self, tally: Tally) -> ImpactSummary {
+    /// The report around a tally (every scenario reported on has its counts, zero for one not
+    /// evaluated).
+    pub fn summary(&self, mut tally: Tally) -> ImpactSummary {
+        for s in &self.scenarios {
+            tally.scenarios.entry(s.clone()).or_default();
+        }
         ImpactSummary {
             active: set_ref(&self.active),
             candidate: set_ref(&self.candidate),
@@ -221,7 +252,7 @@ impl Engine {
             &sets,
             keys,
             &subject_keys,
-            &self.scenarios,
+            &self.evaluated,
             self.as_of,
         )?;
         let mut changes = Vec::new();
@@ -238,7 +269,7 @@ impl Engine {
             let (Some(before), Some(after)) = (per_set.first(), per_set.get(1)) else {
                 continue;
             };
-            for name in &self.scenarios {
+            for name in &self.evaluated {
                 let (Some(b), Some(a)) = (before.get(name), after.get(name)) else {
                     continue;
                 };
