@@ -11,7 +11,8 @@ on_both_backends!(
     a_lower_fine_threshold_changes_exactly_the_fines_between,
     a_broken_candidate_is_refused_with_the_loaders_errors,
     an_admin_uploads_a_candidate_and_follows_the_job,
-    pages_of_subjects_add_up_to_the_same_report
+    pages_of_subjects_add_up_to_the_same_report,
+    a_job_resumes_after_the_last_page_it_recorded
 );
 
 /// A copy of the shipped rules with the procurement fine threshold lowered from 2,000,000 to
@@ -469,4 +470,98 @@ async fn pages_of_subjects_add_up_to_the_same_report(b: Backend) {
         changed,
         "every change found is listed once"
     );
+}
+
+/// A job's runner stopped after its first page (a restart): a new one, with nothing of the old
+/// in memory, goes on after the last page recorded, and the job comes to the same report as
+/// one run of the command line. A page recorded from a cursor the job has left is refused.
+async fn a_job_resumes_after_the_last_page_it_recorded(b: Backend) {
+    use creditgate::service::impact::jobs;
+    let db = TestDb::new(b);
+    let out = creditgate_cli(&db.url)
+        .args(["gen", "--subjects", "1234", "--records-per-subject", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = creditgate::config::Config {
+        database_url: db.url.clone(),
+        rules_dir: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules"),
+        data_key: Some(creditgate::config::Secret::new(TEST_DATA_KEY)),
+        db_pool_size: 4,
+        ..Default::default()
+    };
+    // No server: the runner's steps are taken by hand, on today's date as the command line's.
+    let ctx = |config: creditgate::config::Config| async move {
+        tokio::task::spawn_blocking(move || {
+            creditgate::app::build_ctx(&config, creditgate::service::Clock::system())
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    };
+    let first = ctx(config.clone()).await;
+    let operator = creditgate::service::admin::operator();
+    let candidate = lowered_threshold();
+    let job = jobs::submit(&first, &operator, zip_dir(candidate.path(), ""), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (job.status.as_str(), job.total, job.done),
+        ("queued", 1234, 0)
+    );
+    assert!(jobs::run_page(&first, &mut None).await.unwrap());
+    let after_one = jobs::get(&first, &operator, &job.id).await.unwrap();
+    assert_eq!(after_one.status, "running");
+    assert_eq!(after_one.done, 500, "one page of 500");
+    drop(first);
+
+    // A page recorded from where the job no longer is changes nothing.
+    {
+        let pool = creditgate::store::connect(&db.url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        let moved = creditgate::store::impact_jobs::record_page(
+            &mut conn,
+            &job.id,
+            None,
+            "uscc:~",
+            9999,
+            "{}",
+            &[],
+        )
+        .unwrap();
+        assert!(!moved, "a stale page was recorded");
+    }
+
+    let second = ctx(config).await;
+    let mut rounds = 0;
+    while jobs::run_page(&second, &mut None).await.unwrap() {
+        rounds += 1;
+        assert!(rounds < 20, "the job does not end");
+        if jobs::get(&second, &operator, &job.id).await.unwrap().status == "done" {
+            break;
+        }
+    }
+    let done = jobs::get(&second, &operator, &job.id).await.unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.done),
+        ("done", 1234),
+        "{done:?}"
+    );
+    let (ok, stdout, stderr) = run(&db.url, &[candidate.path().to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let cli: Value = serde_json::from_str(&stdout).unwrap();
+    let tally = serde_json::to_value(&done.summary.as_ref().unwrap().tally).unwrap();
+    assert_eq!(tally, cli["tally"]);
+    let (_, changes) = jobs::result(&second, &operator, &job.id).await.unwrap();
+    let changed: u64 = cli["tally"]["scenarios"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|s| s["changed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(changes.len() as u64, changed, "each change recorded once");
 }

@@ -29,9 +29,10 @@ pub struct ImpactQuery {
 #[utoipa::path(
     tag = "rules",
     params(ImpactQuery),
-    request_body(content = FileBytes, content_type = "application/zip", description = "The rules folder, zip or tar"),
+    request_body(content = FileBytes, content_type = "application/octet-stream", description = "The rules folder as a zip or an uncompressed tar (sent as application/octet-stream, application/zip or application/x-tar: the bytes decide)"),
     responses(
         (status = 202, description = "Queued", body = ImpactJobView),
+        (status = 400, description = "The body cannot be read", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over the limit", body = Problem, content_type = "application/problem+json"),
