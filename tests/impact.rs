@@ -21,17 +21,7 @@ fn lowered_threshold() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     copy_dir(&shipped, dir.path());
-    let scen = dir.path().join("scenarios/procurement.yaml");
-    let text = std::fs::read_to_string(&scen).unwrap();
-    assert!(text.contains("fine_at_least: \"2000000.00\""));
-    std::fs::write(
-        &scen,
-        text.replace(
-            "fine_at_least: \"2000000.00\"",
-            "fine_at_least: \"500000.00\"",
-        ),
-    )
-    .unwrap();
+    lower_fine_threshold(dir.path());
     dir
 }
 

@@ -73,17 +73,7 @@ async fn a_replay_sees_what_was_received_and_the_rules_in_force_then(b: Backend)
 
     // T3
     minutes.store(30, Ordering::SeqCst);
-    let scen = dir.path().join("scenarios/procurement.yaml");
-    let text = std::fs::read_to_string(&scen).unwrap();
-    assert!(text.contains("fine_at_least: \"2000000.00\""));
-    std::fs::write(
-        &scen,
-        text.replace(
-            "fine_at_least: \"2000000.00\"",
-            "fine_at_least: \"500000.00\"",
-        ),
-    )
-    .unwrap();
+    lower_fine_threshold(dir.path());
     let r = app
         .post(
             "/api/v1/admin/rules/reload",

@@ -52,17 +52,7 @@ async fn reloads_and_restarts_make_the_history(b: Backend) {
     );
 
     // An admin lowers the procurement fine threshold and reloads.
-    let scen = dir.path().join("scenarios/procurement.yaml");
-    let text = std::fs::read_to_string(&scen).unwrap();
-    assert!(text.contains("fine_at_least: \"2000000.00\""));
-    std::fs::write(
-        &scen,
-        text.replace(
-            "fine_at_least: \"2000000.00\"",
-            "fine_at_least: \"500000.00\"",
-        ),
-    )
-    .unwrap();
+    lower_fine_threshold(dir.path());
     let r = app
         .post(
             "/api/v1/admin/rules/reload",

@@ -680,3 +680,19 @@ fn files_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// Lowers the procurement fine threshold of the rules folder `dir` (a copy of the shipped
+/// rules) from 2,000,000 to 500,000 yuan: the candidate of the rule-governance tests.
+pub fn lower_fine_threshold(dir: &std::path::Path) {
+    let scen = dir.join("scenarios/procurement.yaml");
+    let text = std::fs::read_to_string(&scen).unwrap();
+    assert!(text.contains("fine_at_least: \"2000000.00\""));
+    std::fs::write(
+        &scen,
+        text.replace(
+            "fine_at_least: \"2000000.00\"",
+            "fine_at_least: \"500000.00\"",
+        ),
+    )
+    .unwrap();
+}

@@ -114,6 +114,39 @@ pub(super) struct Read {
     repaired: BTreeMap<String, NaiveDate>,
 }
 
+/// The persons a check looks at: those of the request, and, without a legal representative
+/// among them, the one recorded on the subject as held (now, or as a replay's time left it).
+pub(super) fn persons_of(
+    plan: &Plan,
+    keys: &crate::crypto::DataKeys,
+    held: Option<&crate::store::subjects::SubjectRow>,
+) -> Vec<Person> {
+    let mut persons: Vec<Person> = plan
+        .persons
+        .iter()
+        .map(|p| {
+            (
+                p.role,
+                p.name.clone(),
+                p.id.as_ref().map(|i| keys.lookup_hash(i)),
+                p.id.as_ref().map(|i| i.masked()),
+            )
+        })
+        .collect();
+    if !persons.iter().any(|p| p.0 == AppliesTo::LegalRep) {
+        if let Some(hash) = held.and_then(|s| s.legal_rep_id_hash.as_ref()) {
+            persons.push((
+                AppliesTo::LegalRep,
+                held.and_then(|s| s.legal_rep_name.clone())
+                    .unwrap_or_default(),
+                Some(hash.clone()),
+                held.and_then(|s| s.legal_rep_id_masked.clone()),
+            ));
+        }
+    }
+    persons
+}
+
 /// Reads the rows of several live plans (no replay) with a few queries for all of them.
 pub(super) fn read_all(
     conn: &mut crate::store::DbConn,
@@ -128,35 +161,7 @@ pub(super) fn read_all(
     let persons: Vec<Vec<Person>> = plans
         .iter()
         .zip(&subject_keys)
-        .map(|(plan, key)| {
-            let mut persons: Vec<Person> = plan
-                .persons
-                .iter()
-                .map(|p| {
-                    (
-                        p.role,
-                        p.name.clone(),
-                        p.id.as_ref().map(|i| keys.lookup_hash(i)),
-                        p.id.as_ref().map(|i| i.masked()),
-                    )
-                })
-                .collect();
-            // Without a legal representative in the request, the one recorded on the subject
-            // is checked.
-            if !persons.iter().any(|p| p.0 == AppliesTo::LegalRep) {
-                if let Some((s, _)) = subjects.get(key) {
-                    if let Some(hash) = &s.legal_rep_id_hash {
-                        persons.push((
-                            AppliesTo::LegalRep,
-                            s.legal_rep_name.clone().unwrap_or_default(),
-                            Some(hash.clone()),
-                            s.legal_rep_id_masked.clone(),
-                        ));
-                    }
-                }
-            }
-            persons
-        })
+        .map(|(plan, key)| persons_of(plan, keys, subjects.get(key).map(|(s, _)| s)))
         .collect();
     let hashes: Vec<String> = persons
         .iter()

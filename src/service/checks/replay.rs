@@ -119,31 +119,7 @@ pub(super) fn gather(
         }
         None => None,
     };
-    // (role, name, keyed hash of the ID number, masked ID number), as `gather_all` makes them.
-    let mut persons: Vec<(AppliesTo, String, Option<String>, Option<String>)> = plan
-        .persons
-        .iter()
-        .map(|p| {
-            (
-                p.role,
-                p.name.clone(),
-                p.id.as_ref().map(|i| keys.lookup_hash(i)),
-                p.id.as_ref().map(|i| i.masked()),
-            )
-        })
-        .collect();
-    if !persons.iter().any(|p| p.0 == AppliesTo::LegalRep) {
-        if let Some((s, _)) = &held {
-            if let Some(hash) = &s.legal_rep_id_hash {
-                persons.push((
-                    AppliesTo::LegalRep,
-                    s.legal_rep_name.clone().unwrap_or_default(),
-                    Some(hash.clone()),
-                    s.legal_rep_id_masked.clone(),
-                ));
-            }
-        }
-    }
+    let persons = persons_of(plan, keys, held.as_ref().map(|(s, _)| s));
     let hashes: Vec<String> = persons
         .iter()
         .filter_map(|p| p.2.clone())
