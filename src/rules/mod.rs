@@ -123,6 +123,15 @@ impl RuleSet {
         self.scenarios.get(name)
     }
 
+    /// Whether the two sets make the same facts of the same rows: the same list catalog,
+    /// periods and working calendar, compared in full by their `Debug` forms (which show every
+    /// field of these types, with ordered maps only). Then a record's facts made under one set
+    /// serve the other.
+    pub fn makes_same_facts(&self, other: &RuleSet) -> bool {
+        let facts = |s: &RuleSet| format!("{:?}|{:?}|{:?}", s.catalog, s.periods, s.calendar);
+        facts(self) == facts(other)
+    }
+
     pub fn scenario_names(&self) -> Vec<&str> {
         self.scenarios.keys().map(String::as_str).collect()
     }

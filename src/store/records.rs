@@ -126,8 +126,9 @@ pub fn of_subject_key(
     Ok(Some((subject, records.collect())))
 }
 
-/// The subjects held under these keys, each with its records (by record id), in one query
-/// per 500 keys; keys no subject is held under are absent.
+/// The subjects held under these keys, each with its records (by record id): per 500 keys, one
+/// query for the subjects and one for their records (a join would send, and decode, every
+/// subject's columns once per record); keys no subject is held under are absent.
 pub fn of_subject_keys(
     conn: &mut DbConn,
     keys: &[String],
@@ -137,17 +138,26 @@ pub fn of_subject_keys(
         std::collections::HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(500) {
         // As in `by_sources`: one array parameter on PostgreSQL, not 500.
-        let rows: Vec<(SubjectRow, Option<RecordRow>)> = on_backend!(conn, |c| subjects::table
-            .left_join(credit_records::table)
+        let held: Vec<SubjectRow> = on_backend!(conn, |c| subjects::table
             .filter(subjects::subject_key.eq_any(chunk))
-            .order((subjects::subject_key.asc(), credit_records::id.asc()))
-            .select((SubjectRow::as_select(), Option::<RecordRow>::as_select()))
+            .select(SubjectRow::as_select())
             .load(c))?;
-        for (subject, record) in rows {
-            let entry = out
-                .entry(subject.subject_key.clone())
-                .or_insert_with(|| (subject, Vec::new()));
-            entry.1.extend(record);
+        let ids: Vec<&str> = held.iter().map(|s| s.id.as_str()).collect();
+        let rows: Vec<RecordRow> = on_backend!(conn, |c| credit_records::table
+            .filter(credit_records::subject_id.eq_any(&ids))
+            .order((credit_records::subject_id.asc(), credit_records::id.asc()))
+            .select(RecordRow::as_select())
+            .load(c))?;
+        let index: std::collections::HashMap<&str, usize> =
+            ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let mut records: Vec<Vec<RecordRow>> = held.iter().map(|_| Vec::new()).collect();
+        for r in rows {
+            if let Some(&i) = index.get(r.subject_id.as_str()) {
+                records[i].push(r);
+            }
+        }
+        for (subject, rows) in held.into_iter().zip(records) {
+            out.insert(subject.subject_key.clone(), (subject, rows));
         }
     }
     Ok(out)
@@ -165,11 +175,13 @@ pub fn with_subject(conn: &mut DbConn, id: &str) -> StoreResult<Option<(RecordRo
 }
 
 /// Records that name these persons (by the keyed hash of the ID number) as the legal
-/// representative of their subject, with the subject's name: by hash, in record id order; one
+/// representative of their subject, with the subject's name, leaving out the records of the
+/// subjects `except` (which the caller has read already): by hash, in record id order; one
 /// query per 500 hashes.
 pub fn naming_legal_reps(
     conn: &mut DbConn,
     id_hashes: &[String],
+    except: &[&str],
 ) -> StoreResult<std::collections::HashMap<String, Vec<(RecordRow, String)>>> {
     use super::schema::subjects;
     let mut out: std::collections::HashMap<String, Vec<(RecordRow, String)>> = Default::default();
@@ -177,6 +189,7 @@ pub fn naming_legal_reps(
         let rows: Vec<(RecordRow, String)> = on_backend!(conn, |c| credit_records::table
             .inner_join(subjects::table)
             .filter(credit_records::legal_rep_id_hash.eq_any(chunk))
+            .filter(credit_records::subject_id.ne_all(except))
             .order(credit_records::id.asc())
             .select((RecordRow::as_select(), subjects::name))
             .load(c))?;

@@ -65,18 +65,13 @@ pub fn count(conn: &mut DbConn) -> StoreResult<i64> {
     Ok(subjects::table.count().get_result(conn)?)
 }
 
-/// The next `limit` subjects after the subject key `after` (from the first when `None`), in
-/// key order: the impact analysis walks every subject this way, a page at a time, and resumes
-/// after the last key it finished.
-pub fn page_after(
-    conn: &mut DbConn,
-    after: Option<&str>,
-    limit: i64,
-) -> StoreResult<Vec<SubjectRow>> {
+/// Up to `limit` subject keys after `after` (from the first without it), in key order: a walk
+/// over every subject (the impact analysis), answered from the key's index.
+pub fn keys_after(conn: &mut DbConn, after: Option<&str>, limit: i64) -> StoreResult<Vec<String>> {
     let mut q = subjects::table
         .order(subjects::subject_key)
         .limit(limit)
-        .select(SubjectRow::as_select())
+        .select(subjects::subject_key)
         .into_boxed();
     if let Some(a) = after {
         q = q.filter(subjects::subject_key.gt(a.to_string()));

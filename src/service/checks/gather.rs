@@ -106,10 +106,9 @@ pub(super) type Person = (AppliesTo, String, Option<String>, Option<String>);
 /// [`Read::facts`] (the same rows give the facts under several sets: the impact analysis).
 pub(super) struct Read {
     subject_keys: Vec<String>,
-    subjects:
-        std::collections::HashMap<String, (crate::store::subjects::SubjectRow, Vec<RecordRow>)>,
+    subjects: Held,
     persons: Vec<Vec<Person>>,
-    own: std::collections::HashMap<String, (crate::store::subjects::SubjectRow, Vec<RecordRow>)>,
+    own: Held,
     named: std::collections::HashMap<String, Vec<(RecordRow, String)>>,
     repaired: BTreeMap<String, NaiveDate>,
 }
@@ -147,6 +146,10 @@ pub(super) fn persons_of(
     persons
 }
 
+/// The subjects read, by storage key, each with its records.
+pub(crate) type Held =
+    std::collections::HashMap<String, (crate::store::subjects::SubjectRow, Vec<RecordRow>)>;
+
 /// Reads the rows of several live plans (no replay) with a few queries for all of them.
 pub(super) fn read_all(
     conn: &mut crate::store::DbConn,
@@ -158,6 +161,19 @@ pub(super) fn read_all(
         .map(|p| p.key.storage_key(&|i| keys.lookup_hash(i)))
         .collect();
     let subjects = records::of_subject_keys(conn, &subject_keys)?;
+    read_around(conn, keys, plans, subject_keys, subjects)
+}
+
+/// The rest of [`read_all`] around the plans' subjects, read by the caller (`subjects`, by the
+/// plans' storage keys `subject_keys`): the related persons' own records, the records naming
+/// them as legal representative, and the repairs.
+pub(super) fn read_around(
+    conn: &mut crate::store::DbConn,
+    keys: &crate::crypto::DataKeys,
+    plans: &[&Plan],
+    subject_keys: Vec<String>,
+    subjects: Held,
+) -> Result<Read, StoreError> {
     let persons: Vec<Vec<Person>> = plans
         .iter()
         .zip(&subject_keys)
@@ -172,7 +188,28 @@ pub(super) fn read_all(
         .collect();
     let person_keys: Vec<String> = hashes.iter().map(|h| format!("pid:{h}")).collect();
     let own = records::of_subject_keys(conn, &person_keys)?;
-    let named = records::naming_legal_reps(conn, &hashes)?;
+    // The records naming a person that are the plans' subjects' own (a subject's records name
+    // its own legal representative) are taken from what was read, not read again.
+    let read: Vec<&str> = subjects.values().map(|(s, _)| s.id.as_str()).collect();
+    let mut named = records::naming_legal_reps(conn, &hashes, &read)?;
+    let wanted: std::collections::HashSet<&str> = hashes.iter().map(String::as_str).collect();
+    for (s, rows) in subjects.values() {
+        for r in rows {
+            if let Some(h) = r
+                .legal_rep_id_hash
+                .as_deref()
+                .filter(|h| wanted.contains(h))
+            {
+                named
+                    .entry(h.to_string())
+                    .or_default()
+                    .push((r.clone(), s.name.clone()));
+            }
+        }
+    }
+    for rows in named.values_mut() {
+        rows.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    }
     let record_ids: Vec<String> = subjects
         .values()
         .chain(own.values())
@@ -280,6 +317,14 @@ pub(super) fn assemble<'a>(
                 .to_string(),
         );
     }
+    // A record of the subject's that names a person (its own legal representative) is made
+    // once: the person's copy differs only in its relation and subject name.
+    let made: std::collections::HashMap<&str, &RecordFact> = parties[0]
+        .records
+        .iter()
+        .map(|f| (f.id.as_str(), f))
+        .collect();
+    let mut others = Vec::with_capacity(persons.len());
     for (role, pname, hash, masked) in persons {
         let mut recs = Vec::new();
         match &hash {
@@ -294,6 +339,15 @@ pub(super) fn assemble<'a>(
                     recs.push(record_fact(set, r, fixed, RecordOf::Subject, pname)?);
                 }
                 for (r, subject_name) in named_of(hash) {
+                    // Noted already, as the subject's.
+                    if let Some(f) = made.get(r.id.as_str()) {
+                        recs.push(RecordFact {
+                            relation: RecordOf::LegalRep,
+                            subject_name: subject_name.clone(),
+                            ..(*f).clone()
+                        });
+                        continue;
+                    }
                     note(r);
                     let fixed = repaired.contains_key(&r.id);
                     recs.push(record_fact(
@@ -306,13 +360,14 @@ pub(super) fn assemble<'a>(
                 }
             }
         }
-        parties.push(Party {
+        others.push(Party {
             role: *role,
             name: pname.clone(),
             id_masked: masked.clone(),
             records: recs,
         });
     }
+    parties.extend(others);
     Ok(Gathered {
         stored: StoredFacts {
             facts: Facts { parties },

@@ -118,63 +118,95 @@ pub struct Outcome {
 pub type SubjectOutcomes = Result<Vec<BTreeMap<String, Outcome>>, StoreError>;
 
 /// Several subjects' outcomes under several rule sets on `as_of`, as checks without a request
-/// would give them (the impact analysis of a candidate rule set): the rows are read once, with
-/// a few queries for all the subjects, and the facts are made per set (its periods and lists).
+/// would give them (the impact analysis of a candidate rule set). `subjects` are the subjects'
+/// keys with their storage keys, and `held` their rows, read by the caller; the rest is read
+/// once, with a few queries for all the subjects. The facts are made per set (its periods and
+/// lists), once for sets that make the same facts ([`RuleSet::makes_same_facts`]).
 pub fn outcomes(
     conn: &mut crate::store::DbConn,
     sets: &[&RuleSet],
     keys: &crate::crypto::DataKeys,
-    subjects: &[SubjectKey],
+    subjects: &[(SubjectKey, String)],
+    held: gather::Held,
     scenarios: &[String],
     as_of: NaiveDate,
 ) -> Result<Vec<SubjectOutcomes>, StoreError> {
     let plans: Vec<Plan> = subjects
         .iter()
-        .map(|k| bare_plan(k.clone(), as_of))
+        .map(|(k, _)| bare_plan(k.clone(), as_of))
         .collect();
     let refs: Vec<&Plan> = plans.iter().collect();
-    let read = read_all(conn, keys, &refs)?;
-    let mut per_set: Vec<std::vec::IntoIter<Result<Gathered, StoreError>>> = sets
-        .iter()
-        .map(|s| read.facts(s, &refs).into_iter())
+    let storage: Vec<String> = subjects.iter().map(|(_, s)| s.clone()).collect();
+    let read = read_around(conn, keys, &refs, storage, held)?;
+    // base[i]: the first set whose facts serve set i.
+    let base: Vec<usize> = (0..sets.len())
+        .map(|i| {
+            (0..i)
+                .find(|&j| sets[j].makes_same_facts(sets[i]))
+                .unwrap_or(i)
+        })
+        .collect();
+    let mut made: Vec<Option<std::vec::IntoIter<Result<Gathered, StoreError>>>> = (0..sets.len())
+        .map(|i| (base[i] == i).then(|| read.facts(sets[i], &refs).into_iter()))
         .collect();
     let mut out = Vec::with_capacity(subjects.len());
     for _ in subjects {
-        let mut this = Vec::with_capacity(sets.len());
-        let mut failed = None;
-        for (set, facts) in sets.iter().zip(per_set.iter_mut()) {
-            match facts.next() {
-                Some(Ok(g)) => {
-                    let mut by_scenario = BTreeMap::new();
-                    for name in scenarios {
-                        if let Some(s) = set.scenario(name) {
-                            let ev = eval::evaluate(s, &g.stored.facts, as_of);
-                            by_scenario.insert(
-                                name.clone(),
-                                Outcome {
-                                    verdict: ev.verdict,
-                                    // One finding per party: a measure found for the
-                                    // subject and its representative is one measure.
-                                    measures: ev.findings.iter().fold(Vec::new(), |mut m, f| {
-                                        if !m.contains(&f.measure_id) {
-                                            m.push(f.measure_id.clone());
-                                        }
-                                        m
-                                    }),
-                                },
-                            );
-                        }
-                    }
-                    this.push(by_scenario);
-                }
-                Some(Err(e)) => failed = Some(e),
-                None => failed = Some(StoreError::Corrupt("no facts made".into())),
-            }
+        let mut facts: Vec<Option<Result<Gathered, StoreError>>> = made
+            .iter_mut()
+            .map(|m| {
+                m.as_mut().map(|it| {
+                    it.next()
+                        .unwrap_or_else(|| Err(StoreError::Corrupt("no facts made".into())))
+                })
+            })
+            .collect();
+        if let Some(Some(Err(e))) = facts
+            .iter_mut()
+            .find(|f| matches!(f, Some(Err(_))))
+            .map(Option::take)
+        {
+            out.push(Err(e));
+            continue;
         }
-        out.push(match failed {
-            Some(e) => Err(e),
-            None => Ok(this),
-        });
+        let this = sets
+            .iter()
+            .zip(&base)
+            .filter_map(|(set, &b)| match &facts[b] {
+                Some(Ok(g)) => Some(outcome_of(set, g, scenarios, as_of)),
+                _ => None,
+            })
+            .collect();
+        out.push(Ok(this));
     }
     Ok(out)
+}
+
+/// A subject's outcome in each of `scenarios` that `set` has, from its facts.
+fn outcome_of(
+    set: &RuleSet,
+    g: &Gathered,
+    scenarios: &[String],
+    as_of: NaiveDate,
+) -> BTreeMap<String, Outcome> {
+    let mut by_scenario = BTreeMap::new();
+    for name in scenarios {
+        if let Some(s) = set.scenario(name) {
+            let ev = eval::evaluate(s, &g.stored.facts, as_of);
+            by_scenario.insert(
+                name.clone(),
+                Outcome {
+                    verdict: ev.verdict,
+                    // One finding per party: a measure found for the subject and its
+                    // representative is one measure.
+                    measures: ev.findings.iter().fold(Vec::new(), |mut m, f| {
+                        if !m.contains(&f.measure_id) {
+                            m.push(f.measure_id.clone());
+                        }
+                        m
+                    }),
+                },
+            );
+        }
+    }
+    by_scenario
 }

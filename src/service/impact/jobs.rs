@@ -344,12 +344,12 @@ pub async fn run_page(
     let (rows, page_tally, changes) = ctx
         .db
         .run(move |conn| {
-            let rows = crate::store::subjects::page_after(conn, from.as_deref(), PAGE)?;
+            let rows = crate::store::subjects::keys_after(conn, from.as_deref(), PAGE)?;
             let (t, changes) = engine.page(conn, &keys, &rows)?;
             Ok((rows, t, changes))
         })
         .await?;
-    let Some(last) = rows.last().map(|r| r.subject_key.clone()) else {
+    let Some(last) = rows.last().cloned() else {
         let id = job.id.clone();
         ctx.db
             .run_write(move |c| store::set_status(c, &id, DONE, at, None))

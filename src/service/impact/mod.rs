@@ -2,7 +2,7 @@
 //! goes live, every subject held is evaluated under the active set and the candidate, and the
 //! verdicts that would change are counted per scenario and listed with the measures responsible.
 //!
-//! The subjects are walked a page at a time in key order (`store::subjects::page_after`); a
+//! The subjects are walked a page at a time in key order (`store::subjects::keys_after`); a
 //! page's rows are read once, with the grouped reads of a bulk check, and evaluated under both
 //! sets (`checks::outcomes`). Memory holds one page and the counts, whatever the number of
 //! subjects; the subjects that change go to a sink as they are found (a file, or the job's
@@ -135,14 +135,12 @@ pub struct Engine {
 }
 
 /// Whether no verdict in scenario `name` can differ between the two sets: the scenario (its
-/// measures, every field) and what facts are made with (the list catalog, the periods, the
-/// working calendar) are the same. Compared in full by their `Debug` forms, which show every
-/// field of these types (ordered maps only): a difference anywhere, even in a title, means the
+/// measures, every field, compared by its `Debug` form) and what facts are made with are the
+/// same ([`RuleSet::makes_same_facts`]). A difference anywhere, even in a title, means the
 /// scenario is evaluated.
 fn unchanged(a: &RuleSet, b: &RuleSet, name: &str) -> bool {
-    let facts = |s: &RuleSet| format!("{:?}|{:?}|{:?}", s.catalog, s.periods, s.calendar);
     let scenario = |s: &RuleSet| format!("{:?}", s.scenario(name));
-    scenario(a) == scenario(b) && facts(a) == facts(b)
+    scenario(a) == scenario(b) && a.makes_same_facts(b)
 }
 
 impl Engine {
@@ -227,40 +225,47 @@ impl Engine {
         }
     }
 
-    /// Evaluates one page of subjects: its counts, and its changes in key order.
+    /// Evaluates one page of subjects, by their storage keys (in key order): its counts, and its
+    /// changes in key order. A subject gone since its key was read is not counted.
     pub fn page(
         &self,
         conn: &mut DbConn,
         keys: &DataKeys,
-        rows: &[SubjectRow],
+        page: &[String],
     ) -> Result<(Tally, Vec<Change>), StoreError> {
         let mut tally = Tally::default();
-        let mut named: Vec<(&SubjectRow, SubjectKey)> = Vec::with_capacity(rows.len());
-        for row in rows {
+        let held = crate::store::records::of_subject_keys(conn, page)?;
+        // Who each subject is, as the report shows it (the rows themselves go to the read).
+        let mut who: Vec<(String, ChangedSubject)> = Vec::with_capacity(page.len());
+        let mut subjects: Vec<(SubjectKey, String)> = Vec::with_capacity(page.len());
+        for (row, _) in page.iter().filter_map(|k| held.get(k)) {
             match key_of(row, keys) {
-                Some(k) => named.push((row, k)),
+                Some(k) => {
+                    who.push((row.id.clone(), shown(row)));
+                    subjects.push((k, row.subject_key.clone()));
+                }
                 None => {
                     tracing::warn!(subject = %row.id, "impact analysis: the subject's key cannot be read");
                     tally.unreadable += 1;
                 }
             }
         }
-        let subject_keys: Vec<SubjectKey> = named.iter().map(|(_, k)| k.clone()).collect();
         let sets = [&*self.active, &*self.candidate];
         let outcomes = checks::outcomes(
             conn,
             &sets,
             keys,
-            &subject_keys,
+            &subjects,
+            held,
             &self.evaluated,
             self.as_of,
         )?;
         let mut changes = Vec::new();
-        for ((row, _), o) in named.iter().zip(outcomes) {
+        for ((id, subject), o) in who.iter().zip(outcomes) {
             let per_set = match o {
                 Ok(p) => p,
                 Err(e) => {
-                    tracing::warn!(subject = %row.id, error = %e, "impact analysis: a record of the subject cannot be read");
+                    tracing::warn!(subject = %id, error = %e, "impact analysis: a record of the subject cannot be read");
                     tally.unreadable += 1;
                     continue;
                 }
@@ -276,7 +281,7 @@ impl Engine {
                 if let Some(c) = compare(tally.scenarios.entry(name.clone()).or_default(), b, a) {
                     changes.push(Change {
                         scenario: name.clone(),
-                        subject: shown(row),
+                        subject: subject.clone(),
                         before: b.verdict.as_str().into(),
                         after: a.verdict.as_str().into(),
                         added: c.0,
@@ -429,9 +434,9 @@ pub async fn run(
         let from = after.clone();
         let rows = ctx
             .db
-            .run(move |conn| crate::store::subjects::page_after(conn, from.as_deref(), PAGE))
+            .run(move |conn| crate::store::subjects::keys_after(conn, from.as_deref(), PAGE))
             .await?;
-        let Some(last) = rows.last().map(|r| r.subject_key.clone()) else {
+        let Some(last) = rows.last().cloned() else {
             break;
         };
         after = Some(last);
