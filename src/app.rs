@@ -225,7 +225,16 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let port = listener.local_addr()?.port();
         // Seals new access-log entries into the chain; one sealer at a time across instances.
-        crate::service::audit::spawn_sealer(ctx.clone(), std::time::Duration::from_millis(500));
+        crate::service::audit::spawn_sealer(
+            ctx.clone(),
+            std::time::Duration::from_millis(500),
+            config.audit_checkpoints.clone().map(|d| {
+                (
+                    d,
+                    std::time::Duration::from_secs(config.audit_checkpoint_seconds),
+                )
+            }),
+        );
         // Keeps this server's in-process callers, grants and agreements true to the database.
         crate::service::signals::spawn_listener(
             ctx.db.clone(),

@@ -81,6 +81,11 @@ pub struct Config {
     /// `CREDITGATE_BULK_RETENTION_DAYS`: days a bulk-check job and its result are kept after
     /// submission (1 to 366; the reports of its lines are kept as any report).
     pub bulk_retention_days: u32,
+    /// `CREDITGATE_AUDIT_CHECKPOINTS`: a directory outside the database where the sealer writes
+    /// signed checkpoints of the access-log chain (`service::audit::checkpoint`); unset: none.
+    pub audit_checkpoints: Option<PathBuf>,
+    /// `CREDITGATE_AUDIT_CHECKPOINT_SECONDS`: how often (10 to 86,400 s).
+    pub audit_checkpoint_seconds: u64,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/creditgate.db";
@@ -118,6 +123,8 @@ impl Default for Config {
             trusted_proxies: Default::default(),
             webhook_allow: Default::default(),
             bulk_retention_days: 7,
+            audit_checkpoints: None,
+            audit_checkpoint_seconds: 60,
         }
     }
 }
@@ -228,6 +235,16 @@ impl Config {
                 .filter(|d| (1..=366).contains(d))
                 .ok_or_else(|| {
                     format!("CREDITGATE_BULK_RETENTION_DAYS must be a number of days from 1 to 366, found '{v}'")
+                })?;
+        }
+        c.audit_checkpoints = var("CREDITGATE_AUDIT_CHECKPOINTS").map(PathBuf::from);
+        if let Some(v) = var("CREDITGATE_AUDIT_CHECKPOINT_SECONDS") {
+            c.audit_checkpoint_seconds = v
+                .parse()
+                .ok()
+                .filter(|d| (10..=86_400).contains(d))
+                .ok_or_else(|| {
+                    format!("CREDITGATE_AUDIT_CHECKPOINT_SECONDS must be a number of seconds from 10 to 86400, found '{v}'")
                 })?;
         }
         if let Some(v) = var("CREDITGATE_TRUSTED_PROXIES") {

@@ -308,7 +308,85 @@ async fn exported_cells_never_start_a_formula(b: Backend) {
     );
 }
 
+/// A cut-off tail leaves a chain that is whole: only a checkpoint kept outside the database
+/// finds it. A tail replaced by other entries (what someone holding the key, or the sealer
+/// itself after a deletion, makes) is whole too: the checkpoint's hash finds it. A checkpoint
+/// edited by hand is not believed.
+async fn checkpoints_find_a_cut_off_or_replaced_tail(b: Backend) {
+    let (db, _) = sealed_log(b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dir_s = dir.path().to_str().unwrap().to_string();
+    let (ok, out) = cli(&db, &["audit", "checkpoint", &dir_s]);
+    assert!(ok && out.contains("checkpoint of seq 12"), "{out}");
+    let file = dir.path().join("checkpoint-000000000012.json");
+    assert!(file.exists(), "{out}");
+    let (ok, out) = cli(&db, &["audit", "verify", "--checkpoints", &dir_s]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("0 breaks") && out.contains("checked against 1 checkpoints"),
+        "{out}"
+    );
+    // The last three entries deleted: the chain alone is whole.
+    sql(&db, "DELETE FROM access_log WHERE seq > 9");
+    let (ok, out) = cli(&db, &["audit", "verify"]);
+    assert!(ok && out.contains("9 sealed entries"), "{out}");
+    let (ok, out) = cli(&db, &["audit", "verify", "--checkpoints", &dir_s]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("the chain ends at seq 9, but checkpoint checkpoint-000000000012.json")
+            && out.contains("entries after seq 9 were cut off"),
+        "{out}"
+    );
+    // Other entries sealed in their place: seq 10 to 14, the chain is whole, but
+    // not the one the checkpoint saw.
+    {
+        let app = spawn_on(&db).await;
+        let officer = app.key("ZWFW", "officer").await;
+        for i in 0..5 {
+            app.subject(&officer, &code(i % 4)).await;
+        }
+    }
+    let (ok, out) = cli(&db, &["audit", "seal"]);
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&db, &["audit", "verify"]);
+    assert!(ok && out.contains("0 breaks"), "{out}");
+    let (ok, out) = cli(&db, &["audit", "verify", "--checkpoints", &dir_s]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "(seq 12) has another chain hash than checkpoint checkpoint-000000000012.json"
+        ) && out.contains("the chain was rewritten at or before seq 12"),
+        "{out}"
+    );
+    // A checkpoint whose head is edited to match is refused for its MAC.
+    let now_head = {
+        let pool = creditgate::store::connect(&db.url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        creditgate::store::audit::sealed_after(&mut conn, 11, 1).unwrap()[0]
+            .chain_hash
+            .clone()
+            .unwrap()
+    };
+    let mut c: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    c["head"] = json!(now_head);
+    std::fs::write(&file, serde_json::to_vec(&c).unwrap()).unwrap();
+    let (ok, out) = cli(&db, &["audit", "verify", "--checkpoints", &dir_s]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("checkpoint checkpoint-000000000012.json does not carry the key's MAC"),
+        "{out}"
+    );
+    // A file that is not a checkpoint at all is named.
+    std::fs::write(dir.path().join("checkpoint-x.json"), "not json").unwrap();
+    let (_, out) = cli(&db, &["audit", "verify", "--checkpoints", &dir_s]);
+    assert!(
+        out.contains("checkpoint file checkpoint-x.json cannot be read as a checkpoint"),
+        "{out}"
+    );
+}
+
 on_both_backends!(
+    checkpoints_find_a_cut_off_or_replaced_tail,
     exported_cells_never_start_a_formula,
     reads_and_changes_are_logged_and_exported,
     an_edited_entry_is_named,

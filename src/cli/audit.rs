@@ -12,8 +12,38 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
             println!("sealed {n} entries");
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Verify => {
-            let v = audit::verify(&mut conn, keys).map_err(anyhow::Error::msg)?;
+        AuditCommand::Checkpoint { dir } => {
+            let Some(dir) = dir.or_else(|| config.audit_checkpoints.clone()) else {
+                anyhow::bail!("no directory: give one, or set CREDITGATE_AUDIT_CHECKPOINTS");
+            };
+            audit::seal_all(&mut conn, keys, operator.at).map_err(anyhow::Error::msg)?;
+            match audit::checkpoint::write(&mut conn, keys, &dir, operator.at)
+                .map_err(anyhow::Error::msg)?
+            {
+                Some(c) => println!(
+                    "checkpoint of seq {} ({}) written to {}",
+                    c.head_seq,
+                    c.head,
+                    dir.join(audit::checkpoint::file_name(c.head_seq)).display()
+                ),
+                None => println!(
+                    "nothing to write: the chain is empty, or its head has a checkpoint already"
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify { checkpoints } => {
+            let mut v = audit::verify(&mut conn, keys).map_err(anyhow::Error::msg)?;
+            let mut used = None;
+            if let Some(dir) = checkpoints {
+                let (found, mut unreadable) =
+                    audit::checkpoint::read_dir(&dir).map_err(anyhow::Error::msg)?;
+                let mut against = audit::checkpoint::check(&mut conn, keys, &found, v.head_seq)
+                    .map_err(anyhow::Error::msg)?;
+                v.breaks.append(&mut unreadable);
+                v.breaks.append(&mut against);
+                used = Some((found.len(), dir));
+            }
             for b in &v.breaks {
                 println!("BREAK {}", b.problem);
             }
@@ -25,6 +55,9 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
                 v.unsealed,
                 v.breaks.len()
             );
+            if let Some((n, dir)) = used {
+                println!("checked against {n} checkpoints in {}", dir.display());
+            }
             Ok(if v.breaks.is_empty() {
                 ExitCode::SUCCESS
             } else {

@@ -214,9 +214,17 @@ pub(crate) enum UsersCommand {
 pub(crate) enum AuditCommand {
     /// Check the whole chain: names every edited, deleted, inserted or reordered entry; exit 1
     /// on any break. Unsealed entries are counted (a running server seals them within a second).
-    Verify,
+    Verify {
+        /// Also check the chain against the checkpoints in DIR (`checkpoint-*.json`): finds a
+        /// tail cut off and a chain rewritten before a checkpoint.
+        #[arg(long, value_name = "DIR")]
+        checkpoints: Option<std::path::PathBuf>,
+    },
     /// Seal the unsealed entries into the chain now (a running server does this by itself).
     Seal,
+    /// Write a checkpoint of the chain's head to DIR now (default CREDITGATE_AUDIT_CHECKPOINTS;
+    /// a running server writes one every CREDITGATE_AUDIT_CHECKPOINT_SECONDS).
+    Checkpoint { dir: Option<std::path::PathBuf> },
 }
 
 #[derive(Subcommand)]

@@ -203,6 +203,8 @@ export CREDITGATE_RULES_DIR='$ROOT/rules'
 export CREDITGATE_TRUSTED_PROXIES=127.0.0.1
 export CREDITGATE_MAX_BODY_BYTES=8388608
 export CREDITGATE_LOG='info,actix_server=warn'
+export CREDITGATE_AUDIT_CHECKPOINTS='$TMP/checkpoints'
+export CREDITGATE_AUDIT_CHECKPOINT_SECONDS=10
 EOF
 # shellcheck disable=SC1091
 . "$TMP/cluster.env"

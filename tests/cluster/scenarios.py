@@ -960,9 +960,15 @@ def scenario_e(c):
         s.fig["logged_gaps_note"] = gaps[:5]
 
     env = dict(os.environ, **{k: v for k, v in c.env.items() if k.startswith("CREDITGATE_")})
-    r = subprocess.run([c.env["BIN"], "audit", "verify"], capture_output=True, text=True, env=env, cwd=c.env["ROOT"], timeout=120)
-    s.fig["audit_verify"] = {"exit": r.returncode, "output": r.stdout.strip().splitlines()[-1:] if r.stdout.strip() else r.stderr.strip()[-300:]}
-    s.check(r.returncode == 0, f"creditgate audit verify exit {r.returncode}: {r.stdout[-1000:]} {r.stderr[-500:]}")
+    # The chain, and the checkpoints the instances' sealers wrote outside the database
+    # (CREDITGATE_AUDIT_CHECKPOINTS, every 10 s here): at least one, all of them agreeing.
+    cp_dir = c.env["CREDITGATE_AUDIT_CHECKPOINTS"]
+    cps = sorted(f for f in os.listdir(cp_dir) if f.startswith("checkpoint-")) if os.path.isdir(cp_dir) else []
+    s.fig["checkpoints_written"] = len(cps)
+    s.check(len(cps) >= 1, f"no checkpoint written to {cp_dir} by the instances")
+    r = subprocess.run([c.env["BIN"], "audit", "verify", "--checkpoints", cp_dir], capture_output=True, text=True, env=env, cwd=c.env["ROOT"], timeout=120)
+    s.fig["audit_verify"] = {"exit": r.returncode, "output": r.stdout.strip().splitlines()[-2:] if r.stdout.strip() else r.stderr.strip()[-300:]}
+    s.check(r.returncode == 0, f"creditgate audit verify --checkpoints exit {r.returncode}: {r.stdout[-1000:]} {r.stderr[-500:]}")
     return s
 
 

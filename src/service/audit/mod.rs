@@ -288,11 +288,18 @@ pub fn seal_all(
     }
 }
 
-/// Seals in the background, every `every`, until the process ends.
-pub fn spawn_sealer(ctx: Ctx, every: Duration) {
+/// Seals in the background, every `every`, until the process ends; with `checkpoints` (a
+/// directory and a period), writes a checkpoint of the chain's head there once a period
+/// ([`checkpoint::write`]).
+pub fn spawn_sealer(
+    ctx: Ctx,
+    every: Duration,
+    checkpoints: Option<(std::path::PathBuf, Duration)>,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_checkpoint: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
             let (keys, now) = (ctx.keys.clone(), ctx.clock.stamp());
@@ -302,6 +309,30 @@ pub fn spawn_sealer(ctx: Ctx, every: Duration) {
                 .await
             {
                 tracing::warn!(error = %e, "access log sealing failed; retrying");
+                continue;
+            }
+            let Some((dir, period)) = &checkpoints else {
+                continue;
+            };
+            if last_checkpoint.is_some_and(|t| t.elapsed() < *period) {
+                continue;
+            }
+            let (keys, dir) = (ctx.keys.clone(), dir.clone());
+            let written = ctx
+                .db
+                .run_write(move |conn| Ok(checkpoint::write(conn, &keys, &dir, now)))
+                .await;
+            match written {
+                // Nothing written (no chain yet, its head has one, another instance seals):
+                // tried again next round.
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(_))) => last_checkpoint = Some(std::time::Instant::now()),
+                Ok(Err(e)) => {
+                    // Retried a period later, not every round: the directory will not mend itself.
+                    last_checkpoint = Some(std::time::Instant::now());
+                    tracing::error!(error = %e, "access log checkpoint not written; retrying in a period")
+                }
+                Err(e) => tracing::warn!(error = %e, "access log checkpoint not written; retrying"),
             }
         }
     });
@@ -407,5 +438,6 @@ pub fn verify(conn: &mut DbConn, keys: &DataKeys) -> Result<Verification, StoreE
     Ok(v)
 }
 
+pub mod checkpoint;
 mod read;
 pub use read::{list, to_csv, EntryPage, EntryQuery, EntryView};
