@@ -383,6 +383,18 @@ async fn checkpoints_find_a_cut_off_or_replaced_tail(b: Backend) {
         out.contains("checkpoint file checkpoint-x.json cannot be read as a checkpoint"),
         "{out}"
     );
+    // Every checkpoint deleted is not a pass.
+    let empty = tempfile::tempdir().unwrap();
+    let (ok, out) = cli(
+        &db,
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            empty.path().to_str().unwrap(),
+        ],
+    );
+    assert!(!ok && out.contains("no checkpoint in"), "{out}");
 }
 
 on_both_backends!(

@@ -19,6 +19,7 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
             audit::seal_all(&mut conn, keys, operator.at).map_err(anyhow::Error::msg)?;
             match audit::checkpoint::write(&mut conn, keys, &dir, operator.at)
                 .map_err(anyhow::Error::msg)?
+                .map_err(anyhow::Error::msg)?
             {
                 Some(c) => println!(
                     "checkpoint of seq {} ({}) written to {}",
@@ -33,16 +34,21 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify { checkpoints } => {
+            // The checkpoints are read before the chain is walked: one a running sealer writes
+            // meanwhile would be past the head the walk saw, and look like a cut-off tail.
+            let read = match &checkpoints {
+                Some(dir) => Some(audit::checkpoint::read_dir(dir).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
             let mut v = audit::verify(&mut conn, keys).map_err(anyhow::Error::msg)?;
             let mut used = None;
-            if let Some(dir) = checkpoints {
-                let (found, mut unreadable) =
-                    audit::checkpoint::read_dir(&dir).map_err(anyhow::Error::msg)?;
+            if let (Some(dir), Some((found, mut unreadable))) = (checkpoints, read) {
                 let mut against = audit::checkpoint::check(&mut conn, keys, &found, v.head_seq)
                     .map_err(anyhow::Error::msg)?;
                 v.breaks.append(&mut unreadable);
                 v.breaks.append(&mut against);
-                used = Some((found.len(), dir));
+                let newest = found.last().map(|(_, c)| c.at.clone());
+                used = Some((found.len(), dir, newest));
             }
             for b in &v.breaks {
                 println!("BREAK {}", b.problem);
@@ -55,8 +61,12 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
                 v.unsealed,
                 v.breaks.len()
             );
-            if let Some((n, dir)) = used {
-                println!("checked against {n} checkpoints in {}", dir.display());
+            if let Some((n, dir, newest)) = used {
+                println!(
+                    "checked against {n} checkpoints in {} (the newest of {})",
+                    dir.display(),
+                    newest.as_deref().unwrap_or("none")
+                );
             }
             Ok(if v.breaks.is_empty() {
                 ExitCode::SUCCESS

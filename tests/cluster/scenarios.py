@@ -523,7 +523,7 @@ def scenario_a(c):
 
 
 def scenario_b(c):
-    s = Scenario("b", "PostgreSQL stopped (pg_ctl stop -m fast) for 5 s under load")
+    s = Scenario("b", "PostgreSQL stopped (pg_ctl stop -m fast) for 9 s under load")
     probes = []  # (path, instance, t0, t1, status, body)
 
     def probe(path, name, base):
@@ -548,7 +548,8 @@ def scenario_b(c):
                     t = threading.Thread(target=probe, args=(path, name, base), daemon=True)
                     t.start()
                     threads.append(t)
-        time.sleep(max(0.0, 5 - (now() - d0)))
+        # Down long enough (9 s) that a /readyz waiting the pool's 5 s answers before the restart.
+        time.sleep(max(0.0, 9 - (now() - d0)))
         u0 = now()
         c.ctl("start-pg")
         u1 = now()
@@ -604,11 +605,17 @@ def scenario_b(c):
         {"path": p, "instance": n, "asked_s_after_stop": round(t0 - d1, 2), "seconds": round(t1 - t0, 2), "status": st,
          "answered_after_restart": t1 > u0, "body": b if p == "/readyz" else None}
         for (p, n, t0, t1, st, b) in sorted(probes, key=lambda x: (x[0], x[2], x[1]))]
+    readyz = [x for x in probes if x[0] == "/readyz"]
+    s.check(len(readyz) >= 4, f"only {len(readyz)} /readyz probes answered")
     for (p, n, t0, t1, st, b) in probes:
         if p == "/healthz":
             s.check(st == 200 and t1 - t0 < 2, f"/healthz of {n} while PostgreSQL was down: {st} after {t1 - t0:.2f} s")
-        elif st == 200 and t1 > u0:
-            continue
+        elif t1 > u0:
+            # Asked at most 2 s into a 9 s outage: a probe answered only after the restart
+            # waited too long (a proxy's health check would have timed out).
+            s.fail(f"/readyz of {n} asked while PostgreSQL was down answered only after it was back ({t1 - t0:.2f} s): {st}")
+        elif t1 - t0 > 6:
+            s.fail(f"/readyz of {n} took {t1 - t0:.2f} s to answer while PostgreSQL was down (limit 6 s)")
         elif st != 503 or not b or b.get("status") != "unavailable" or (b.get("database") or {}).get("status") != "down":
             s.fail(f"/readyz of {n} asked while PostgreSQL was down: {st} after {t1 - t0:.2f} s: {json.dumps(b, ensure_ascii=False)[:300]}")
     slow = [f"/readyz of {n} took {t1 - t0:.1f} s" for (p, n, t0, t1, st, b) in probes if p == "/readyz" and t1 - t0 > 3]
@@ -932,6 +939,12 @@ def scenario_e(c):
         p["entries"] += hi - lo + 1
     s.fig["seal_rounds_logged"] = per
     s.fig["sealed_up_to_seq_in_logs"] = expect - 1
+    # The logs must show the rounds: no parsed seal (a changed log line) must not pass silently.
+    s.check(bool(seals), "no sealing round found in the instances' logs")
+    for who, text in sources:
+        for line in text.splitlines():
+            if "checkpoint not written" in line:
+                s.fail(f"{who}: {line.strip()[:300]}")
     s.fig["seal_rounds_failed"] = len(failed_rounds)
     for o in overlaps:
         s.fail(f"double seal in the logs: {o}")
@@ -957,6 +970,8 @@ def scenario_e(c):
         for g in gaps:
             s.fail(f"gap in the logged seals: {g}")
     else:
+        # A round killed between its commit and its log line (scenario a) leaves a gap in the
+        # logs only; the table's own checks above still hold.
         s.fig["logged_gaps_note"] = gaps[:5]
 
     env = dict(os.environ, **{k: v for k, v in c.env.items() if k.startswith("CREDITGATE_")})

@@ -42,57 +42,81 @@ fn mac_of(keys: &DataKeys, head_seq: i64, head: &str, at: &str) -> String {
     keys.audit_mac(&[b"checkpoint|", body.as_bytes()])
 }
 
+impl Checkpoint {
+    /// A checkpoint of the head `head_seq`/`head` at `at`, with its MAC (a backup carries one).
+    pub fn new(keys: &DataKeys, head_seq: i64, head: String, at: String) -> Checkpoint {
+        Checkpoint {
+            mac: mac_of(keys, head_seq, &head, &at),
+            head_seq,
+            head,
+            at,
+        }
+    }
+}
+
 /// The file a checkpoint of `head_seq` is written to.
 pub fn file_name(head_seq: i64) -> String {
     format!("checkpoint-{head_seq:012}.json")
 }
 
 /// Writes a checkpoint of the chain's head to `dir`, unless the chain is empty or a checkpoint
-/// of that head is there already. Taken by the sealer only (its lock, in a transaction), so
-/// that the head does not move while it is read. The file appears whole (written beside, then
-/// renamed). Returns the checkpoint written.
+/// of that head is there already. The head is read under the sealer's lock, so that it is a
+/// head the chain had. The file appears whole and only once: written under a name of its own,
+/// then linked to its final name, which fails if another instance published it first (that one
+/// stands). The outer error is the database's (tried again next round); the inner, the
+/// directory's. Returns the checkpoint written.
 pub fn write(
     conn: &mut DbConn,
     keys: &DataKeys,
     dir: &Path,
     now: NaiveDateTime,
-) -> Result<Option<Checkpoint>, String> {
+) -> Result<Result<Option<Checkpoint>, String>, StoreError> {
     use diesel::Connection;
-    let head = conn
-        .transaction::<_, StoreError, _>(|conn| {
-            if !store_audit::try_sealer_lock(conn)? {
-                return Ok(None);
-            }
-            store_audit::head(conn)
-        })
-        .map_err(|e| e.to_string())?;
+    let head = conn.transaction::<_, StoreError, _>(|conn| {
+        if !store_audit::try_sealer_lock(conn)? {
+            return Ok(None);
+        }
+        store_audit::head(conn)
+    })?;
     let Some((seq, hash)) = head.and_then(|h| Some((h.seq?, h.chain_hash?))) else {
-        return Ok(None);
+        return Ok(Ok(None));
     };
     let path = dir.join(file_name(seq));
     if path.exists() {
-        return Ok(None);
+        return Ok(Ok(None));
     }
     let at = now.and_utc().to_rfc3339_opts(SecondsFormat::Micros, true);
-    let c = Checkpoint {
-        head_seq: seq,
-        mac: mac_of(keys, seq, &hash, &at),
-        head: hash,
-        at,
-    };
+    let c = Checkpoint::new(keys, seq, hash, at);
+    Ok(publish(dir, &path, &c).map(|written| written.then_some(c)))
+}
+
+/// Writes `c` to `path` in `dir` whole and once: false when the file was there first.
+fn publish(dir: &Path, path: &Path, c: &Checkpoint) -> Result<bool, String> {
+    use std::io::Write;
     let io = |e: std::io::Error| format!("cannot write the checkpoint to {}: {e}", dir.display());
     std::fs::create_dir_all(dir).map_err(io)?;
-    let part = dir.join(format!(".{}.part", file_name(seq)));
-    let body = serde_json::to_vec_pretty(&c).unwrap_or_default();
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&part).map_err(io)?;
-        f.write_all(&body).map_err(io)?;
-        f.sync_all().map_err(io)?;
+    let part = dir.join(format!(
+        ".{}.{}-{:016x}.part",
+        file_name(c.head_seq),
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let body = serde_json::to_vec_pretty(c).unwrap_or_default();
+    let written = (|| {
+        let mut f = std::fs::File::create(&part)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+        std::fs::hard_link(&part, path)
+    })();
+    let _ = std::fs::remove_file(&part);
+    match written {
+        Ok(()) => {
+            tracing::info!(head_seq = c.head_seq, file = %path.display(), "access log checkpoint written");
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io(e)),
     }
-    std::fs::rename(&part, &path).map_err(io)?;
-    tracing::info!(head_seq = seq, file = %path.display(), "access log checkpoint written");
-    Ok(Some(c))
 }
 
 /// Checkpoints with the files they were read from.
@@ -124,6 +148,16 @@ pub fn read_dir(dir: &Path) -> Result<(Found, Vec<Break>), String> {
         }
     }
     found.sort_by_key(|(_, c)| c.head_seq);
+    if found.is_empty() {
+        breaks.push(Break {
+            id: None,
+            seq: None,
+            problem: format!(
+                "no checkpoint in {}: deleted, or the directory is not the one the sealer writes to",
+                dir.display()
+            ),
+        });
+    }
     Ok((found, breaks))
 }
 

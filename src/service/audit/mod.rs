@@ -320,7 +320,7 @@ pub fn spawn_sealer(
             let (keys, dir) = (ctx.keys.clone(), dir.clone());
             let written = ctx
                 .db
-                .run_write(move |conn| Ok(checkpoint::write(conn, &keys, &dir, now)))
+                .run_write(move |conn| checkpoint::write(conn, &keys, &dir, now))
                 .await;
             match written {
                 // Nothing written (no chain yet, its head has one, another instance seals):
@@ -332,6 +332,7 @@ pub fn spawn_sealer(
                     last_checkpoint = Some(std::time::Instant::now());
                     tracing::error!(error = %e, "access log checkpoint not written; retrying in a period")
                 }
+                // The database: tried again next round.
                 Err(e) => tracing::warn!(error = %e, "access log checkpoint not written; retrying"),
             }
         }
