@@ -24,6 +24,16 @@ fn main() -> ExitCode {
             demo_subjects,
         } => serve(config, demo, demo_subjects),
         Command::Migrate => migrate(&config),
+        Command::Backup { dir } => backup_command(&config, &dir),
+        Command::Restore { dir } => {
+            return match restore_command(&config, &dir) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Keys {
             command:
                 KeysCommand::Create {

@@ -11,6 +11,7 @@ use creditgate::service::{demo, Clock};
 use creditgate::store;
 
 mod audit;
+mod backup;
 mod gen;
 mod keys;
 mod rules;
@@ -19,6 +20,7 @@ mod sync;
 mod watch;
 
 pub(crate) use audit::*;
+pub(crate) use backup::*;
 pub(crate) use gen::*;
 pub(crate) use keys::*;
 pub(crate) use rules::*;
@@ -50,6 +52,12 @@ pub(crate) enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate,
+    /// Copy the whole database into DIR with a manifest (counts, the data key's id, a signed
+    /// checkpoint of the access log); the data key is never in it.
+    Backup { dir: std::path::PathBuf },
+    /// Restore a backup from DIR into the empty database CREDITGATE_DATABASE_URL, under the
+    /// data key it was taken under; then verify the access log and compare the counts.
+    Restore { dir: std::path::PathBuf },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]

@@ -4,6 +4,7 @@ pub mod access;
 pub mod admin;
 pub mod agreements;
 pub mod audit;
+pub mod backup;
 pub mod bulk_checks;
 pub mod checks;
 pub mod commit;

@@ -3,6 +3,7 @@
 
 pub mod agreements;
 pub mod audit;
+pub mod backup;
 pub mod bulk;
 pub mod bulk_checks;
 pub mod checks;
