@@ -99,8 +99,6 @@ impl DataKeys {
         .into_owned()
     }
 
-    /// HMAC-SM3 of the parts under the access log's key, hex: the access log's entry and chain
-    /// hashes, which nobody without the key can recompute after an edit.
     /// Names the key without revealing it: the same key always gives the same 32 hex
     /// characters, another key others (a backup carries it, so that a restore under another
     /// key is refused before anything is written).
@@ -108,6 +106,8 @@ impl DataKeys {
         hex::encode(&hmac(&self.audit, &[b"creditgate data key identity"])[..16])
     }
 
+    /// HMAC-SM3 of the parts under the access log's key, hex: the access log's entry and chain
+    /// hashes, which nobody without the key can recompute after an edit.
     pub fn audit_mac(&self, parts: &[&[u8]]) -> String {
         hex::encode(hmac(&self.audit, parts))
     }

@@ -73,6 +73,15 @@ async fn a_restore_verifies_and_gives_the_same_reports(b: Backend) {
         .unwrap()
         .contains(TEST_DATA_KEY));
     assert_eq!(manifest["contents"]["subjects"], 4, "{manifest}");
+    assert!(
+        manifest["checkpoint"]["head_seq"].as_i64().unwrap() > 0,
+        "{manifest}"
+    );
+    // Under another key a backup neither seals nor copies.
+    let elsewhere = dir.path().join("elsewhere");
+    let (ok, out) = run(&db.url, OTHER_KEY, &["backup", elsewhere.to_str().unwrap()]);
+    assert!(!ok && out.contains("is not the key"), "{out}");
+    assert!(!elsewhere.join("manifest.json").exists());
     let (ok, out) = run(&db.url, TEST_DATA_KEY, &["backup", bdir]);
     assert!(!ok && out.contains("holds a backup already"), "{out}");
 
@@ -99,16 +108,33 @@ async fn a_restore_verifies_and_gives_the_same_reports(b: Backend) {
     );
     assert!(!ok && out.contains("damaged or altered"), "{out}");
     assert!(empty(&fresh, b));
+    // A manifest edited to match (here, its counts) is refused by its MAC.
+    let edited = dir.path().join("edited");
+    std::fs::create_dir(&edited).unwrap();
+    copy_dir(&backup, &edited);
+    let mut m = manifest.clone();
+    m["contents"]["reports"] = serde_json::json!(5);
+    std::fs::write(edited.join("manifest.json"), m.to_string()).unwrap();
+    let (ok, out) = run(
+        &fresh.url,
+        TEST_DATA_KEY,
+        &["restore", edited.to_str().unwrap()],
+    );
+    assert!(
+        !ok && out.contains("does not carry the data key's MAC"),
+        "{out}"
+    );
+    assert!(empty(&fresh, b));
 
     // The restore: the chain whole and holding the backup's head, the counts the same.
     let (ok, out) = run(&fresh.url, TEST_DATA_KEY, &["restore", bdir]);
     assert!(ok, "{out}");
     assert!(
-        out.contains("0 breaks") && !out.contains("PROBLEM"),
+        out.contains(", 0 breaks") && !out.contains("PROBLEM"),
         "{out}"
     );
     let (ok, out) = run(&fresh.url, TEST_DATA_KEY, &["audit", "verify"]);
-    assert!(ok && out.contains("0 breaks"), "{out}");
+    assert!(ok && out.contains("; 0 breaks"), "{out}");
     // The same reports, with the same digests, verified by the restored service (the keys are
     // restored too).
     let app = spawn_on(&fresh).await;

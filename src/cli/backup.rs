@@ -2,7 +2,23 @@
 
 use super::*;
 
+/// On SQLite without `CREDITGATE_DATA_KEY`, the key file beside the database must exist: never
+/// a new key for a backup or a restore (it would only be refused, and then stay in the way).
+fn existing_key(config: &Config) -> anyhow::Result<()> {
+    let backend = store::backend_of(&config.database_url).map_err(anyhow::Error::msg)?;
+    if config.data_key.is_none() && backend == store::Backend::Sqlite {
+        let db = std::path::Path::new(store::sqlite_path(&config.database_url));
+        if !db.with_file_name("creditgate.key").exists() {
+            anyhow::bail!(
+                "set CREDITGATE_DATA_KEY to the database's data key (or put its creditgate.key beside the database file)"
+            );
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn backup_command(config: &Config, dir: &std::path::Path) -> anyhow::Result<()> {
+    existing_key(config)?;
     let keys = data_keys(config)?;
     let m = creditgate::service::backup::backup(
         &config.database_url,
@@ -31,17 +47,8 @@ pub(crate) fn backup_command(config: &Config, dir: &std::path::Path) -> anyhow::
 }
 
 pub(crate) fn restore_command(config: &Config, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let backend = store::backend_of(&config.database_url).map_err(anyhow::Error::msg)?;
-    // The key the backup was taken under: from the variable, or a key file already beside the
-    // SQLite file; never a new one (which would only be refused, and then stay in the way).
-    if config.data_key.is_none() && backend == store::Backend::Sqlite {
-        let db = std::path::Path::new(store::sqlite_path(&config.database_url));
-        if !db.with_file_name("creditgate.key").exists() {
-            anyhow::bail!(
-                "set CREDITGATE_DATA_KEY to the data key the backup was taken under (or put its creditgate.key beside the database file)"
-            );
-        }
-    }
+    // The key the backup was taken under.
+    existing_key(config)?;
     let keys = data_keys(config)?;
     let r = creditgate::service::backup::restore(
         &config.database_url,

@@ -44,6 +44,23 @@ pub struct Manifest {
     pub contents: Contents,
     /// The access log's sealed head when the backup was taken, signed under the data key.
     pub checkpoint: Option<Checkpoint>,
+    /// HMAC-SM3 under the data key over everything above: a manifest edited to match an altered
+    /// copy is refused.
+    #[serde(default)]
+    pub mac: String,
+}
+
+impl Manifest {
+    fn mac_under(&self, keys: &DataKeys) -> Result<String, String> {
+        let mut v = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("mac");
+        }
+        Ok(keys.audit_mac(&[
+            b"backup manifest|",
+            crate::domain::canonical_json(&v).as_bytes(),
+        ]))
+    }
 }
 
 /// Takes a backup of the database at `url` into `dir` (made; it must not hold a backup).
@@ -57,9 +74,12 @@ pub fn backup(
     if dir.join(MANIFEST).exists() {
         return Err(format!("{} holds a backup already", dir.display()));
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let pool = store::connect(url, 1)?;
     let mut conn = pool.get().map_err(|e| e.to_string())?;
+    if !audit::key_matches(&mut conn, keys).map_err(|e| e.to_string())? {
+        return Err("the configured data key is not the key this database's access log was written under: set CREDITGATE_DATA_KEY to that key (nothing was sealed or copied)".into());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     audit::seal_all(&mut conn, keys, now).map_err(|e| e.to_string())?;
     let file = match backend {
         Backend::Postgres => "database.pgdump",
@@ -69,7 +89,19 @@ pub fn backup(
     if path.exists() {
         return Err(format!("{} exists already", path.display()));
     }
-    let contents = store_backup::dump(&mut conn, url, &path)?;
+    // A copy without its manifest is no backup: removed when anything after this fails.
+    let made = (|| {
+        let contents = store_backup::dump(&mut conn, url, &path)?;
+        let sha256 = sha256_of(&path)?;
+        Ok::<_, String>((contents, sha256))
+    })();
+    let (contents, sha256) = match made {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+    };
     let at = now.and_utc().to_rfc3339_opts(SecondsFormat::Micros, true);
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -77,16 +109,27 @@ pub fn backup(
         taken_at: at.clone(),
         creditgate_version: env!("CARGO_PKG_VERSION").into(),
         file: file.into(),
-        sha256: sha256_of(&path)?,
+        sha256,
         data_key_id: keys.key_id(),
         checkpoint: contents
             .head
             .clone()
             .map(|h| Checkpoint::new(keys, contents.head_seq, h, at)),
         contents,
+        mac: String::new(),
     };
+    let mut manifest = manifest;
+    manifest.mac = manifest.mac_under(keys)?;
     let body = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join(MANIFEST), body).map_err(|e| format!("{MANIFEST}: {e}"))?;
+    // Written beside, then renamed: a manifest is whole or absent.
+    let part = dir.join(".manifest.json.part");
+    let written =
+        std::fs::write(&part, body).and_then(|_| std::fs::rename(&part, dir.join(MANIFEST)));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&part);
+        let _ = std::fs::remove_file(&path);
+        return Err(format!("{MANIFEST}: {e}"));
+    }
     Ok(manifest)
 }
 
@@ -124,10 +167,20 @@ pub fn restore(
             keys.key_id()
         ));
     }
-    let file: PathBuf = dir.join(&manifest.file);
-    if Path::new(&manifest.file).components().count() != 1 {
+    if manifest.mac_under(keys)? != manifest.mac {
+        return Err(format!(
+            "{} does not carry the data key's MAC: edited, or not written by creditgate backup",
+            dir.join(MANIFEST).display()
+        ));
+    }
+    let mut parts = Path::new(&manifest.file).components();
+    if !matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    ) {
         return Err(format!("manifest names an odd file: {}", manifest.file));
     }
+    let file: PathBuf = dir.join(&manifest.file);
     let sha = sha256_of(&file)?;
     if sha != manifest.sha256 {
         return Err(format!(
@@ -143,15 +196,24 @@ pub fn restore(
         ));
     }
     store_backup::load(url, backend, &file)?;
-    let pool = store::connect(url, 1)?;
-    let mut conn = pool.get().map_err(|e| e.to_string())?;
-    let migrated = super::upgrade::migrate(&mut conn, keys, now)?.len();
-    let contents = store_backup::contents(&mut conn).map_err(|e| e.to_string())?;
-    let mut verification = audit::verify(&mut conn, keys).map_err(|e| e.to_string())?;
+    // From here on the database holds the backup: a failure names what to do.
+    let loaded = |e: String| {
+        format!(
+            "{e} (the backup was loaded into {}: drop it before trying again)",
+            store::redact_url(url)
+        )
+    };
+    let pool = store::connect(url, 1).map_err(loaded)?;
+    let mut conn = pool.get().map_err(|e| loaded(e.to_string()))?;
+    let migrated = super::upgrade::migrate(&mut conn, keys, now)
+        .map_err(loaded)?
+        .len();
+    let contents = store_backup::contents(&mut conn).map_err(|e| loaded(e.to_string()))?;
+    let mut verification = audit::verify(&mut conn, keys).map_err(|e| loaded(e.to_string()))?;
     if let Some(c) = &manifest.checkpoint {
         let found = vec![(PathBuf::from(MANIFEST), c.clone())];
         let mut breaks = audit::checkpoint::check(&mut conn, keys, &found, verification.head_seq)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| loaded(e.to_string()))?;
         verification.breaks.append(&mut breaks);
     }
     Ok(Restored {

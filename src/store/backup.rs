@@ -66,6 +66,62 @@ pub fn contents(conn: &mut DbConn) -> Result<Contents, StoreError> {
     })
 }
 
+/// `url` without its password, and the password (percent-decoded): the password goes to
+/// `pg_dump`/`pg_restore` in `PGPASSWORD`, not on their command line, where every user of the
+/// machine could read it (`ps`).
+fn split_password(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return (url.to_string(), None);
+    };
+    let Some((user, password)) = userinfo.split_once(':') else {
+        return (url.to_string(), None);
+    };
+    let decoded = percent_decode(password);
+    (format!("{scheme}://{user}@{host}{tail}"), Some(decoded))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `pg_dump` or `pg_restore` against `url`, its password in the environment.
+fn pg_tool(tool: &str, url: &str) -> Command {
+    let (bare, password) = split_password(url);
+    let mut c = Command::new(tool);
+    c.arg(format!("--dbname={bare}"));
+    if let Some(p) = password {
+        c.env("PGPASSWORD", p);
+    }
+    c
+}
+
 /// Copies the database at `url` (open as `conn`) to `file`; what the copy holds.
 pub fn dump(conn: &mut DbConn, url: &str, file: &Path) -> Result<Contents, String> {
     let path = file
@@ -86,11 +142,10 @@ pub fn dump(conn: &mut DbConn, url: &str, file: &Path) -> Result<Contents, Strin
                     diesel::sql_query("SELECT pg_export_snapshot() AS id").get_result(c)?;
                 let counted: Counted = diesel::sql_query(COUNT).get_result(c)?;
                 // pg_dump reads the same snapshot: the counts are the dump's.
-                let out = Command::new("pg_dump")
+                let out = pg_tool("pg_dump", url)
                     .args(["--format=custom", "--no-owner", "--no-privileges"])
                     .arg(format!("--snapshot={}", snap.id))
                     .arg(format!("--file={path}"))
-                    .arg(format!("--dbname={url}"))
                     .output()
                     .map_err(|e| StoreError::Unavailable(format!("cannot run pg_dump: {e}")))?;
                 if !out.status.success() {
@@ -142,7 +197,10 @@ pub fn is_empty(url: &str, backend: Backend) -> Result<bool, String> {
             .map_err(|e| e.to_string())?;
             Ok(n.n == 0)
         }
-        Backend::Sqlite => Ok(!Path::new(sqlite_path(url)).exists()),
+        // Nor a journal left beside it: SQLite would replay it onto the restored file.
+        Backend::Sqlite => Ok(["", "-wal", "-shm", "-journal"]
+            .iter()
+            .all(|s| !Path::new(&format!("{}{s}", sqlite_path(url))).exists())),
     }
 }
 
@@ -150,14 +208,13 @@ pub fn is_empty(url: &str, backend: Backend) -> Result<bool, String> {
 pub fn load(url: &str, backend: Backend, file: &Path) -> Result<(), String> {
     match backend {
         Backend::Postgres => {
-            let out = Command::new("pg_restore")
+            let out = pg_tool("pg_restore", url)
                 .args([
                     "--no-owner",
                     "--no-privileges",
                     "--exit-on-error",
                     "--single-transaction",
                 ])
-                .arg(format!("--dbname={url}"))
                 .arg(file)
                 .output()
                 .map_err(|e| format!("cannot run pg_restore: {e}"))?;
@@ -174,10 +231,34 @@ pub fn load(url: &str, backend: Backend, file: &Path) -> Result<(), String> {
             if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             }
-            // Beside, then renamed: a copy cut short never looks like a database.
+            // Beside, then linked into place: a copy cut short never looks like a database, and
+            // a file that appeared since the check is not replaced.
             let part = to.with_extension("restoring");
-            std::fs::copy(file, &part).map_err(|e| format!("{}: {e}", part.display()))?;
-            std::fs::rename(&part, to).map_err(|e| format!("{}: {e}", to.display()))
+            let copied = std::fs::copy(file, &part)
+                .and_then(|_| std::fs::File::open(&part)?.sync_all())
+                .and_then(|_| std::fs::hard_link(&part, to));
+            let _ = std::fs::remove_file(&part);
+            copied.map_err(|e| format!("{}: {e}", to.display()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_password;
+
+    #[test]
+    fn the_password_leaves_the_url() {
+        assert_eq!(
+            split_password("postgres://cg:p%40ss:w@db:5432/creditgate"),
+            (
+                "postgres://cg@db:5432/creditgate".to_string(),
+                Some("p@ss:w".to_string())
+            )
+        );
+        assert_eq!(
+            split_password("postgres://postgres@127.0.0.1:5432/x"),
+            ("postgres://postgres@127.0.0.1:5432/x".to_string(), None)
+        );
     }
 }

@@ -106,7 +106,20 @@ fn publish(dir: &Path, path: &Path, c: &Checkpoint) -> Result<bool, String> {
         let mut f = std::fs::File::create(&part)?;
         f.write_all(&body)?;
         f.sync_all()?;
-        std::fs::hard_link(&part, path)
+        match std::fs::hard_link(&part, path) {
+            // Shares that refuse hard links (CIFS, some object stores): the file is created
+            // only if absent and written in place (a reader may see it part-written, briefly).
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                tracing::debug!(error = %e, "no hard link in the checkpoint directory; writing in place");
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)?;
+                f.write_all(&body)?;
+                f.sync_all()
+            }
+            linked => linked,
+        }
     })();
     let _ = std::fs::remove_file(&part);
     match written {

@@ -339,6 +339,16 @@ pub fn spawn_sealer(
     });
 }
 
+/// Whether `keys` are the keys the access log was written under: the last sealed entry's hash
+/// recomputes (true with nothing sealed yet). A tool run under another key must not seal: the
+/// entries it sealed would never verify again.
+pub fn key_matches(conn: &mut DbConn, keys: &DataKeys) -> Result<bool, StoreError> {
+    Ok(match store_audit::head(conn)? {
+        Some(row) => entry_hash(keys, &row) == row.entry_hash,
+        None => true,
+    })
+}
+
 /// One problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Break {
