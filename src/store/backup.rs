@@ -52,18 +52,24 @@ const COUNT: &str = "SELECT \
     (SELECT MAX(seq) FROM access_log) AS head_seq, \
     (SELECT chain_hash FROM access_log WHERE seq = (SELECT MAX(seq) FROM access_log)) AS head";
 
+impl From<Counted> for Contents {
+    fn from(c: Counted) -> Contents {
+        Contents {
+            schema_version: c.schema_version.unwrap_or_default(),
+            subjects: c.subjects,
+            records: c.records,
+            reports: c.reports,
+            access_entries: c.access_entries,
+            head_seq: c.head_seq.unwrap_or(0),
+            head: c.head,
+        }
+    }
+}
+
 /// What the database holds now.
 pub fn contents(conn: &mut DbConn) -> Result<Contents, StoreError> {
     let c: Counted = super::on_backend!(conn, |c| diesel::sql_query(COUNT).get_result(c))?;
-    Ok(Contents {
-        schema_version: c.schema_version.unwrap_or_default(),
-        subjects: c.subjects,
-        records: c.records,
-        reports: c.reports,
-        access_entries: c.access_entries,
-        head_seq: c.head_seq.unwrap_or(0),
-        head: c.head,
-    })
+    Ok(c.into())
 }
 
 /// `url` without its password, and the password (percent-decoded): the password goes to
@@ -157,15 +163,7 @@ pub fn dump(conn: &mut DbConn, url: &str, file: &Path) -> Result<Contents, Strin
                 Ok(counted)
             })
             .map_err(|e: StoreError| e.to_string())
-            .map(|c| Contents {
-                schema_version: c.schema_version.unwrap_or_default(),
-                subjects: c.subjects,
-                records: c.records,
-                reports: c.reports,
-                access_entries: c.access_entries,
-                head_seq: c.head_seq.unwrap_or(0),
-                head: c.head,
-            }),
+            .map(Contents::from),
         DbConn::Sqlite(c) => {
             diesel::sql_query(format!("VACUUM INTO '{}'", path.replace('\'', "''")))
                 .execute(c)
