@@ -63,7 +63,11 @@ start_redis() {
 }
 
 start_pg() {
-  as_postgres "$PGBIN/pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/postgres.log" -w -t 30 start >/dev/null
+  as_postgres "$PGBIN/pg_ctl" -D "$TMP/pg/data" -l "$TMP/pg/postgres.log" -w -t 30 start >/dev/null && return 0
+  # What PostgreSQL said is printed here: CI keeps the output, not this directory.
+  echo "run.sh: PostgreSQL did not start; the end of its log:" >&2
+  tail -n 30 "$TMP/pg/postgres.log" >&2 2>/dev/null || true
+  return 1
 }
 
 stop_pid() { # stop_pid FILE SIGNAL: the process we started, by its pid only
@@ -159,6 +163,7 @@ cleanup() {
   stop_pid "$TMP/a.pid" TERM
   stop_pid "$TMP/b.pid" TERM
   stop_pid "$TMP/redis.pid" TERM
+  stop_pid "$TMP/sim.pid" TERM
   if [ -f "$TMP/pg/data/postmaster.pid" ]; then
     as_postgres "$PGBIN/pg_ctl" -D "$TMP/pg/data" -m immediate -w stop >/dev/null 2>&1
   fi
@@ -167,7 +172,7 @@ cleanup() {
   if [ "$status" = 0 ] && [ "${KEEP:-0}" != 1 ]; then
     rm -rf "$TMP"
   else
-    echo "cluster: logs kept in $TMP (creditgate-a.log, creditgate-b.log, nginx-error.log, nginx-access.log, pg/postgres.log, redis.log)"
+    echo "cluster: logs kept in $TMP (creditgate-a.log, creditgate-b.log, nginx-error.log, nginx-access.log, pg/postgres.log, redis.log, sim.log)"
   fi
   exit "$status"
 }
@@ -179,6 +184,8 @@ REDIS_PORT=$(free_port 56379)
 free_port 58081 >"$TMP/port.a"
 free_port 58082 >"$TMP/port.b"
 PROXY_PORT=$(free_port 58080)
+SIM_PORT=$(free_port 58090)
+SIM_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 DATA_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 ADMIN_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/creditgate"
@@ -187,6 +194,7 @@ REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 echo "== cluster in $TMP"
 echo "   postgres 127.0.0.1:$PG_PORT, redis 127.0.0.1:$REDIS_PORT"
 echo "   creditgate a 127.0.0.1:$(cat "$TMP/port.a"), b 127.0.0.1:$(cat "$TMP/port.b"), nginx 127.0.0.1:$PROXY_PORT"
+echo "   provincial-sim 127.0.0.1:$SIM_PORT"
 
 # What every instance (and the command line, and the --ctl calls) shares.
 cat >"$TMP/cluster.env" <<EOF
@@ -195,6 +203,7 @@ ROOT='$ROOT'
 PGBIN='$PGBIN'
 PG_PORT=$PG_PORT
 REDIS_PORT=$REDIS_PORT
+SIM_PORT=$SIM_PORT
 export CREDITGATE_DATABASE_URL='$DB_URL'
 export CREDITGATE_REDIS_URL='$REDIS_URL'
 export CREDITGATE_DATA_KEY='$DATA_KEY'
@@ -205,6 +214,10 @@ export CREDITGATE_MAX_BODY_BYTES=8388608
 export CREDITGATE_LOG='info,actix_server=warn'
 export CREDITGATE_AUDIT_CHECKPOINTS='$TMP/checkpoints'
 export CREDITGATE_AUDIT_CHECKPOINT_SECONDS=10
+export CREDITGATE_PROVINCIAL_URL='http://127.0.0.1:$SIM_PORT'
+export CREDITGATE_PROVINCIAL_SECRET='$SIM_SECRET'
+export CREDITGATE_PROVINCIAL_INSECURE=1
+export CREDITGATE_SYNC_INTERVAL=1
 EOF
 # shellcheck disable=SC1091
 . "$TMP/cluster.env"
@@ -230,6 +243,21 @@ echo "== Redis (port $REDIS_PORT)"
 mkdir -p "$TMP/redis"
 start_redis
 
+echo "== provincial-sim (port $SIM_PORT; its feed published by scenario g)"
+"$BIN" provincial-sim --bind "127.0.0.1:$SIM_PORT" --size 3000 >>"$TMP/sim.log" 2>&1 </dev/null &
+echo $! >"$TMP/sim.pid"
+sim_up=0
+for _ in $(seq 1 100); do
+  if python3 - "$SIM_PORT" <<'PY' 2>/dev/null; then sim_up=1; break; fi
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
+c.request("PUT", "/control/feed", body=b'{"published": 0}', headers={"Content-Type": "application/json"})
+sys.exit(0 if c.getresponse().status == 200 else 1)
+PY
+  sleep 0.1
+done
+[ "$sim_up" = 1 ] || { echo "run.sh: provincial-sim did not start (see $TMP/sim.log)" >&2; exit 1; }
+
 echo "== creditgate migrate"
 (cd "$ROOT" && "$BIN" migrate) >"$TMP/migrate.log" 2>&1 || { cat "$TMP/migrate.log" >&2; exit 1; }
 
@@ -252,7 +280,7 @@ if [ "${HOLD:-0}" = 1 ]; then
   exit 1
 fi
 set +e
-timeout -k 5 230 python3 "$HERE/scenarios.py" --tmp "$TMP" --proxy "http://127.0.0.1:$PROXY_PORT" \
+timeout -k 5 290 python3 "$HERE/scenarios.py" --tmp "$TMP" --proxy "http://127.0.0.1:$PROXY_PORT" \
   --a "http://127.0.0.1:$(cat "$TMP/port.a")" --b "http://127.0.0.1:$(cat "$TMP/port.b")" \
   --admin-key "$ADMIN_KEY" --ctl "bash $HERE/run.sh --ctl $TMP" --out "$OUT" ${ONLY:+--only "$ONLY"}
 status=$?

@@ -24,6 +24,10 @@ Python 3.11, standard library only. A steady load through nginx (subject profile
   f. X-Forwarded-For set by nginx and believed from it (CREDITGATE_TRUSTED_PROXIES): failed
      keys are counted per client behind the proxy, not per proxy; and nginx's body limit is the
      service's (a body of CREDITGATE_MAX_BODY_BYTES passes, one byte more is 413).
+  g. One sync runner at a time across the instances (both sync from `creditgate provincial-sim`
+     every second; its feed grows in ten steps, a fifth of its answers slowed): the rounds the
+     instances log never overlap, a sampled pg_locks never shows two holders of the runner's
+     lock, and `creditgate sync --status` ends with the platform's own digest of the records.
 
 Processes are stopped and started through `run.sh --ctl TMP ACTION` (--ctl). Each scenario
 prints its figures; --out writes them all as JSON. Exit status 1 when any scenario fails.
@@ -44,7 +48,7 @@ import urllib.parse
 
 PURPOSE = "集群故障演练核查"
 T0 = time.monotonic()
-DEADLINE_S = 200  # the whole run, startup and teardown included, stays under 4 minutes
+DEADLINE_S = 260  # the whole run, startup and teardown included, stays under 5 minutes
 
 
 def now():
@@ -852,24 +856,51 @@ def psql(c, sql):
     return r.stdout.strip()
 
 
-def scenario_e(c):
-    s = Scenario("e", "one access-log sealer at a time across the instances")
-    holders = {"samples": 0, "with_holder": 0, "max_at_once": 0}
-    stop = threading.Event()
-    cli_logs = []
+class LockSampler:
+    """Samples pg_locks for the holders of an advisory lock (two int4 halves, objsubid 1), a
+    pause between samples, while it runs: how often someone held it. PostgreSQL never grants an exclusive
+    advisory lock twice, so `max_at_once` is a figure, not the proof; that a sampler saw the lock
+    held at all shows that the workers did take it."""
 
-    def sample_locks():
-        hi, lo = SEALER_LOCK >> 32, SEALER_LOCK & 0xFFFFFFFF
+    def __init__(self, c, key, pause):
+        self.c, self.key, self.pause = c, key, pause
+        self.fig = {"samples": 0, "with_holder": 0, "max_at_once": 0}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        hi, lo = self.key >> 32, self.key & 0xFFFFFFFF
         sql = (f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
                f"AND classid = {hi} AND objid = {lo} AND objsubid = 1")
-        while not stop.is_set():
+        while not self.stop.is_set():
             try:
-                n = int(psql(c, sql))
+                n = int(psql(self.c, sql))
             except (RuntimeError, ValueError):
+                time.sleep(0.05)
                 continue
-            holders["samples"] += 1
-            holders["with_holder"] += n > 0
-            holders["max_at_once"] = max(holders["max_at_once"], n)
+            self.fig["samples"] += 1
+            self.fig["with_holder"] += n > 0
+            self.fig["max_at_once"] = max(self.fig["max_at_once"], n)
+            time.sleep(self.pause)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+    def check(self, s, what):
+        s.fig["advisory_lock_samples"] = self.fig
+        s.check(self.fig["samples"] > 0, f"pg_locks never sampled for the {what}'s lock")
+        s.check(self.fig["with_holder"] > 0, f"the {what}'s lock was never seen held: no worker took it")
+        s.check(self.fig["max_at_once"] <= 1, f"{self.fig['max_at_once']} holders of the {what}'s lock at once")
+
+
+def scenario_e(c):
+    s = Scenario("e", "one access-log sealer at a time across the instances")
+    cli_logs = []
 
     def cli_seal():
         env = dict(os.environ, **{k: v for k, v in c.env.items() if k.startswith("CREDITGATE_")})
@@ -879,23 +910,20 @@ def scenario_e(c):
             time.sleep(0.3)
 
     t_from = now()
-    sampler = threading.Thread(target=sample_locks, daemon=True)
     cli = threading.Thread(target=cli_seal, daemon=True)
-    with Load(c):
-        sampler.start()
+    # The sealer holds its lock for a transaction of milliseconds: sampled without a pause
+    # (some 600 samples, a few per cent of which see it held).
+    with Load(c), LockSampler(c, SEALER_LOCK, 0) as sampler:
         cli.start()
         time.sleep(6)
         cli.join(timeout=60)
-    stop.set()
-    sampler.join(timeout=30)
     t_to = now()
     reqs = c.between(t_from, t_to)
     s.fig.update(figures(reqs, t_from, t_to))
     for r in reqs:
         if not r.ok():
             s.fail(f"failed: {r.desc()}")
-    s.fig["advisory_lock_samples"] = holders
-    s.check(holders["max_at_once"] <= 1, f"{holders['max_at_once']} holders of the sealer's advisory lock at once")
+    sampler.check(s, "sealer")
     time.sleep(1.5)  # the servers seal what the load left (every 0.5 s)
 
     # The seals every sealer logged (both instances, restarts included, and the command line).
@@ -1058,6 +1086,94 @@ def read_env(path):
     return env
 
 
+# ---------------------------------------------------------------------------------------------
+# g. One sync runner at a time
+
+
+SYNC_LOCK = 7354110043  # src/store/mod.rs SYNC_RUNNER_LOCK, a session advisory lock
+SYNC_LINE = re.compile(r"^(\S+)\s+(?:INFO|WARN) .*(sync round started|sync round done|sync round failed)")
+
+
+def sim_call(c, method, path, body=None):
+    return call(f"http://127.0.0.1:{c.env['SIM_PORT']}", method, path, body=body, timeout=10)
+
+
+def scenario_g(c):
+    s = Scenario("g", "one sync runner at a time across the instances")
+    st = sim_call(c, "GET", "/stats")
+    if st.status != 200 or not st.body:
+        s.fail(f"provincial-sim /stats: {st.status} {st.text[:200]}")
+        return s
+    total = st.body["changes"]
+    # Rounds that take a while (a fifth of the requests wait 300 ms), so that both instances'
+    # workers (every second) try while the other holds the lock.
+    f = sim_call(c, "PUT", "/control/faults", {"rate": 0.2, "kinds": ["latency"], "latency_ms": 300})
+    s.check(f.status == 200, f"provincial-sim faults: {f.status} {f.text[:200]}")
+    wall_from, t_from = time.time(), now()
+    sampler = LockSampler(c, SYNC_LOCK, 0.05).__enter__()
+    with Load(c):
+        # The feed grows in ten steps, as the platform's does over a day.
+        for k in range(1, 11):
+            r = sim_call(c, "PUT", "/control/feed", {"published": total * k // 10})
+            s.check(r.status == 200, f"provincial-sim feed: {r.status} {r.text[:200]}")
+            time.sleep(0.8)
+    sim_call(c, "PUT", "/control/faults", {"rate": 0.0})
+    expected = sim_call(c, "GET", "/stats").body or {}
+    # Everything published arrives once: the city's provincial records are the platform's.
+    env = dict(os.environ, **{k: v for k, v in c.env.items() if k.startswith("CREDITGATE_")})
+    status, converged_after = None, None
+    for _ in range(60):
+        r = subprocess.run([c.env["BIN"], "sync", "--status"], capture_output=True, text=True, env=env,
+                           cwd=c.env["ROOT"], timeout=60)
+        try:
+            status = json.loads(r.stdout)
+        except ValueError:
+            status = {"unreadable": (r.stdout + r.stderr)[-300:]}
+        if status.get("provincial_digest") == expected.get("expected_digest"):
+            converged_after = round(now() - t_from, 1)
+            break
+        time.sleep(1)
+    sampler.__exit__(None, None, None)
+    t_to, wall_to = now(), time.time()
+    reqs = c.between(t_from, t_to)
+    s.fig.update(figures(reqs, t_from, t_to))
+    for r in reqs:
+        if not r.ok():
+            s.fail(f"failed: {r.desc()}")
+    s.fig["changes_published"] = expected.get("published")
+    s.fig["converged_after_s"] = converged_after
+    s.check(converged_after is not None,
+            f"the provincial records never matched the platform's: digest {status.get('provincial_digest') if status else None}, "
+            f"expected {expected.get('expected_digest')} ({expected.get('expected_records')} records); status {str(status)[:400]}")
+    sampler.check(s, "sync runner")
+
+    # The rounds each instance logged in this scenario's window, as spans; none may overlap.
+    spans, open_at = [], {}
+    for n in ("a", "b"):
+        text = open(os.path.join(c.args.tmp, f"creditgate-{n}.log"), encoding="utf-8", errors="replace").read()
+        for line in text.splitlines():
+            m = SYNC_LINE.match(line)
+            if not m:
+                continue
+            t = wall_of(m.group(1))
+            if not wall_from - 5 <= t <= wall_to + 1:
+                continue
+            if m.group(2) == "sync round started":
+                open_at[n] = t
+            elif n in open_at:
+                spans.append((open_at.pop(n), t, n))
+    spans.sort()
+    overlaps = [f"{a[2]} {a[0]:.3f}-{a[1]:.3f} and {b[2]} {b[0]:.3f}-{b[1]:.3f}"
+                for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
+    per = {n: sum(1 for sp in spans if sp[2] == n) for n in ("a", "b")}
+    s.fig["sync_rounds"] = per
+    s.fig["sync_round_seconds_max"] = round(max((b - a for a, b, _ in spans), default=0), 3)
+    s.check(len(spans) >= 3, f"only {len(spans)} sync rounds logged (\"sync round started\" … \"done\")")
+    for o in overlaps:
+        s.fail(f"two sync rounds at once: {o}")
+    return s
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tmp", required=True)
@@ -1082,7 +1198,7 @@ def main():
     log("set-up: keys, 30 subjects")
     c.setup()
     order = [("d", scenario_d), ("c", scenario_c), ("c2", scenario_c2), ("a", scenario_a), ("b", scenario_b),
-             ("e", scenario_e), ("f", scenario_f)]
+             ("e", scenario_e), ("f", scenario_f), ("g", scenario_g)]
     only = set(args.only.split(",")) if args.only else None
     results = []
     for name, fn in order:

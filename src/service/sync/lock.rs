@@ -65,14 +65,21 @@ pub fn spawn_worker(
         loop {
             match RunnerLock::try_acquire(&ctx).await {
                 Ok(Some(lock)) => {
+                    // With "sync round done" (or "failed"), the span this instance held the
+                    // runner's lock (the cluster test finds overlaps by these two lines).
+                    tracing::info!("sync round started");
                     let r = run_round(&ctx, platform.as_ref(), &settings, &mut stop, &mut ()).await;
-                    lock.release().await;
-                    match r {
+                    // Told while the lock is still held: the two lines bound the round.
+                    match &r {
                         Ok(report) => tracing::info!(?report, "sync round done"),
-                        Err(RoundError::Stopped) => break,
+                        Err(RoundError::Stopped) => {}
                         Err(e) => {
                             tracing::warn!(error = %e, "sync round failed; the next round tries again")
                         }
+                    }
+                    lock.release().await;
+                    if matches!(r, Err(RoundError::Stopped)) {
+                        break;
                     }
                 }
                 Ok(None) => tracing::debug!("another instance runs the sync"),
