@@ -159,4 +159,95 @@ async fn a_restore_verifies_and_gives_the_same_reports(b: Backend) {
     assert!(verdicts.iter().any(|v| *v == "prohibited"), "{verdicts:?}");
 }
 
-on_both_backends!(a_restore_verifies_and_gives_the_same_reports);
+/// An older creditgate meets a database, or a backup, that a newer one upgraded. The database:
+/// an instance goes on, warned, while its own migrations are all applied (a rolling upgrade); it
+/// is refused, untouched, when one of its own would have to run after the newer ones. The backup:
+/// refused before anything is loaded.
+async fn a_newer_schema_is_refused(b: Backend) {
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::new(b);
+    drop(spawn_on(&db).await);
+    let exec = |url: &str, sql: &str| {
+        let pool = creditgate::store::connect(url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        conn.batch_execute(sql).unwrap();
+    };
+    exec(
+        &db.url,
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('99991231000001')",
+    );
+    let (ok, out) = run(&db.url, TEST_DATA_KEY, &["migrate"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("upgraded by a newer creditgate") && out.contains("99991231000001"),
+        "{out}"
+    );
+    let newest = creditgate::store::known_schema_versions(match b {
+        Backend::Postgres => creditgate::store::Backend::Postgres,
+        Backend::Sqlite => creditgate::store::Backend::Sqlite,
+    })
+    .pop()
+    .unwrap();
+    let migrated = |url: &str| {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let pool = creditgate::store::connect(url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        diesel::RunQueryDsl::get_result::<N>(
+            diesel::sql_query(format!(
+                "SELECT count(*) AS n FROM __diesel_schema_migrations WHERE version = '{newest}'"
+            )),
+            &mut *conn,
+        )
+        .unwrap()
+        .n
+    };
+    {
+        // This build's newest migration not applied, a newer one applied: refused.
+        let other = TestDb::new(b);
+        drop(spawn_on(&other).await);
+        exec(
+            &other.url,
+            &format!(
+                "DELETE FROM __diesel_schema_migrations WHERE version = '{newest}'; \
+                 INSERT INTO __diesel_schema_migrations (version) VALUES ('99991231000001')"
+            ),
+        );
+        let (ok, out) = run(&other.url, TEST_DATA_KEY, &["migrate"]);
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains("newer than this creditgate") && out.contains("99991231000001"),
+            "{out}"
+        );
+        assert_eq!(migrated(&other.url), 0, "a refused migrate ran a migration");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup");
+    let (ok, out) = run(
+        &db.url,
+        TEST_DATA_KEY,
+        &["backup", backup.to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    let fresh = TestDb::new(b);
+    let (ok, out) = run(
+        &fresh.url,
+        TEST_DATA_KEY,
+        &["restore", backup.to_str().unwrap()],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("schema version 99991231000001")
+            && out.contains("restore it with that version"),
+        "{out}"
+    );
+    assert!(empty(&fresh, b), "a refused restore wrote something");
+}
+
+on_both_backends!(
+    a_restore_verifies_and_gives_the_same_reports,
+    a_newer_schema_is_refused
+);

@@ -393,6 +393,33 @@ fn serve_demo_binds_first() {
     );
 }
 
+/// Instances that start together on a new PostgreSQL database (a cluster's first start) take
+/// turns: every one of them comes up, and the schema is made once.
+#[test]
+fn instances_starting_together_migrate_once() {
+    let db = TestDb::new(Backend::Postgres);
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            creditgate(&db)
+                .arg("migrate")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{err}");
+        if !err.contains("up to date") {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 1, "the schema was made by more than one instance");
+}
+
 #[test]
 fn database_errors_are_the_backends_own() {
     let run = |url: &str| {

@@ -79,7 +79,7 @@ pub fn backup(
     if !audit::key_matches(&mut conn, keys).map_err(|e| e.to_string())? {
         return Err("the configured data key is not the key this database's access log was written under: set CREDITGATE_DATA_KEY to that key (nothing was sealed or copied)".into());
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    super::files::private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     audit::seal_all(&mut conn, keys, now).map_err(|e| e.to_string())?;
     let file = match backend {
         Backend::Postgres => "database.pgdump",
@@ -121,12 +121,8 @@ pub fn backup(
     let mut manifest = manifest;
     manifest.mac = manifest.mac_under(keys)?;
     let body = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
-    // Written beside, then renamed: a manifest is whole or absent.
-    let part = dir.join(".manifest.json.part");
-    let written =
-        std::fs::write(&part, body).and_then(|_| std::fs::rename(&part, dir.join(MANIFEST)));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&part);
+    // Whole or absent, and on the disk before the command says it is done.
+    if let Err(e) = super::files::write_whole(dir, MANIFEST, &body) {
         let _ = std::fs::remove_file(&path);
         return Err(format!("{MANIFEST}: {e}"));
     }
@@ -171,6 +167,21 @@ pub fn restore(
         return Err(format!(
             "{} does not carry the data key's MAC: edited, or not written by creditgate backup",
             dir.join(MANIFEST).display()
+        ));
+    }
+    // A backup of a newer schema would load, and then no migration of this build could read
+    // it: refused before anything is written.
+    let newest = store::known_schema_versions(backend);
+    if newest
+        .last()
+        .is_some_and(|n| manifest.contents.schema_version.as_str() > n.as_str())
+    {
+        return Err(format!(
+            "the backup was taken by creditgate {} at schema version {}, newer than this creditgate {} knows ({}): restore it with that version or newer",
+            manifest.creditgate_version,
+            manifest.contents.schema_version,
+            env!("CARGO_PKG_VERSION"),
+            newest.last().map(String::as_str).unwrap_or("none")
         ));
     }
     let mut parts = Path::new(&manifest.file).components();

@@ -9,6 +9,7 @@ pub mod bulk_checks;
 pub mod checks;
 pub mod commit;
 pub mod demo;
+pub mod files;
 pub mod generate;
 pub mod grants;
 pub mod health;

@@ -16,7 +16,20 @@ use crate::store::{self, upgrade as q, DbConn, StoreError};
 pub const PSEUDONYMOUS_RECORD_IDS: &str = "2026-12-06 pseudonymous record ids";
 
 /// Applies the pending schema migrations and data steps; returns what was applied.
+///
+/// Instances that start together take turns (a PostgreSQL advisory lock): the first upgrades,
+/// the others then find nothing pending.
 pub fn migrate(
+    conn: &mut DbConn,
+    keys: &DataKeys,
+    at: chrono::NaiveDateTime,
+) -> Result<Vec<String>, String> {
+    store::with_session_lock(conn, store::MIGRATION_LOCK, |conn| {
+        migrate_locked(conn, keys, at)
+    })
+}
+
+fn migrate_locked(
     conn: &mut DbConn,
     keys: &DataKeys,
     at: chrono::NaiveDateTime,

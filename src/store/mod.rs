@@ -268,8 +268,67 @@ pub fn backend(conn: &DbConn) -> Backend {
     }
 }
 
+/// The schema versions this build carries for `backend`, oldest first (as diesel writes them in
+/// `__diesel_schema_migrations`: the folder's date and number without dashes).
+pub fn known_schema_versions(backend: Backend) -> Vec<String> {
+    use diesel::migration::MigrationSource;
+    let mut v: Vec<String> = match backend {
+        Backend::Postgres => MigrationSource::<diesel::pg::Pg>::migrations(&PG_MIGRATIONS)
+            .map(|l| l.iter().map(|m| m.name().version().to_string()).collect()),
+        Backend::Sqlite => {
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+                .map(|l| l.iter().map(|m| m.name().version().to_string()).collect())
+        }
+    }
+    .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The applied schema versions this build does not carry (a newer creditgate upgraded the
+/// database), and whether this build has migrations of its own still to apply.
+fn schema_gap(conn: &mut DbConn) -> Result<(Vec<String>, bool), String> {
+    let applied: Vec<String> = match conn {
+        DbConn::Pg(c) => c.applied_migrations(),
+        DbConn::Sqlite(c) => c.applied_migrations(),
+    }
+    .map_err(|e| format!("cannot read the applied migrations: {e}"))?
+    .iter()
+    .map(|v| v.to_string())
+    .collect();
+    let known = known_schema_versions(backend(conn));
+    let mut unknown: Vec<String> = applied
+        .iter()
+        .filter(|v| !known.contains(v))
+        .cloned()
+        .collect();
+    unknown.sort();
+    let pending = known.iter().any(|v| !applied.contains(v));
+    Ok((unknown, pending))
+}
+
 /// Applies pending migrations from the backend's own folder; returns the names applied.
+///
+/// A database a newer creditgate has upgraded: while this build has nothing left to apply, an
+/// instance of it goes on (warned: during a rolling upgrade the old instances keep serving until
+/// they are replaced); with migrations of its own still pending it is refused, untouched, as
+/// they would run under a schema they were not written for.
 pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, String> {
+    let (unknown, pending) = schema_gap(conn)?;
+    if !unknown.is_empty() {
+        if pending {
+            return Err(format!(
+                "the database's schema is newer than this creditgate {} knows: migration(s) {} were applied by a newer version, and this one's own are not all applied. Run the newer version; nothing was changed",
+                env!("CARGO_PKG_VERSION"),
+                unknown.join(", ")
+            ));
+        }
+        tracing::warn!(
+            newer = %unknown.join(", "),
+            "the database's schema was upgraded by a newer creditgate; this older instance goes on (replace it with the newer version)"
+        );
+        return Ok(Vec::new());
+    }
     let applied = match conn {
         DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS),
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
@@ -321,6 +380,27 @@ pub const BULK_LOCK: i64 = 7_354_110_045;
 /// Held while a rule set is activated, so that instances starting at once write one row.
 pub const ACTIVATION_LOCK: i64 = 7_354_110_046;
 pub const IMPACT_LOCK: i64 = 7_354_110_047;
+/// Held while migrations and data steps run, so that instances starting together upgrade once.
+pub const MIGRATION_LOCK: i64 = 7_354_110_048;
+
+/// Waits for the session lock `key` on PostgreSQL (nothing on SQLite), runs `f`, and gives the
+/// lock back whatever `f` answered.
+pub fn with_session_lock<T>(
+    conn: &mut DbConn,
+    key: i64,
+    f: impl FnOnce(&mut DbConn) -> Result<T, String>,
+) -> Result<T, String> {
+    if let DbConn::Pg(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_lock({key})"))
+            .execute(c)
+            .map_err(|e| format!("cannot take lock {key}: {e}"))?;
+    }
+    let out = f(conn);
+    if let Err(e) = session_unlock(conn, key) {
+        tracing::warn!(error = %e, key, "session unlock failed; the connection's end frees it");
+    }
+    out
+}
 
 /// Takes the session lock `key` on PostgreSQL if free (it ends with the session, so a killed
 /// worker frees it); on SQLite always true (the caller's in-process lock guards).
