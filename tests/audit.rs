@@ -397,7 +397,354 @@ async fn checkpoints_find_a_cut_off_or_replaced_tail(b: Backend) {
     assert!(!ok && out.contains("no checkpoint in"), "{out}");
 }
 
+fn count(db: &TestDb, query: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let pool = creditgate::store::connect(&db.url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    diesel::sql_query(query)
+        .get_result::<N>(&mut *conn)
+        .unwrap()
+        .n
+}
+
+/// Retention (MLPS 2.0 level 3: six months at least): entries older than a cut-off are archived
+/// with a signed manifest, each archive continuing the one before in the same directory, and
+/// with --prune removed; the chain in the database then begins at the archives' end, sealing
+/// goes on, and an archive, an anchor or an entry put back that was changed is named.
+async fn old_entries_are_archived_and_the_chain_goes_on(b: Backend) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let db = TestDb::new(b);
+    // The service's clock runs this many seconds behind the real one (which the command line
+    // judges the six months by): 240 days back, then 220, then yesterday.
+    let behind = std::sync::Arc::new(AtomicI64::new(240 * 86_400));
+    let clock = {
+        let behind = behind.clone();
+        creditgate::service::Clock::from_fn(move || {
+            chrono::Utc::now() - chrono::TimeDelta::seconds(behind.load(Ordering::SeqCst))
+        })
+    };
+    let app = spawn_on_with(
+        &db,
+        Options {
+            clock: Some(clock),
+            ..Default::default()
+        },
+    )
+    .await;
+    let scjg = app.key("SCJG", "provider").await;
+    let officer = app.key("ZWFW", "officer").await;
+    for i in 0..3 {
+        app.batch(&scjg, vec![penalty(&format!("CF-{i}"), &code(i))])
+            .await;
+        app.subject(&officer, &code(i)).await;
+    }
+    let cps = tempfile::tempdir().unwrap();
+    let cps_s = cps.path().to_str().unwrap().to_string();
+    let (ok, out) = cli(&db, &["audit", "checkpoint", &cps_s]);
+    assert!(ok, "{out}");
+    for (days, reads) in [(220, 3), (1, 3)] {
+        behind.store(days * 86_400, Ordering::SeqCst);
+        for i in 0..reads {
+            app.subject(&officer, &code(i)).await;
+        }
+        let (ok, out) = cli(&db, &["audit", "seal"]);
+        assert!(ok, "{out}");
+    }
+    let day = |days: i64| {
+        (chrono::Utc::now() - chrono::TimeDelta::days(days))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let entries_in_db = || count(&db, "SELECT count(*) AS n FROM access_log");
+    let before = |days: i64| {
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) AS n FROM access_log WHERE at < '{} 00:00:00'",
+                day(days)
+            ),
+        )
+    };
+    let (total, first, old) = (entries_in_db(), before(230), before(200));
+    assert!(
+        first >= 6 && old == first + 3 && old < total,
+        "{first} {old} {total}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let kept = path("kept");
+
+    // Within six months: --prune is refused, nothing written or removed.
+    let (ok, out) = cli(
+        &db,
+        &["audit", "archive", "--before", &day(30), "--prune", &kept],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("kept at least 6 months"), "{out}");
+    assert!(!dir.path().join("kept").exists());
+    assert_eq!(entries_in_db(), total);
+    // Without --prune, an export only.
+    let (ok, out) = cli(&db, &["audit", "archive", "--before", &day(230), &kept]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("archived {first} entries (seq 1 to {first})")),
+        "{out}"
+    );
+    assert_eq!(entries_in_db(), total);
+    // The next archive in the same directory continues it; --prune removes both ranges.
+    let (ok, out) = cli(
+        &db,
+        &["audit", "archive", "--before", &day(200), "--prune", &kept],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("archived 3 entries (seq {} to {old})", first + 1))
+            && out.contains(&format!("removed {old} entries from the database")),
+        "{out}"
+    );
+    assert_eq!(entries_in_db(), total - old);
+    let (ok, out) = cli(&db, &["audit", "verify"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("0 breaks")
+            && out.contains(&format!(
+                "entries up to seq {old} were archived and removed"
+            )),
+        "{out}"
+    );
+    // The archives join, and the checkpoint taken at seq {first} (now archived) agrees with them.
+    let (ok, out) = cli(
+        &db,
+        &[
+            "audit",
+            "verify",
+            "--archive",
+            &kept,
+            "--checkpoints",
+            &cps_s,
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "2 archives in {kept} hold {old} entries, seq 1 to {old}"
+        )) && out.contains("checked against 1 checkpoints"),
+        "{out}"
+    );
+    let (ok, out) = cli(
+        &db,
+        &["audit", "archive", "--before", &day(200), "--prune", &kept],
+    );
+    assert!(ok && out.contains("nothing to archive"), "{out}");
+    // Sealing goes on after an archive.
+    app.subject(&officer, &code(0)).await;
+    let (ok, out) = cli(&db, &["audit", "seal"]);
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&db, &["audit", "verify", "--archive", &kept]);
+    assert!(ok && out.contains("0 breaks"), "{out}");
+    // The auditors' API reads what the database still holds.
+    let auditor = app.key("CGZX", "auditor").await;
+    assert!(!entries(&app, &auditor, "limit=100").await.is_empty());
+
+    // Archives that stop short of where the database begins; another directory for the next.
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path().join("kept"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let short = dir.path().join("short");
+    std::fs::create_dir(&short).unwrap();
+    for f in files.iter().filter(|f| {
+        f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&format!("access-log-{:012}-", 1))
+    }) {
+        std::fs::copy(f, short.join(f.file_name().unwrap())).unwrap();
+    }
+    let (ok, out) = cli(
+        &db,
+        &["audit", "verify", "--archive", short.to_str().unwrap()],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "entries up to seq {old} were removed from the database, but the archives reach only seq {first}"
+        )),
+        "{out}"
+    );
+    let (ok, out) = cli(
+        &db,
+        &["audit", "archive", "--before", &day(1), &path("elsewhere")],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("archive into the directory that holds them"),
+        "{out}"
+    );
+    assert!(
+        !dir.path().join("elsewhere").exists()
+            || std::fs::read_dir(dir.path().join("elsewhere"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+
+    // An archive that was changed is named, by its hash and by the entry's own.
+    let changed = dir.path().join("changed");
+    std::fs::create_dir(&changed).unwrap();
+    copy_dir(&dir.path().join("kept"), &changed);
+    let file = changed.join(format!("access-log-{:012}-{first:012}.jsonl", 1));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut line: Value = serde_json::from_str(&lines[0]).unwrap();
+    line["org_code"] = json!("NOBODY");
+    lines[0] = line.to_string();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let (ok, out) = cli(
+        &db,
+        &["audit", "verify", "--archive", changed.to_str().unwrap()],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("is not the file written") && out.contains("(seq 1) was edited"),
+        "{out}"
+    );
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let (ok, out) = cli(&db, &["audit", "verify", "--archive", &path("empty")]);
+    assert!(!ok && out.contains("no archive in"), "{out}");
+
+    // An archived entry put back into the database is named, and no archive runs over it.
+    sql(
+        &db,
+        &format!(
+            "INSERT INTO access_log (id, at, key_id, org_code, role, action, subject_key, records, \
+             purpose, reference, outcome, detail, entry_hash, seq, prev_hash, chain_hash, sealed_at) \
+             SELECT 'acc_put_back', at, key_id, org_code, role, action, subject_key, records, \
+             purpose, reference, outcome, detail, entry_hash, 1, prev_hash, chain_hash, sealed_at \
+             FROM access_log WHERE seq = {}",
+            old + 1
+        ),
+    );
+    let (ok, out) = cli(&db, &["audit", "verify"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "1 entries with seq at most {old} are in the database"
+        )),
+        "{out}"
+    );
+    let (ok, out) = cli(&db, &["audit", "archive", "--before", &day(1), &kept]);
+    assert!(!ok && out.contains("nothing was archived"), "{out}");
+    sql(&db, "DELETE FROM access_log WHERE id = 'acc_put_back'");
+    // An anchor moved to hide more removed entries is refused for its MAC.
+    sql(&db, "UPDATE audit_anchor SET seq = seq + 1");
+    let (ok, out) = cli(&db, &["audit", "verify"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("the archive anchor") && out.contains("does not carry the key's MAC"),
+        "{out}"
+    );
+}
+
+/// Archive files made to break the reader: each is named as what it is, the reader never
+/// follows a path out of the directory, never holds an endless line, and stops listing junk.
+async fn hostile_archives_are_named_not_followed(b: Backend) {
+    let (db, _) = sealed_log(b).await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    let tomorrow = (chrono::Utc::now() + chrono::TimeDelta::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let (ok, out) = cli(
+        &db,
+        &[
+            "audit",
+            "archive",
+            "--before",
+            &tomorrow,
+            good.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        ok && out.contains("archived 11 entries (seq 1 to 11)"),
+        "{out}"
+    );
+    let stem = format!("access-log-{:012}-{:012}", 1, 11);
+    let variant = |name: &str, change: &dyn Fn(&std::path::Path)| -> String {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        copy_dir(&good, &d);
+        change(&d);
+        let (ok, out) = cli(&db, &["audit", "verify", "--archive", d.to_str().unwrap()]);
+        assert!(!ok, "{name}: {out}");
+        out
+    };
+    // A manifest pointed out of its directory: refused for its MAC before any file is opened.
+    let out = variant("escape", &|d| {
+        let p = d.join(format!("{stem}.json"));
+        let mut m: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        m["file"] = json!("../../../../etc/passwd");
+        std::fs::write(&p, m.to_string()).unwrap();
+    });
+    assert!(out.contains("does not carry the key's MAC"), "{out}");
+    assert!(!out.contains("root:"), "{out}");
+    // One endless line.
+    let out = variant("endless", &|d| {
+        std::fs::write(d.join(format!("{stem}.jsonl")), vec![b'x'; 17 << 20]).unwrap();
+    });
+    assert!(
+        out.contains("line 1, is longer than 16777216 bytes"),
+        "{out}"
+    );
+    // Thousands of lines of junk: named, then no more.
+    let out = variant("junk", &|d| {
+        std::fs::write(d.join(format!("{stem}.jsonl")), "{\"x\":1}\n".repeat(5000)).unwrap();
+    });
+    assert!(
+        out.contains("more than 100 problems; not read further"),
+        "{out}"
+    );
+    assert!(
+        out.lines().filter(|l| l.starts_with("BREAK")).count() <= 102,
+        "{out}"
+    );
+    // A manifest of junk, and a huge one.
+    let out = variant("manifest", &|d| {
+        std::fs::write(d.join(format!("{stem}.json")), vec![b'{'; 1 << 20]).unwrap();
+    });
+    assert!(
+        out.contains("cannot be read") && out.contains("no archive in"),
+        "{out}"
+    );
+    // The file cut short.
+    let out = variant("cut", &|d| {
+        let p = d.join(format!("{stem}.jsonl"));
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    });
+    assert!(
+        out.contains("is not the file written")
+            && out.contains("its manifest says 11 up to seq 11"),
+        "{out}"
+    );
+    // The file missing.
+    let out = variant("missing", &|d| {
+        std::fs::remove_file(d.join(format!("{stem}.jsonl"))).unwrap();
+    });
+    assert!(
+        out.contains(&format!("archive {stem}.jsonl of seq 1-11 is missing")),
+        "{out}"
+    );
+}
+
 on_both_backends!(
+    hostile_archives_are_named_not_followed,
+    old_entries_are_archived_and_the_chain_goes_on,
     checkpoints_find_a_cut_off_or_replaced_tail,
     exported_cells_never_start_a_formula,
     reads_and_changes_are_logged_and_exported,

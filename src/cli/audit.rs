@@ -33,7 +33,46 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Verify { checkpoints } => {
+        AuditCommand::Archive { before, prune, dir } => {
+            let cut = parse_cut_off(&before)?;
+            let bar = indicatif::ProgressBar::hidden();
+            let shown = std::cell::Cell::new(false);
+            let progress = |done: u64, total: u64| {
+                if !shown.replace(true) {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    bar.set_length(total);
+                }
+                bar.set_position(done);
+            };
+            let done =
+                audit::archive::archive(&mut conn, keys, &dir, cut, operator.at, prune, &progress)
+                    .map_err(anyhow::Error::msg)?;
+            bar.finish_and_clear();
+            match (done.manifest, done.path) {
+                (Some(m), Some(path)) => {
+                    println!(
+                        "archived {} entries (seq {} to {}) to {} and {}",
+                        m.entries,
+                        m.from_seq,
+                        m.to_seq,
+                        dir.join(&m.file).display(),
+                        path.display()
+                    );
+                    if prune {
+                        println!(
+                            "removed {} entries from the database; its chain now begins after seq {}",
+                            done.pruned, m.to_seq
+                        );
+                    }
+                }
+                _ => println!("nothing to archive: no sealed entry before the cut-off that is not archived already (the chain's last entry always stays)"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify {
+            checkpoints,
+            archive,
+        } => {
             // The checkpoints are read before the chain is walked: one a running sealer writes
             // meanwhile would be past the head the walk saw, and look like a cut-off tail.
             let read = match &checkpoints {
@@ -42,16 +81,41 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
             };
             let mut v = audit::verify(&mut conn, keys).map_err(anyhow::Error::msg)?;
             let mut used = None;
-            if let (Some(dir), Some((found, mut unreadable))) = (checkpoints, read) {
-                let mut against = audit::checkpoint::check(&mut conn, keys, &found, v.head_seq)
+            let mut found = Vec::new();
+            if let (Some(dir), Some((read, mut unreadable))) = (checkpoints, read) {
+                let mut against = audit::checkpoint::check(&mut conn, keys, &read, v.head_seq)
                     .map_err(anyhow::Error::msg)?;
                 v.breaks.append(&mut unreadable);
                 v.breaks.append(&mut against);
-                let newest = found.last().map(|(_, c)| c.at.clone());
-                used = Some((found.len(), dir, newest));
+                let newest = read.last().map(|(_, c)| c.at.clone());
+                used = Some((read.len(), dir, newest));
+                found = read;
+            }
+            let mut archived = None;
+            if let Some(dir) = &archive {
+                // Checkpoints of archived entries are compared with the archives.
+                let mut a =
+                    audit::archive::verify_dir(keys, dir, &found).map_err(anyhow::Error::msg)?;
+                let mut against = audit::archive::check_against(&mut conn, keys, &a, v.head_seq)
+                    .map_err(anyhow::Error::msg)?;
+                v.breaks.append(&mut a.breaks);
+                v.breaks.append(&mut against);
+                archived = Some((a.archives, a.entries, a.to_seq, dir));
             }
             for b in &v.breaks {
                 println!("BREAK {}", b.problem);
+            }
+            if v.archived_to > 0 {
+                println!(
+                    "entries up to seq {} were archived and removed; the chain in the database begins after it",
+                    v.archived_to
+                );
+            }
+            if let Some((n, entries, to, dir)) = archived {
+                println!(
+                    "{n} archives in {} hold {entries} entries, seq 1 to {to}",
+                    dir.display()
+                );
             }
             println!(
                 "{} sealed entries (head seq {}, {}), {} not yet sealed; {} breaks",
@@ -75,4 +139,16 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
             })
         }
     }
+}
+
+/// `--before`: a date is its midnight in China Standard Time (UTC+8), the city's day; an RFC 3339
+/// time is taken as it is. UTC, as the log's times are.
+fn parse_cut_off(s: &str) -> anyhow::Result<chrono::NaiveDateTime> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.naive_utc());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default() - chrono::TimeDelta::hours(8));
+    }
+    anyhow::bail!("--before: '{s}' is neither a date (2026-06-01) nor an RFC 3339 time (2026-06-01T00:00:00+08:00)")
 }

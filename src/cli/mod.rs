@@ -227,6 +227,23 @@ pub(crate) enum AuditCommand {
         /// tail cut off and a chain rewritten before a checkpoint.
         #[arg(long, value_name = "DIR")]
         checkpoints: Option<std::path::PathBuf>,
+        /// Also check the archives in DIR (`audit archive`): each whole and signed, together
+        /// one chain from seq 1 that ends where the database's begins.
+        #[arg(long, value_name = "DIR")]
+        archive: Option<std::path::PathBuf>,
+    },
+    /// Export the sealed entries written before a cut-off to DIR, as JSON lines with a signed
+    /// manifest that continues the archive before it; with --prune, also remove them from the
+    /// database (kept at least six months: MLPS 2.0 level 3).
+    Archive {
+        /// The cut-off: a date (its 00:00 in China Standard Time, UTC+8) or an RFC 3339 time.
+        #[arg(long, value_name = "DATE")]
+        before: String,
+        /// Remove the archived entries from the database once the archive reads back whole
+        /// (only for a cut-off six months or more ago).
+        #[arg(long)]
+        prune: bool,
+        dir: std::path::PathBuf,
     },
     /// Seal the unsealed entries into the chain now (a running server does this by itself).
     Seal,

@@ -1,11 +1,13 @@
 //! The access log: append, seal into the chain, read back.
 
-use super::schema::access_log;
+use super::schema::{access_log, audit_anchor};
 use super::{DbConn, StoreResult};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[derive(
+    Debug, Clone, Queryable, Selectable, Insertable, PartialEq, serde::Serialize, serde::Deserialize,
+)]
 #[diesel(table_name = access_log)]
 pub struct AccessRow {
     pub id: String,
@@ -177,4 +179,82 @@ pub fn list(conn: &mut DbConn, f: &Filter, limit: i64) -> StoreResult<Vec<Access
         );
     }
     Ok(q.load(conn)?)
+}
+
+/// Where the chain in the database begins once older entries were archived and removed.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, PartialEq)]
+#[diesel(table_name = audit_anchor)]
+pub struct Anchor {
+    pub id: i32,
+    /// The last archived (and removed) entry's seq and chain hash.
+    pub seq: i64,
+    pub chain_hash: String,
+    pub archived_at: NaiveDateTime,
+    /// The archive's file name.
+    pub archive: String,
+    pub mac: String,
+}
+
+pub fn anchor(conn: &mut DbConn) -> StoreResult<Option<Anchor>> {
+    Ok(audit_anchor::table
+        .select(Anchor::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The smallest seq of a sealed entry written at or after `at`.
+pub fn first_seq_from(conn: &mut DbConn, at: NaiveDateTime) -> StoreResult<Option<i64>> {
+    use diesel::dsl::min;
+    Ok(access_log::table
+        .filter(access_log::seq.is_not_null())
+        .filter(access_log::at.ge(at))
+        .select(min(access_log::seq))
+        .first::<Option<i64>>(conn)?)
+}
+
+/// Removes the sealed entries after the anchor seq `after` (0: none yet) up to the new anchor's
+/// seq, and sets the new anchor, in one transaction under the sealer's lock. Rolled back, with
+/// nothing removed, when the anchor is no longer at `after` (another archive ran meanwhile) or
+/// the entries removed are not exactly that range. Returns how many were removed.
+pub fn prune(conn: &mut DbConn, after: i64, new: &Anchor) -> StoreResult<usize> {
+    use diesel::Connection;
+    conn.transaction::<_, super::StoreError, _>(|conn| {
+        if let DbConn::Pg(c) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(7354110042)").execute(c)?;
+        }
+        let now_at = anchor(conn)?.map_or(0, |a| a.seq);
+        if now_at != after {
+            return Err(super::StoreError::Corrupt(format!(
+                "the archive anchor moved from seq {after} to {now_at} meanwhile (another archive ran): nothing was removed"
+            )));
+        }
+        let n = diesel::delete(
+            access_log::table
+                .filter(access_log::seq.gt(after))
+                .filter(access_log::seq.le(new.seq)),
+        )
+        .execute(conn)?;
+        if n as i64 != new.seq - after {
+            return Err(super::StoreError::Corrupt(format!(
+                "{n} entries found between seq {} and {}, not {}: nothing was removed",
+                after + 1,
+                new.seq,
+                new.seq - after
+            )));
+        }
+        diesel::delete(audit_anchor::table).execute(conn)?;
+        diesel::insert_into(audit_anchor::table)
+            .values(new)
+            .execute(conn)?;
+        Ok(n)
+    })
+}
+
+/// How many sealed entries with seq at most `seq` the database holds (after an archive removed
+/// them: none, unless one was put back).
+pub fn count_sealed_up_to(conn: &mut DbConn, seq: i64) -> StoreResult<i64> {
+    Ok(access_log::table
+        .filter(access_log::seq.le(seq))
+        .count()
+        .get_result(conn)?)
 }

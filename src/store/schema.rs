@@ -216,6 +216,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_anchor (id) {
+        id -> Integer,
+        seq -> BigInt,
+        chain_hash -> Text,
+        archived_at -> Timestamp,
+        archive -> Text,
+        mac -> Text,
+    }
+}
+
+diesel::table! {
     agreements (id) {
         id -> Text,
         org_code -> Text,

@@ -54,6 +54,13 @@ impl Checkpoint {
     }
 }
 
+impl Checkpoint {
+    /// Whether it was written by a holder of `keys`.
+    pub fn mac_ok(&self, keys: &DataKeys) -> bool {
+        mac_of(keys, self.head_seq, &self.head, &self.at) == self.mac
+    }
+}
+
 /// The file a checkpoint of `head_seq` is written to.
 pub fn file_name(head_seq: i64) -> String {
     format!("checkpoint-{head_seq:012}.json")
@@ -185,12 +192,15 @@ pub fn check(
     chain_head_seq: i64,
 ) -> Result<Vec<Break>, StoreError> {
     let mut breaks = Vec::new();
+    // Entries up to the anchor's seq were archived and removed: a checkpoint of those is
+    // checked against the archives (`audit verify --archive`), one of the anchor's own seq here.
+    let anchor = store_audit::anchor(conn)?;
     for (path, c) in checkpoints {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        if mac_of(keys, c.head_seq, &c.head, &c.at) != c.mac {
+        if !c.mac_ok(keys) {
             breaks.push(Break {
                 id: None,
                 seq: Some(c.head_seq),
@@ -209,6 +219,19 @@ pub fn check(
                     c.at, c.head_seq
                 ),
             });
+            continue;
+        }
+        if let Some(a) = anchor.as_ref().filter(|a| c.head_seq <= a.seq) {
+            if c.head_seq == a.seq && c.head != a.chain_hash {
+                breaks.push(Break {
+                    id: None,
+                    seq: Some(c.head_seq),
+                    problem: format!(
+                        "the archive anchor (seq {}) has another chain hash than checkpoint {name} of {} recorded: the chain was rewritten at or before seq {}",
+                        a.seq, c.at, a.seq
+                    ),
+                });
+            }
             continue;
         }
         let at_seq = store_audit::sealed_after(conn, c.head_seq - 1, 1)?

@@ -25,7 +25,7 @@ use crate::domain::{canonical_json, Caller};
 use crate::store::audit::{self as store_audit, AccessRow};
 use crate::store::{DbConn, StoreError};
 
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const SEAL_BATCH: i64 = 1000;
 
 /// One entry as a use case describes it.
@@ -253,7 +253,12 @@ pub fn seal_round(
                 h.seq.unwrap_or(0),
                 h.chain_hash.unwrap_or_else(|| GENESIS.to_string()),
             ),
-            None => (0, GENESIS.to_string()),
+            // Nothing in the database: the chain goes on from the archive's anchor, if any
+            // (an archive keeps the last entry in the database, so this is a safeguard).
+            None => match store_audit::anchor(conn)? {
+                Some(a) => (a.seq, a.chain_hash),
+                None => (0, GENESIS.to_string()),
+            },
         };
         let mut seals = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -363,76 +368,159 @@ pub struct Verification {
     pub unsealed: u64,
     pub head_seq: i64,
     pub head: String,
+    /// Entries up to this seq were archived and removed (0: none).
+    pub archived_to: i64,
     pub breaks: Vec<Break>,
 }
 
-/// Walks the whole chain and every unsealed entry.
-pub fn verify(conn: &mut DbConn, keys: &DataKeys) -> Result<Verification, StoreError> {
-    let mut v = Verification {
-        head: GENESIS.to_string(),
-        ..Default::default()
-    };
-    let mut expected = 1i64;
-    let mut prev = GENESIS.to_string();
-    let mut last = 0i64;
-    loop {
-        let page = store_audit::sealed_after(conn, last, 10_000)?;
-        if page.is_empty() {
-            break;
-        }
-        for r in page {
-            let seq = r.seq.unwrap_or(0);
-            last = seq;
-            v.sealed += 1;
-            let brk = |problem: String| Break {
-                id: Some(r.id.clone()),
-                seq: Some(seq),
-                problem,
-            };
-            if seq > expected {
-                v.breaks.push(Break {
-                    id: None,
-                    seq: Some(expected),
-                    problem: if seq == expected + 1 {
-                        format!("entry seq {expected} is missing (deleted)")
-                    } else {
-                        format!(
-                            "entries seq {expected} to {} are missing (deleted)",
-                            seq - 1
-                        )
-                    },
-                });
-            }
-            expected = seq + 1;
-            if entry_hash(keys, &r) != r.entry_hash {
-                v.breaks.push(brk(format!(
-                    "entry {} (seq {seq}) was edited, or inserted without the key: its content does not match its hash",
-                    r.id
-                )));
-            }
-            if r.prev_hash.as_deref() != Some(prev.as_str()) {
-                v.breaks.push(brk(format!(
-                    "entry {} (seq {seq}) does not follow the entry before it in the chain (reordered, inserted, or the one before was removed)",
-                    r.id
-                )));
-            }
-            let want = chain_hash(
-                keys,
-                r.prev_hash.as_deref().unwrap_or(""),
-                seq,
-                &r.entry_hash,
-            );
-            if r.chain_hash.as_deref() != Some(want.as_str()) {
-                v.breaks.push(brk(format!(
-                    "entry {} (seq {seq}) has a wrong chain hash (its place in the chain was changed)",
-                    r.id
-                )));
-            }
-            prev = r.chain_hash.clone().unwrap_or_default();
-            v.head_seq = seq;
-            v.head = prev.clone();
+/// Follows a chain entry by entry, from the entry before its first (seq `after`, chain hash
+/// `prev`): the database's chain, or an archive's. Names what each entry breaks.
+pub(crate) struct Walk<'k> {
+    keys: &'k DataKeys,
+    expected: i64,
+    prev: String,
+    pub sealed: u64,
+    pub head_seq: i64,
+    pub head: String,
+    pub breaks: Vec<Break>,
+}
+
+impl<'k> Walk<'k> {
+    pub(crate) fn after(keys: &'k DataKeys, after: i64, prev: String) -> Self {
+        Walk {
+            keys,
+            expected: after + 1,
+            head: prev.clone(),
+            prev,
+            sealed: 0,
+            head_seq: after,
+            breaks: Vec::new(),
         }
     }
+
+    pub(crate) fn step(&mut self, r: &AccessRow) {
+        let (keys, expected) = (self.keys, self.expected);
+        let seq = r.seq.unwrap_or(0);
+        self.sealed += 1;
+        let brk = |problem: String| Break {
+            id: Some(r.id.clone()),
+            seq: Some(seq),
+            problem,
+        };
+        if seq > expected {
+            self.breaks.push(Break {
+                id: None,
+                seq: Some(expected),
+                problem: if seq == expected + 1 {
+                    format!("entry seq {expected} is missing (deleted)")
+                } else {
+                    format!(
+                        "entries seq {expected} to {} are missing (deleted)",
+                        seq - 1
+                    )
+                },
+            });
+        }
+        self.expected = seq + 1;
+        if entry_hash(keys, r) != r.entry_hash {
+            self.breaks.push(brk(format!(
+                "entry {} (seq {seq}) was edited, or inserted without the key: its content does not match its hash",
+                r.id
+            )));
+        }
+        if r.prev_hash.as_deref() != Some(self.prev.as_str()) {
+            self.breaks.push(brk(format!(
+                "entry {} (seq {seq}) does not follow the entry before it in the chain (reordered, inserted, or the one before was removed)",
+                r.id
+            )));
+        }
+        let want = chain_hash(
+            keys,
+            r.prev_hash.as_deref().unwrap_or(""),
+            seq,
+            &r.entry_hash,
+        );
+        if r.chain_hash.as_deref() != Some(want.as_str()) {
+            self.breaks.push(brk(format!(
+                "entry {} (seq {seq}) has a wrong chain hash (its place in the chain was changed)",
+                r.id
+            )));
+        }
+        self.prev = r.chain_hash.clone().unwrap_or_default();
+        self.head_seq = seq;
+        self.head = self.prev.clone();
+    }
+}
+
+/// Calls `f` with each sealed entry after seq `after` up to seq `to`, in chain order, a page at
+/// a time.
+pub(crate) fn each_sealed<E: From<StoreError>>(
+    conn: &mut DbConn,
+    after: i64,
+    to: i64,
+    mut f: impl FnMut(&AccessRow) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut last = after;
+    loop {
+        let page = store_audit::sealed_after(conn, last, 10_000)?;
+        let Some(end) = page.last().and_then(|r| r.seq) else {
+            return Ok(());
+        };
+        for r in page.iter().take_while(|r| r.seq.is_some_and(|s| s <= to)) {
+            f(r)?;
+        }
+        if end >= to {
+            return Ok(());
+        }
+        last = end;
+    }
+}
+
+/// Walks the whole chain held in the database (from the archive's anchor, when older entries
+/// were archived and removed) and every unsealed entry.
+pub fn verify(conn: &mut DbConn, keys: &DataKeys) -> Result<Verification, StoreError> {
+    let anchor = store_audit::anchor(conn)?;
+    let (after, prev) = match &anchor {
+        Some(a) => (a.seq, a.chain_hash.clone()),
+        None => (0, GENESIS.to_string()),
+    };
+    let mut walk = Walk::after(keys, after, prev);
+    if let Some(a) = &anchor {
+        if !archive::anchor_mac_ok(keys, a) {
+            walk.breaks.push(Break {
+                id: None,
+                seq: Some(a.seq),
+                problem: format!(
+                    "the archive anchor (seq {}, archive {}) does not carry the key's MAC: edited, so where the chain begins is not known",
+                    a.seq, a.archive
+                ),
+            });
+        }
+    }
+    if anchor.is_some() {
+        let back = store_audit::count_sealed_up_to(conn, after)?;
+        if back > 0 {
+            walk.breaks.push(Break {
+                id: None,
+                seq: Some(after),
+                problem: format!(
+                    "{back} entries with seq at most {after} are in the database, though entries up to seq {after} were archived and removed: inserted"
+                ),
+            });
+        }
+    }
+    each_sealed(conn, after, i64::MAX, |r| {
+        walk.step(r);
+        Ok::<_, StoreError>(())
+    })?;
+    let mut v = Verification {
+        sealed: walk.sealed,
+        head_seq: walk.head_seq,
+        head: walk.head,
+        archived_to: after,
+        breaks: walk.breaks,
+        ..Default::default()
+    };
     for r in store_audit::all_unsealed(conn)? {
         v.unsealed += 1;
         if entry_hash(keys, &r) != r.entry_hash {
@@ -449,6 +537,7 @@ pub fn verify(conn: &mut DbConn, keys: &DataKeys) -> Result<Verification, StoreE
     Ok(v)
 }
 
+pub mod archive;
 pub mod checkpoint;
 mod read;
 pub use read::{list, to_csv, EntryPage, EntryQuery, EntryView};
