@@ -232,6 +232,11 @@ port = $PG_PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$TMP/pg/sock'
 max_connections = 100
+# Nothing from /dev/shm or huge pages, little memory: a CI sandbox may limit all three (a run
+# there once ended in "pg_ctl: could not start server" with nothing else kept).
+dynamic_shared_memory_type = mmap
+huge_pages = off
+shared_buffers = 32MB
 fsync = off
 synchronous_commit = off
 full_page_writes = off
