@@ -48,24 +48,22 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
                 audit::archive::archive(&mut conn, keys, &dir, cut, operator.at, prune, &progress)
                     .map_err(anyhow::Error::msg)?;
             bar.finish_and_clear();
-            match (done.manifest, done.path) {
-                (Some(m), Some(path)) => {
-                    println!(
-                        "archived {} entries (seq {} to {}) to {} and {}",
-                        m.entries,
-                        m.from_seq,
-                        m.to_seq,
-                        dir.join(&m.file).display(),
-                        path.display()
-                    );
-                    if prune {
-                        println!(
-                            "removed {} entries from the database; its chain now begins after seq {}",
-                            done.pruned, m.to_seq
-                        );
-                    }
-                }
-                _ => println!("nothing to archive: no sealed entry before the cut-off that is not archived already (the chain's last entry always stays)"),
+            match (&done.manifest, &done.path) {
+                (Some(m), Some(path)) => println!(
+                    "archived {} entries (seq {} to {}) to {} and {}",
+                    m.entries,
+                    m.from_seq,
+                    m.to_seq,
+                    dir.join(&m.file).display(),
+                    path.display()
+                ),
+                _ => println!("nothing new to archive: no sealed entry before the cut-off that {} does not hold already (the chain's last entry always stays in the database)", dir.display()),
+            }
+            if let Some(to) = done.pruned_to {
+                println!(
+                    "removed {} entries from the database; its chain now begins after seq {to}",
+                    done.pruned
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -125,6 +123,15 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
                 v.unsealed,
                 v.breaks.len()
             );
+            let below = found
+                .iter()
+                .filter(|(_, c)| c.head_seq < v.archived_to)
+                .count();
+            if below > 0 && archive.is_none() {
+                println!(
+                    "{below} of the checkpoints cover archived entries only: check them with --archive DIR"
+                );
+            }
             if let Some((n, dir, newest)) = used {
                 println!(
                     "checked against {n} checkpoints in {} (the newest of {})",

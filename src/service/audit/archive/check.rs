@@ -28,6 +28,8 @@ pub struct ArchiveCheck {
     pub head: String,
     /// The last archive's manifest file and its checkpoint.
     pub last: Option<(PathBuf, Checkpoint)>,
+    /// Each archive's seq range and entries file.
+    pub ranges: Vec<(i64, i64, String)>,
     pub breaks: Vec<Break>,
 }
 
@@ -241,6 +243,7 @@ pub(super) fn read_archives(
         out.to_seq = m.to_seq;
         out.head = m.checkpoint.head.clone();
         out.last = Some((PathBuf::from(name), m.checkpoint.clone()));
+        out.ranges.push((m.from_seq, m.to_seq, m.file.clone()));
     }
     Ok(out)
 }

@@ -95,8 +95,10 @@ pub struct Archived {
     /// None: no sealed entry before the cut-off that is not archived already.
     pub manifest: Option<ArchiveManifest>,
     pub path: Option<PathBuf>,
-    /// Entries removed from the database (with `prune`).
+    /// Entries removed from the database (with `prune`), and the seq the chain in the
+    /// database now begins after.
     pub pruned: usize,
+    pub pruned_to: Option<i64>,
 }
 
 fn stem(from: i64, to: i64) -> String {
@@ -165,6 +167,19 @@ pub fn archive(
             dir.display()
         ));
     }
+    // The archives must be of this chain: their last entry is the database's entry at that
+    // seq (or its anchor). Another database's archives, or archives past a restore that went
+    // back, would otherwise let a prune remove entries no archive holds.
+    if held.archives > 0 && held.to_seq >= chain.archived_to {
+        let joins = check_against(conn, keys, &held, chain.head_seq).map_err(db)?;
+        if let Some(b) = joins.first() {
+            return Err(format!(
+                "the archives in {} are not of this database's chain ({}): archive into the directory of this database's archives; nothing was archived",
+                dir.display(),
+                b.problem
+            ));
+        }
+    }
     if held.to_seq < chain.archived_to {
         return Err(format!(
             "{} holds archives up to seq {}, but the database's entries up to seq {} were archived and removed: archive into the directory that holds them",
@@ -177,6 +192,7 @@ pub fn archive(
         manifest: None,
         path: None,
         pruned: 0,
+        pruned_to: None,
     };
     if chain.head_seq == 0 {
         return Ok(out);
@@ -201,12 +217,16 @@ pub fn archive(
         out.manifest = Some(m);
     }
     if prune && to > chain.archived_to {
-        let archive = out
-            .manifest
-            .as_ref()
-            .map(|m| m.file.clone())
-            .or_else(|| held.last.as_ref().map(|(p, _)| p.display().to_string()))
-            .unwrap_or_default();
+        // The archive that holds seq `to`: the one just written, or one already in the directory.
+        let archive = match &out.manifest {
+            Some(m) if m.from_seq <= to => m.file.clone(),
+            _ => held
+                .ranges
+                .iter()
+                .find(|(from, last, _)| *from <= to && to <= *last)
+                .map(|(_, _, file)| file.clone())
+                .unwrap_or_default(),
+        };
         let at_to = store_audit::sealed_after(conn, to - 1, 1)
             .map_err(db)?
             .into_iter()
@@ -222,6 +242,7 @@ pub fn archive(
             archive,
         };
         out.pruned = store_audit::prune(conn, chain.archived_to, &anchor).map_err(db)?;
+        out.pruned_to = Some(to);
     }
     Ok(out)
 }
