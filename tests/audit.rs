@@ -813,7 +813,45 @@ async fn hostile_archives_are_named_not_followed(b: Backend) {
     assert_eq!(std::fs::read_dir(&good).unwrap().count(), 2);
 }
 
+/// A prune goes in steps, each its own transaction moving the anchor on; the steps end where
+/// one long transaction would.
+async fn a_prune_goes_in_steps(b: Backend) {
+    use creditgate::service::audit::archive::{archive, Run};
+    let (db, _) = sealed_log(b).await;
+    let keys = creditgate::crypto::DataKeys::parse(TEST_DATA_KEY).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let pool = creditgate::store::connect(&db.url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        // A year on: the log's entries are past the six months.
+        let now = (chrono::Utc::now() + chrono::TimeDelta::days(400)).naive_utc();
+        let mut run = Run::new(now - chrono::TimeDelta::days(200), now, true);
+        run.prune_step = 3;
+        let done = archive(&mut conn, &keys, dir.path(), &run, &|_, _| {}).unwrap();
+        assert_eq!((done.pruned, done.pruned_to), (11, Some(11)));
+        let anchor = creditgate::store::audit::anchor(&mut conn)
+            .unwrap()
+            .unwrap();
+        assert_eq!(anchor.seq, 11);
+        assert_eq!(
+            anchor.archive,
+            format!("access-log-{:012}-{:012}.jsonl", 1, 11)
+        );
+    }
+    let (ok, out) = cli(
+        &db,
+        &["audit", "verify", "--archive", dir.path().to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("0 breaks") && out.contains("entries up to seq 11 were archived and removed"),
+        "{out}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM access_log"), 1);
+}
+
 on_both_backends!(
+    a_prune_goes_in_steps,
     hostile_archives_are_named_not_followed,
     old_entries_are_archived_and_the_chain_goes_on,
     checkpoints_find_a_cut_off_or_replaced_tail,

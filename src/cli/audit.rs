@@ -44,9 +44,9 @@ pub(crate) fn audit_command(config: &Config, command: AuditCommand) -> anyhow::R
                 }
                 bar.set_position(done);
             };
-            let done =
-                audit::archive::archive(&mut conn, keys, &dir, cut, operator.at, prune, &progress)
-                    .map_err(anyhow::Error::msg)?;
+            let run = audit::archive::Run::new(cut, operator.at, prune);
+            let done = audit::archive::archive(&mut conn, keys, &dir, &run, &progress)
+                .map_err(anyhow::Error::msg)?;
             bar.finish_and_clear();
             match (&done.manifest, &done.path) {
                 (Some(m), Some(path)) => println!(

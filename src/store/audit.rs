@@ -213,20 +213,16 @@ pub fn first_seq_from(conn: &mut DbConn, at: NaiveDateTime) -> StoreResult<Optio
 }
 
 /// Removes the sealed entries after the anchor seq `after` (0: none yet) up to the new anchor's
-/// seq, and sets the new anchor, in one transaction under the sealer's lock. Rolled back, with
-/// nothing removed, when the anchor is no longer at `after` (another archive ran meanwhile) or
-/// the entries removed are not exactly that range. Returns how many were removed.
+/// seq, and sets the new anchor, in one transaction (on PostgreSQL under the sealer's lock).
+/// Rolled back, with nothing removed, when the anchor is no longer at `after` (another archive
+/// ran meanwhile) or the entries removed are not exactly that range. The delete comes first: on
+/// SQLite it takes the write lock (waiting out the busy timeout), so that what is read after it
+/// cannot change before the commit. Returns how many were removed.
 pub fn prune(conn: &mut DbConn, after: i64, new: &Anchor) -> StoreResult<usize> {
     use diesel::Connection;
     conn.transaction::<_, super::StoreError, _>(|conn| {
         if let DbConn::Pg(c) = conn {
             diesel::sql_query("SELECT pg_advisory_xact_lock(7354110042)").execute(c)?;
-        }
-        let now_at = anchor(conn)?.map_or(0, |a| a.seq);
-        if now_at != after {
-            return Err(super::StoreError::Corrupt(format!(
-                "the archive anchor moved from seq {after} to {now_at} meanwhile (another archive ran): nothing was removed"
-            )));
         }
         let n = diesel::delete(
             access_log::table
@@ -234,9 +230,15 @@ pub fn prune(conn: &mut DbConn, after: i64, new: &Anchor) -> StoreResult<usize> 
                 .filter(access_log::seq.le(new.seq)),
         )
         .execute(conn)?;
+        let now_at = anchor(conn)?.map_or(0, |a| a.seq);
+        if now_at != after {
+            return Err(super::StoreError::Corrupt(format!(
+                "the archive anchor moved from seq {after} to {now_at} meanwhile (another archive ran): nothing was removed in this step"
+            )));
+        }
         if n as i64 != new.seq - after {
             return Err(super::StoreError::Corrupt(format!(
-                "{n} entries found between seq {} and {}, not {}: nothing was removed",
+                "{n} entries found between seq {} and {}, not {}: nothing was removed in this step",
                 after + 1,
                 new.seq,
                 new.seq - after

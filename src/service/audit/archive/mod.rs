@@ -32,6 +32,8 @@ use crate::store::DbConn;
 
 /// How long entries stay in the database at least (MLPS 2.0 level 3: six months).
 pub const KEEP_MONTHS: u32 = 6;
+/// How many entries one transaction of a prune removes.
+const PRUNE_STEP: i64 = 5_000;
 const FORMAT: &str = "creditgate-access-log-archive/1";
 
 /// The manifest of one archive file.
@@ -89,6 +91,27 @@ pub fn keep_limit(now: NaiveDateTime) -> NaiveDateTime {
         .unwrap_or(NaiveDateTime::MIN)
 }
 
+/// One archive run: the cut-off, the time now (the six months count from it), whether the
+/// archived entries are removed, and how many one transaction removes.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub before: NaiveDateTime,
+    pub now: NaiveDateTime,
+    pub prune: bool,
+    pub prune_step: i64,
+}
+
+impl Run {
+    pub fn new(before: NaiveDateTime, now: NaiveDateTime, prune: bool) -> Run {
+        Run {
+            before,
+            now,
+            prune,
+            prune_step: PRUNE_STEP,
+        }
+    }
+}
+
 /// What an archive run did.
 #[derive(Debug, Clone)]
 pub struct Archived {
@@ -129,11 +152,15 @@ pub fn archive(
     conn: &mut DbConn,
     keys: &DataKeys,
     dir: &Path,
-    before: NaiveDateTime,
-    now: NaiveDateTime,
-    prune: bool,
+    run: &Run,
     progress: &dyn Fn(u64, u64),
 ) -> Result<Archived, String> {
+    let Run {
+        before,
+        now,
+        prune,
+        prune_step,
+    } = *run;
     let db = |e: crate::store::StoreError| e.to_string();
     let limit = keep_limit(now);
     if prune && before > limit {
@@ -217,31 +244,56 @@ pub fn archive(
         out.manifest = Some(m);
     }
     if prune && to > chain.archived_to {
-        // The archive that holds seq `to`: the one just written, or one already in the directory.
-        let archive = match &out.manifest {
-            Some(m) if m.from_seq <= to => m.file.clone(),
+        // The archive that holds a seq: the one just written, or one already in the directory.
+        let archive_of = |seq: i64| match &out.manifest {
+            Some(m) if m.from_seq <= seq => m.file.clone(),
             _ => held
                 .ranges
                 .iter()
-                .find(|(from, last, _)| *from <= to && to <= *last)
+                .find(|(from, last, _)| *from <= seq && seq <= *last)
                 .map(|(_, _, file)| file.clone())
                 .unwrap_or_default(),
         };
-        let at_to = store_audit::sealed_after(conn, to - 1, 1)
-            .map_err(db)?
-            .into_iter()
-            .find(|r| r.seq == Some(to))
-            .and_then(|r| r.chain_hash)
-            .ok_or_else(|| format!("entry seq {to} is not in the database: nothing was removed"))?;
-        let anchor = Anchor {
-            id: 1,
-            seq: to,
-            mac: anchor_mac(keys, to, &at_to, now, &archive),
-            chain_hash: at_to,
-            archived_at: now,
-            archive,
-        };
-        out.pruned = store_audit::prune(conn, chain.archived_to, &anchor).map_err(db)?;
+        // In steps of `prune_step` entries, each its own transaction that moves the anchor on: the
+        // log's writers (SQLite has one) never wait long, and a run cut short leaves a whole
+        // chain that the next run goes on from.
+        let (mut at, mut pruned) = (chain.archived_to, 0);
+        while at < to {
+            let end = (at + prune_step.max(1)).min(to);
+            let step = (|| {
+                let hash = store_audit::sealed_after(conn, end - 1, 1)?
+                    .into_iter()
+                    .find(|r| r.seq == Some(end))
+                    .and_then(|r| r.chain_hash)
+                    .ok_or_else(|| {
+                        crate::store::StoreError::Corrupt(format!(
+                            "entry seq {end} is not in the database"
+                        ))
+                    })?;
+                let archive = archive_of(end);
+                let anchor = Anchor {
+                    id: 1,
+                    seq: end,
+                    mac: anchor_mac(keys, end, &hash, now, &archive),
+                    chain_hash: hash,
+                    archived_at: now,
+                    archive,
+                };
+                store_audit::prune(conn, at, &anchor)
+            })();
+            match step {
+                Ok(n) => {
+                    pruned += n;
+                    at = end;
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "{e} (removed {pruned} entries up to seq {at} before this; the archive is written, and the chain in the database is whole: run the command again)"
+                    ))
+                }
+            }
+        }
+        out.pruned = pruned;
         out.pruned_to = Some(to);
     }
     Ok(out)
