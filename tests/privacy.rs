@@ -517,6 +517,43 @@ async fn command_line_paths_store_and_print_no_id_number(b: Backend) {
     .await
     .unwrap();
     assert_eq!(statuses, ["revoked"]);
+    // The access log's archive (a file an operator keeps): the person's check is in it, under
+    // the person's keyed hash, and no ID number is.
+    let no = person.body["report_no"].as_str().unwrap().to_string();
+    let read = app
+        .get(&format!("/api/v1/checks/{no}"), Some(&officer))
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    let arch = dir.path().join("access-log");
+    let tomorrow = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+    let text = run(
+        creditgate(&db).args([
+            "audit",
+            "archive",
+            "--before",
+            &tomorrow,
+            arch.to_str().unwrap(),
+        ]),
+        "audit archive",
+    );
+    assert!(text.contains("archived"), "{text}");
+    let files: Vec<(String, String)> = std::fs::read_dir(&arch)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            (name, std::fs::read_to_string(e.path()).unwrap())
+        })
+        .collect();
+    assert!(
+        files.iter().any(|(_, t)| t.contains(&no)),
+        "the person's check is not in the archive"
+    );
+    let hits = plain_hits(&files, &numbers);
+    assert!(
+        hits.is_empty(),
+        "ID numbers in the access-log archive: {hits:?}"
+    );
     let n = assert_no_plain_number_stored(&db.url, b, &used).await;
     assert!(
         n > 30,

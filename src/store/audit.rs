@@ -1,7 +1,7 @@
 //! The access log: append, seal into the chain, read back.
 
 use super::schema::{access_log, audit_anchor};
-use super::{DbConn, StoreResult};
+use super::{DbConn, StoreResult, SEALER_LOCK};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -47,9 +47,10 @@ pub fn try_sealer_lock(conn: &mut DbConn) -> StoreResult<bool> {
     }
     match conn {
         DbConn::Pg(c) => {
-            let r: Locked =
-                diesel::sql_query("SELECT pg_try_advisory_xact_lock(7354110042) AS locked")
-                    .get_result(c)?;
+            let r: Locked = diesel::sql_query(format!(
+                "SELECT pg_try_advisory_xact_lock({SEALER_LOCK}) AS locked"
+            ))
+            .get_result(c)?;
             Ok(r.locked)
         }
         DbConn::Sqlite(_) => Ok(true),
@@ -222,7 +223,7 @@ pub fn prune(conn: &mut DbConn, after: i64, new: &Anchor) -> StoreResult<usize> 
     use diesel::Connection;
     conn.transaction::<_, super::StoreError, _>(|conn| {
         if let DbConn::Pg(c) = conn {
-            diesel::sql_query("SELECT pg_advisory_xact_lock(7354110042)").execute(c)?;
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({SEALER_LOCK})")).execute(c)?;
         }
         let n = diesel::delete(
             access_log::table

@@ -373,7 +373,9 @@ pub fn analyze_write_keys(conn: &mut DbConn) -> StoreResult<()> {
 }
 
 /// Keys of the PostgreSQL session advisory locks that keep one worker of a kind across
-/// instances (the sealer's is 7354110042).
+/// instances.
+/// The access-log sealer's (a transaction lock, also taken by a prune of archived entries).
+pub const SEALER_LOCK: i64 = 7_354_110_042;
 pub const SYNC_RUNNER_LOCK: i64 = 7_354_110_043;
 pub const DELIVERY_LOCK: i64 = 7_354_110_044;
 pub const BULK_LOCK: i64 = 7_354_110_045;

@@ -838,7 +838,7 @@ def scenario_d(c):
 
 SEALED = re.compile(r"^(\S+)\s+INFO .*access log sealed sealed=(\d+) head_seq=(\d+)")
 SEAL_FAILED = re.compile(r"^(\S+)\s+WARN .*access log sealing failed; retrying error=(.*)$")
-SEALER_LOCK = 7354110042  # src/store/audit.rs, pg_try_advisory_xact_lock
+SEALER_LOCK = 7354110042  # src/store/mod.rs SEALER_LOCK, a transaction advisory lock
 
 
 def wall_of(stamp):
